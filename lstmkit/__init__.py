@@ -1,0 +1,12 @@
+"""lstmkit: LSTM sequence modelling on PyTorch, with the equations explicit and a Keras-familiar API.
+
+    from lstmkit import Sequential
+    from lstmkit.layers import LSTM, Dense
+    model = Sequential([LSTM(50, input_shape=(5, 1)), Dense(1)])
+"""
+
+__version__ = "0.1.0"
+
+from lstmkit.models import Sequential, load_model
+
+__all__ = ["Sequential", "load_model", "__version__"]

@@ -1,0 +1,165 @@
+"""Callbacks for `fit`: EarlyStopping and ModelCheckpoint, with Keras's arguments.
+
+A callback sees the model (`set_model`), the names the epoch logs will hold before training
+starts (`on_train_begin`), and each epoch's logs (`on_epoch_end`, which returns True to stop).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def on_train_begin(self, log_keys: Sequence[str] = ()) -> None:
+        """Called before the first epoch with the names the epoch logs will hold."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        """Called after each epoch (0-based); return True to stop training."""
+        return False
+
+    def on_train_end(self) -> None:
+        """Called once training stops."""
+
+
+class _Monitor:
+    """Tracks the best value of one logged quantity ('min' or 'max', or 'auto' from its name)."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'; got {mode!r}.")
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def check(self, log_keys: Sequence[str], owner: str) -> None:
+        if self.monitor not in log_keys:
+            hint = (
+                " Pass validation_data= or validation_split= to fit, or monitor 'loss'."
+                if self.monitor.startswith("val_")
+                else ""
+            )
+            raise ValueError(
+                f"{owner} monitors {self.monitor!r}, but the training logs will hold only "
+                f"{', '.join(log_keys)}.{hint}"
+            )
+
+    def improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
+
+    Args:
+        monitor: a log name, "val_loss" by default.
+        min_delta: smallest change that counts as an improvement.
+        patience: epochs without improvement before stopping.
+        mode: "min", "max", or "auto" (max for accuracies, min otherwise).
+        restore_best_weights: put back the weights of the best epoch when stopping.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"`patience` must be a non-negative integer; got {patience!r}.")
+        self.tracker = _Monitor(monitor, mode, min_delta)
+        self.patience = patience
+        self.restore_best_weights = restore_best_weights
+        self.wait = 0
+        self.best_weights: dict[str, Any] | None = None
+        self.best_epoch = 0
+        self.stopped_epoch: int | None = None
+
+    @property
+    def monitor(self) -> str:
+        return self.tracker.monitor
+
+    def on_train_begin(self, log_keys: Sequence[str] = ()) -> None:
+        self.tracker.check(log_keys, "EarlyStopping")
+        self.tracker.best = math.inf if self.tracker.mode == "min" else -math.inf
+        self.wait, self.best_weights, self.stopped_epoch = 0, None, None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        value = logs[self.monitor]
+        if self.tracker.improved(value):
+            self.tracker.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return False
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after each epoch (or only when `monitor` improves).
+
+    Args:
+        filepath: where to save; may hold fields like "model-{epoch:02d}-{val_loss:.3f}.lstmkit".
+        monitor: the log name that decides "best".
+        save_best_only: save only when `monitor` improves (one file unless `filepath` has fields).
+        mode: "min", "max" or "auto".
+        verbose: 1 prints a line at each save.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        verbose: int = 0,
+    ) -> None:
+        super().__init__()
+        self.filepath = str(filepath)
+        self.tracker = _Monitor(monitor, mode)
+        self.save_best_only = save_best_only
+        self.verbose = verbose
+
+    def on_train_begin(self, log_keys: Sequence[str] = ()) -> None:
+        if self.save_best_only:
+            self.tracker.check(log_keys, "ModelCheckpoint")
+        try:
+            self.filepath.format(epoch=1, **{key: 0.0 for key in log_keys})
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"ModelCheckpoint filepath {self.filepath!r} has a field the logs do not provide "
+                f"({err}); available: epoch, {', '.join(log_keys)}."
+            ) from None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        if self.save_best_only:
+            value = logs[self.tracker.monitor]
+            if not self.tracker.improved(value):
+                return False
+            self.tracker.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        self.model.save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved model to {path}")
+        return False

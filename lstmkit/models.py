@@ -1,0 +1,490 @@
+"""Sequential: a stack of lstmkit layers with Keras's compile / fit / predict / evaluate / summary.
+
+The model owns layer order, shape inference and input checks; the fit loop lives in
+lstmkit.training and the file format in lstmkit.saving.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmkit import losses, metrics as metrics_module, optimizers
+from lstmkit.callbacks import Callback
+from lstmkit.layers import LAYERS, LSTM, Layer, Shape
+from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.training import FitData, History, evaluate_batches, run_fit
+
+DEFAULT_BATCH_SIZE = 32
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> cuda when a GPU is visible, else cpu; 'cuda' without a GPU is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda'; got {device!r}.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use device='auto' or 'cpu'.")
+    return resolved
+
+
+def _check_positive_int(value: object, argument: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{argument}` must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _shape_text(shape: Sequence[int | None]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _to_tensor(data: Any, argument: str) -> torch.Tensor:
+    """numpy / list / tensor -> tensor on the CPU, refusing non-numbers and NaN/inf."""
+    if isinstance(data, torch.Tensor):
+        tensor = data.detach()
+    else:
+        array = np.asarray(data)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"`{argument}` must hold numbers; got an array of dtype {array.dtype}. "
+                f"Convert it with np.asarray({argument}, dtype='float32')."
+            )
+        array = np.ascontiguousarray(array)
+        if not array.flags.writeable:  # e.g. windows from make_windows, which are read-only views
+            array = array.copy()
+        tensor = torch.from_numpy(array)
+    if tensor.ndim == 0 or len(tensor) == 0:
+        raise ValueError(f"`{argument}` is empty (shape {tuple(tensor.shape)}); pass at least one sample.")
+    if tensor.is_floating_point():
+        finite = torch.isfinite(tensor.reshape(len(tensor), -1)).all(dim=1)
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0, 0])
+            raise ValueError(
+                f"`{argument}` holds NaN or inf values (first in sample {first}). "
+                f"Fill or drop missing values before training."
+            )
+    return tensor
+
+
+class Sequential(nn.Module):
+    """A linear stack of layers, Keras-style.
+
+    Example:
+        >>> model = Sequential([LSTM(50, input_shape=(5, 1)), Dense(1)])
+        >>> model.compile(loss="mean_squared_error", optimizer="adam")
+        >>> history = model.fit(X, y, epochs=100, batch_size=1, verbose=2, seed=0)
+        >>> y_hat = model.predict(X_test)
+    """
+
+    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
+        super().__init__()
+        self.name = name or "sequential"
+        self.layers = nn.ModuleList()
+        self.built_input_shape: Shape | None = None
+        self.loss: Any = None
+        self.loss_fn: Callable | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.metric_names: list[str] = []
+        self.device = torch.device("cpu")
+        self._optimizer_spec: Any = None
+        self._compiled = False
+        self._trained = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- building ------------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        """Append a layer; it is built at once when the shapes before it are known."""
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential takes lstmkit layers (LSTM, Dense, Dropout, ...); got {type(layer).__name__}."
+            )
+        if self.layers and getattr(self.layers[-1], "return_state", False):
+            raise ValueError(
+                f"layer {self.layers[-1].name!r} has return_state=True, which returns a tuple "
+                f"that a Sequential cannot pass on; call that layer directly instead."
+            )
+        if not self.layers and layer.input_shape is not None:
+            self.built_input_shape = layer.input_shape
+        elif self.layers and layer.input_shape is not None:
+            raise ValueError(f"only the first layer takes `input_shape`; layer {len(self.layers)} has one.")
+        taken = {existing.name for existing in self.layers}
+        if layer.name is None or layer.name in taken:
+            base = layer.name or layer.default_name()
+            layer.name = base
+            suffix = 0
+            while layer.name in taken:
+                suffix += 1
+                layer.name = f"{base}_{suffix}"
+        shape = self._output_shape(list(self.layers))
+        if shape is not None and not layer.built:
+            self._build_layer(layer, shape)
+        self.layers.append(layer)
+
+    def _build_layer(self, layer: Layer, shape: Shape) -> None:
+        try:
+            layer.build(shape)
+        except ValueError as err:
+            hint = ""
+            if isinstance(layer, LSTM) and len(shape) == 1:
+                hint = " The layer before it returns one vector per sequence: give it return_sequences=True."
+            raise ValueError(f"cannot add layer {layer.name!r}: {err}{hint}") from None
+        layer.to(self.device)
+
+    def _output_shape(self, layers: Sequence[Layer]) -> Shape | None:
+        shape = self.built_input_shape
+        if shape is None:
+            return None
+        for layer in layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Build every layer for inputs of `input_shape` (without the batch axis)."""
+        self.built_input_shape = tuple(input_shape)
+        shape = self.built_input_shape
+        for layer in self.layers:
+            if not layer.built:
+                self._build_layer(layer, shape)
+            shape = layer.compute_output_shape(shape)
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self._output_shape(list(self.layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def count_params(self) -> int:
+        self._require_built("count_params()")
+        return sum(p.numel() for p in self.parameters())
+
+    def _require_built(self, what: str) -> None:
+        if not self.layers:
+            raise ValueError(f"{what} needs layers: add some with model.add(...).")
+        if self.built_input_shape is None:
+            raise ValueError(
+                f"{what} needs the input shape: give the first layer input_shape=(timesteps, "
+                f"features), or call fit/predict first."
+            )
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print Keras's table of layers, output shapes and parameter counts."""
+        print_fn(format_summary(self))
+
+    # -- compile / fit -------------------------------------------------------------------
+    def compile(
+        self,
+        loss: str | Callable = "mean_squared_error",
+        optimizer: Any = "rmsprop",
+        metrics: Sequence[str] | None = None,
+        device: str = "auto",
+    ) -> None:
+        """Choose the loss, optimizer and metrics (Keras names, or PyTorch objects) and the device."""
+        self.loss_fn = losses.get(loss)
+        self._optimizer_spec = optimizers.get(optimizer)
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        self.metric_names = list(metrics or [])
+        for name in self.metric_names:
+            metrics_module.get(name)
+        self.loss = loss
+        self.device = resolve_device(device)
+        self.to(self.device)
+        self.optimizer = None
+        self._compiled = True
+
+    def _is_fresh(self) -> bool:
+        return not self._trained and not any(layer.weights_set for layer in self.layers)
+
+    def _prepare_x(self, x: Any, argument: str = "x") -> torch.Tensor:
+        tensor = _to_tensor(x, argument)
+        expects_sequences = (self.built_input_shape is not None and len(self.built_input_shape) == 2) or (
+            self.built_input_shape is None and self.layers and isinstance(self.layers[0], LSTM)
+        )
+        if expects_sequences and tensor.ndim == 2:
+            tensor = tensor.unsqueeze(-1)  # (samples, timesteps) -> one feature
+        if self.built_input_shape is None:
+            self._require_built_layers()
+            self.build(tuple(tensor.shape[1:]))
+        expected = self.built_input_shape
+        got = tuple(tensor.shape[1:])
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(
+                f"`{argument}` has shape {tuple(tensor.shape)} but the model expects "
+                f"{_shape_text((None, *expected))} (samples first). Cut inputs to that shape, or "
+                f"build the model with input_shape={tuple(got)}."
+            )
+        dtype = next(self.parameters()).dtype
+        return tensor.to(device=self.device, dtype=dtype)
+
+    def _require_built_layers(self) -> None:
+        if not self.layers:
+            raise ValueError("the model has no layers: add some with model.add(...).")
+
+    def _prepare_y(self, y: Any, samples: int, argument: str = "y") -> torch.Tensor:
+        tensor = _to_tensor(y, argument)
+        if len(tensor) != samples:
+            raise ValueError(
+                f"`{argument}` has {len(tensor)} samples but x has {samples}; they must match one to one."
+            )
+        output = self.output_shape
+        if losses.is_sparse(self.loss):
+            classes = output[-1]
+            labels = tensor.reshape(samples, -1) if tensor.ndim > 1 else tensor
+            if tensor.is_floating_point() and not bool((tensor == tensor.round()).all()):
+                raise ValueError(f"`{argument}` must hold integer class labels for {self.loss}.")
+            bad = ((labels < 0) | (labels >= classes)).reshape(samples, -1).any(dim=1)
+            if bool(bad.any()):
+                first = int(bad.nonzero()[0, 0])
+                raise ValueError(
+                    f"`{argument}` holds class label {labels[first].flatten()[0].item()} in sample "
+                    f"{first}, outside 0..{classes - 1} for the model's {classes} outputs."
+                )
+            return tensor.to(device=self.device, dtype=torch.long)
+        expected = (samples, *output)
+        if tensor.ndim == len(expected) - 1 and expected[-1] == 1:
+            tensor = tensor.unsqueeze(-1)  # (samples,) targets for a one-output model
+        got = tuple(tensor.shape)
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(
+                f"`{argument}` has shape {got} but the model outputs {_shape_text((None, *output))}. "
+                f"Give targets of that shape (one-hot rows for categorical_crossentropy), or change "
+                f"the last layer."
+            )
+        dtype = next(self.parameters()).dtype
+        return tensor.to(device=self.device, dtype=dtype)
+
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: tuple[Any, Any] | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+    ) -> History:
+        """Train the model; returns a History of the per-epoch logs.
+
+        Args:
+            x: inputs (samples, timesteps, features); (samples, timesteps) is one feature.
+            y: targets, one per sample, shaped like the model's output.
+            epochs: passes over the data.
+            batch_size: samples per gradient step (32 when None).
+            verbose: 0 silent, 1 a progress bar, 2 one line per epoch ("auto" = 1).
+            callbacks: e.g. [EarlyStopping(patience=10)].
+            validation_split: fraction of the samples, taken from the end, held out for validation.
+            validation_data: (x_val, y_val) to score after each epoch (overrides the split).
+            shuffle: reshuffle the training samples every epoch.
+            seed: makes the run repeatable on CPU: the order of samples, dropout, and the
+                initial weights of a model that has not been trained or given weights yet.
+        """
+        if not self._compiled:
+            raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
+        epochs = _check_positive_int(epochs, "epochs", minimum=0)
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; got {verbose!r}.")
+        if seed is not None:
+            seed = _check_positive_int(seed, "seed", minimum=0)
+        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
+        x_t = self._prepare_x(x)
+        y_t = self._prepare_y(y, len(x_t))
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("`validation_data` must be a pair (x_val, y_val).")
+            x_val = self._prepare_x(validation_data[0], "validation_data[0]")
+            validation = (x_val, self._prepare_y(validation_data[1], len(x_val), "validation_data[1]"))
+        elif validation_split > 0:
+            split_at = math.ceil(len(x_t) * (1.0 - validation_split))
+            if split_at >= len(x_t) or split_at == 0:
+                raise ValueError(
+                    f"validation_split={validation_split} of {len(x_t)} samples leaves an empty "
+                    f"training or validation part; use more samples or another fraction."
+                )
+            validation = (x_t[split_at:], y_t[split_at:])
+            x_t, y_t = x_t[:split_at], y_t[:split_at]
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callbacks must be lstmkit.callbacks objects; got {type(callback).__name__}.")
+            callback.set_model(self)
+        data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics())
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+                if self._is_fresh():
+                    for layer in self.layers:
+                        layer.reset_parameters()
+            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+            if self.optimizer is None:
+                self.optimizer = optimizers.build(self._optimizer_spec, list(self.parameters()))
+            history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, generator)
+        self._trained = True
+        self.eval()
+        return history
+
+    def _new_metrics(self) -> list[metrics_module.Metric]:
+        return [metrics_module.get(name) for name in self.metric_names]
+
+    # -- inference -----------------------------------------------------------------------
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """Outputs for `x` as a numpy array (samples first). Accepts numpy arrays or tensors."""
+        self._require_built_layers()
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        x_t = self._prepare_x(x)
+        self.eval()
+        with torch.inference_mode():
+            outputs = [self(x_t[start : start + batch_size]) for start in range(0, len(x_t), batch_size)]
+        return torch.cat(outputs).cpu().numpy()
+
+    def evaluate(
+        self, x: Any, y: Any, batch_size: int | None = None, verbose: int = 0, return_dict: bool = False
+    ) -> float | list[float] | dict[str, float]:
+        """Loss (and metrics) on (x, y): a float, [loss, *metrics], or a dict with return_dict."""
+        if not self._compiled:
+            raise ValueError("call model.compile(loss=..., optimizer=...) before evaluate().")
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        x_t = self._prepare_x(x)
+        y_t = self._prepare_y(y, len(x_t))
+        logs = evaluate_batches(self, self.loss_fn, x_t, y_t, batch_size, self._new_metrics())
+        if verbose:
+            print(" - ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # -- weights, config, files ------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        weights = list(weights)
+        for layer in self.layers:
+            count = len(list(layer.parameters()))
+            layer.set_weights(weights[:count])
+            weights = weights[count:]
+        if weights:
+            raise ValueError(f"set_weights got {len(weights)} more arrays than the model has weights.")
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "build_input_shape": None if self.built_input_shape is None else list(self.built_input_shape),
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        layers = []
+        for entry in config["layers"]:
+            if entry["class_name"] not in LAYERS:
+                raise ValueError(f"unknown layer class {entry['class_name']!r} in the model configuration.")
+            layers.append(LAYERS[entry["class_name"]].from_config(entry["config"]))
+        model = cls(layers, name=config.get("name"))
+        if config.get("build_input_shape") is not None and model.built_input_shape is None:
+            model.build(tuple(config["build_input_shape"]))
+        return model
+
+    def training_config(self) -> dict[str, Any] | None:
+        """The compile() arguments as JSON, when they are names or lstmkit optimizers."""
+        if not self._compiled or not isinstance(self.loss, str):
+            return None
+        spec = self._optimizer_spec
+        if not isinstance(spec, optimizers.Optimizer):
+            return None
+        return {
+            "loss": self.loss,
+            "optimizer": {"class_name": type(spec).__name__, "config": spec.get_config()},
+            "metrics": self.metric_names,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model (architecture, weights, compile settings) to one lstmkit file."""
+        self._require_built("save()")
+        config = {"model": self.get_config(), "training": self.training_config()}
+        write_model_file(path, config, self.state_dict())
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
+    """Read a model saved with `model.save(path)`. Never runs code from the file."""
+    config, tensors = read_model_file(path)
+    try:
+        model = Sequential.from_config(config["model"])
+        state = model.state_dict()
+        if set(state) != set(tensors) or any(state[k].shape != tensors[k].shape for k in state):
+            raise ValueError("its weights do not match its architecture")
+        model.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} holds a damaged lstmkit model: {err}.") from None
+    for layer in model.layers:
+        layer.weights_set = True
+    training = config.get("training")
+    if training:
+        optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
+        model.compile(
+            loss=training["loss"],
+            optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
+            metrics=training["metrics"],
+            device=device,
+        )
+    else:
+        model.to(resolve_device(device))
+    model.eval()
+    return model
+
+
+def format_summary(model: Sequential) -> str:
+    """Keras's summary table as a string (what `summary()` prints)."""
+    model._require_built("summary()")
+    width = 65
+    columns = (29, 26, 10)
+
+    def row(*cells: str) -> str:
+        return "".join(cell.ljust(w) for cell, w in zip(cells, columns)).rstrip()
+
+    lines = [f'Model: "{model.name}"', "_" * width, row(" Layer (type)", "Output Shape", "Param #"), "=" * width]
+    shape = model.built_input_shape
+    for layer in model.layers:
+        shape = layer.compute_output_shape(shape)
+        name = f" {layer.name} ({type(layer).__name__})"
+        lines += [row(name, _shape_text((None, *shape)), f"{layer.count_params():,}"), ""]
+    total = model.count_params()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    size = next(model.parameters()).element_size() if total else 4
+    lines += [
+        "=" * width,
+        f"Total params: {total:,} ({_bytes_text(total * size)})",
+        f"Trainable params: {trainable:,} ({_bytes_text(trainable * size)})",
+        f"Non-trainable params: {total - trainable:,} ({_bytes_text((total - trainable) * size)})",
+        "_" * width,
+    ]
+    return "\n".join(lines)
+
+
+def _bytes_text(count: int) -> str:
+    if count >= 1024**2:
+        return f"{count / 1024**2:.2f} MB"
+    if count >= 1024:
+        return f"{count / 1024:.2f} KB"
+    return f"{count} B"

@@ -1,0 +1,121 @@
+"""The single place that chooses how an LSTM layer's sequence is computed.
+
+Backends:
+    "reference"  ops/reference.py, a Python loop over time: the ground truth; runs every option.
+    "torch"      PyTorch's fused LSTM op (oneDNN on CPU, cuDNN on GPU); tanh/sigmoid only,
+                 no recurrent dropout.
+    "auto"       "torch" where it applies, else "reference", quietly.
+
+Training a whole tutorial-sized model in one compiled call is a different engine, chosen by
+the fit loop (lstmkit.training); it is tested against these same equations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+
+from lstmkit.ops.activations import ACTIVATIONS
+from lstmkit.ops.reference import lstm_sequence
+
+BACKENDS = ("auto", "torch", "reference")
+_default_backend = "auto"
+
+
+@contextlib.contextmanager
+def use_backend(backend: str) -> Iterator[None]:
+    """Run LSTM layers on `backend` inside the block, e.g. to compare a fast path to the reference.
+
+    Example:
+        with lstmkit.ops.use_backend("reference"):
+            slow = model.predict(x)
+    """
+    global _default_backend
+    _check_backend(backend)
+    previous, _default_backend = _default_backend, backend
+    try:
+        yield
+    finally:
+        _default_backend = previous
+
+
+def current_backend() -> str:
+    """The backend LSTM layers use now ("auto" unless inside `use_backend`)."""
+    return _default_backend
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown LSTM backend {backend!r}; expected one of {', '.join(BACKENDS)}.")
+
+
+def choose_backend(
+    activation: str, recurrent_activation: str, has_recurrent_mask: bool, backend: str | None = None
+) -> str:
+    """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options."""
+    backend = _default_backend if backend is None else backend
+    _check_backend(backend)
+    reasons = []
+    if activation != "tanh":
+        reasons.append(f"activation={activation!r}")
+    if recurrent_activation != "sigmoid":
+        reasons.append(f"recurrent_activation={recurrent_activation!r}")
+    if has_recurrent_mask:
+        reasons.append("recurrent_dropout")
+    if backend == "auto":
+        return "reference" if reasons else "torch"
+    if backend == "torch" and reasons:
+        raise ValueError(
+            f"backend 'torch' cannot run {', '.join(reasons)}; it supports tanh/sigmoid without "
+            f"recurrent dropout. Use backend 'auto', which falls back to 'reference'."
+        )
+    return backend
+
+
+def lstm_forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    c0: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    recurrent_mask: torch.Tensor | None = None,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run one LSTM layer over a sequence.
+
+    Args:
+        x: inputs (B, T, F); h0, c0: initial state (B, H).
+        kernel (F, 4H), recurrent_kernel (H, 4H), bias (4H,): Keras's layout, gates i f g o.
+        activation, recurrent_activation: names from lstmkit.ops.activations.
+        recurrent_mask: optional (B, H) recurrent-dropout multiplier.
+        backend: None for the current default (see `use_backend`).
+
+    Returns:
+        outputs (B, T, H), h_T (B, H), c_T (B, H).
+    """
+    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend)
+    if chosen == "torch":
+        # PyTorch's layout is the transpose of Keras's, with two biases that sum to ours.
+        weights = [kernel.t(), recurrent_kernel.t(), bias, torch.zeros_like(bias)]
+        # cuDNN keeps what backward needs only in "train" mode, so follow autograd's switch.
+        train = torch.is_grad_enabled()
+        outputs, h_n, c_n = torch.lstm(
+            x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
+        )
+        return outputs, h_n[0], c_n[0]
+    return lstm_sequence(
+        x,
+        h0,
+        c0,
+        kernel,
+        recurrent_kernel,
+        bias,
+        ACTIVATIONS[activation],
+        ACTIVATIONS[recurrent_activation],
+        recurrent_mask,
+    )

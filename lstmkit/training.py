@@ -1,0 +1,211 @@
+"""The fit loop, History and Keras's progress display.
+
+`run_fit` takes plain pieces (a module, a loss function, a torch optimizer, metric
+accumulators, tensors), so it knows nothing of Sequential; models.py hands off to it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from lstmkit.metrics import Metric
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class History:
+    """What `fit` returns: `history["loss"][epoch]`, like Keras's History."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, Any] = {}
+
+    def record(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+def _format_value(value: float) -> str:
+    # Keras prints 4 decimals, switching to scientific notation below 1e-3.
+    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+
+
+def _format_logs(logs: dict[str, float]) -> str:
+    return "".join(f" - {key}: {_format_value(value)}" for key, value in logs.items())
+
+
+def _format_duration(seconds: float, per: str) -> str:
+    if seconds >= 1:
+        return f"{seconds:.0f}s/{per}"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/{per}"
+    return f"{seconds * 1e6:.0f}us/{per}"
+
+
+class ProgressBar:
+    """Keras's verbose=1 bar: `8/8 [==============================] - 0s 2ms/step - loss: 0.0078`.
+
+    Redrawn in place (at most ten times a second) on a terminal; elsewhere only the final line
+    is written, so logs stay readable.
+    """
+
+    width = 30
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        self.total = total
+        self.stream = stream or sys.stdout
+        self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+
+    def wants_update(self) -> bool:
+        return self.interactive and time.perf_counter() - self.last_draw > 0.1
+
+    def draw(self, done: int, logs: dict[str, float], final: bool = False) -> None:
+        elapsed = time.perf_counter() - self.start
+        filled = self.width * done // max(self.total, 1)
+        bar = "=" * max(filled - 1, 0) + (">" if filled < self.width else "=") + "." * (self.width - filled)
+        line = f"{done}/{self.total} [{bar[: self.width]}]"
+        if final:
+            line += f" - {elapsed:.0f}s {_format_duration(elapsed / max(done, 1), 'step')}"
+        else:
+            eta = elapsed / max(done, 1) * (self.total - done)
+            line += f" - ETA: {eta:.0f}s"
+        line += _format_logs(logs)
+        if self.interactive:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        elif final:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.last_draw = time.perf_counter()
+
+
+@dataclass
+class FitData:
+    """Everything one training run reads: tensors already on the model's device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    batch_size: int
+    shuffle: bool
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None
+    metrics: list[Metric] = field(default_factory=list)
+
+
+def evaluate_batches(
+    module: torch.nn.Module,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    metrics: Sequence[Metric],
+) -> dict[str, float]:
+    """Loss (sample-weighted mean of batch losses, as Keras logs it) and metrics over (x, y)."""
+    module.eval()
+    for metric in metrics:
+        metric.reset()
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            y_pred = module(xb)
+            total += loss_fn(y_pred, yb).double() * len(xb)
+            for metric in metrics:
+                metric.update(y_pred, yb)
+    logs = {"loss": float(total) / len(x)}
+    logs.update((metric.name, metric.result()) for metric in metrics)
+    return logs
+
+
+def train_epoch(
+    module: torch.nn.Module,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    data: FitData,
+    order: torch.Tensor,
+    progress: ProgressBar | None,
+) -> dict[str, float]:
+    """One pass over the data in `order`: zero_grad, forward, loss, backward, step per batch."""
+    module.train()
+    for metric in data.metrics:
+        metric.reset()
+    total = torch.zeros((), dtype=torch.float64, device=data.x.device)
+    seen = 0
+    for step, start in enumerate(range(0, len(order), data.batch_size), 1):
+        index = order[start : start + data.batch_size]
+        xb, yb = data.x[index], data.y[index]
+        optimizer.zero_grad(set_to_none=True)
+        y_pred = module(xb)
+        loss = loss_fn(y_pred, yb)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach().double() * len(index)
+        seen += len(index)
+        for metric in data.metrics:
+            metric.update(y_pred, yb)
+        if progress is not None and progress.wants_update():
+            progress.draw(step, {"loss": float(total) / seen})
+    logs = {"loss": float(total) / seen}
+    logs.update((metric.name, metric.result()) for metric in data.metrics)
+    return logs
+
+
+def run_fit(
+    module: torch.nn.Module,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    data: FitData,
+    epochs: int,
+    verbose: int,
+    callbacks: Sequence[Any],
+    generator: torch.Generator,
+) -> History:
+    """Train for `epochs`, printing Keras's lines and calling the callbacks; returns History."""
+    history = History()
+    steps = -(-len(data.x) // data.batch_size)
+    history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+    log_keys = ["loss", *(metric.name for metric in data.metrics)]
+    if data.validation is not None:
+        log_keys += [f"val_{key}" for key in log_keys]
+    for callback in callbacks:
+        callback.on_train_begin(log_keys)
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        if data.shuffle:
+            order = torch.randperm(len(data.x), generator=generator).to(data.x.device)
+        else:
+            order = torch.arange(len(data.x), device=data.x.device)
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        progress = ProgressBar(steps) if verbose == 1 else None
+        logs = train_epoch(module, loss_fn, optimizer, data, order, progress)
+        if data.validation is not None:
+            val_logs = evaluate_batches(module, loss_fn, *data.validation, data.batch_size, data.metrics)
+            logs.update((f"val_{key}", value) for key, value in val_logs.items())
+        elapsed = time.perf_counter() - start
+        if progress is not None:
+            progress.draw(steps, logs, final=True)
+        elif verbose == 2:
+            print(
+                f"{steps}/{steps} - {elapsed:.0f}s{_format_logs(logs)} - "
+                f"{_format_duration(elapsed, 'epoch')} - {_format_duration(elapsed / steps, 'step')}"
+            )
+        history.record(epoch, logs)
+        stop = False
+        for callback in callbacks:
+            stop = callback.on_epoch_end(epoch, logs) or stop
+        if stop:
+            break
+    for callback in callbacks:
+        callback.on_train_end()
+    return history
