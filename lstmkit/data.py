@@ -1,0 +1,314 @@
+"""Windows, time-ordered splits and scalers for sequence data.
+
+The forecasting recipe, done so that nothing looks ahead:
+
+    split = time_split(len(series), 0.67)             # train = series[:split]
+    scaler = MinMaxScaler().fit(series[:split])       # fitted on the training part only
+    scaled = scaler.transform(series)
+    inputs, targets = make_windows(scaled[:split], lookback=3)
+
+Only numpy is imported here; pandas objects are accepted wherever an array is.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = ["make_windows", "time_split", "MinMaxScaler", "StandardScaler"]
+
+
+def _as_numeric_array(values: Any, name: str) -> np.ndarray:
+    """Return `values` as a non-empty, finite, numeric array (no copy when already one)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must hold numbers (int or float), got dtype {array.dtype}. "
+            f"Convert it first, e.g. np.asarray({name}, dtype=float), or drop non-numeric columns."
+        )
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one value.")
+    if array.dtype.kind == "f":
+        bad = ~np.isfinite(array)
+        if bad.any():
+            first_step = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} NaN or infinite values (first at time step "
+                f"{first_step}). Fill or drop them first, e.g. with pandas' interpolate() or dropna()."
+            )
+    return array
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}. Pass a positive integer, e.g. {name}=1.")
+    return int(value)
+
+
+def make_windows(
+    series: Any,
+    lookback: int,
+    horizon: int = 1,
+    stride: int = 1,
+    target_columns: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a (T,) or (T, F) series into overlapping (input, target) pairs.
+
+    Each input is `lookback` consecutive steps and its target the `horizon` steps that
+    follow, so no input ever sees its own target. Both are read-only views of `series`
+    (no copy: memory stays O(T)); copy them before writing or handing them to
+    `torch.from_numpy`. The dtype of `series` is kept.
+
+    Args:
+        series: values in time order, shape (T,) (one feature) or (T, F).
+        lookback: number of past steps in each input window.
+        horizon: number of future steps in each target.
+        stride: step between the starts of consecutive windows.
+        target_columns: feature indices the targets are taken from (default: all F).
+            The targets are then views of a (T, len(target_columns)) copy.
+
+    Returns:
+        inputs (N, lookback, F) and targets (N, horizon, F or len(target_columns)),
+        N = (T - lookback - horizon) // stride + 1.
+
+    Raises:
+        TypeError: non-numeric series, or non-integer lookback/horizon/stride.
+        ValueError: wrong ndim, NaN/inf values, a series shorter than lookback + horizon,
+            lookback/horizon/stride < 1, or target_columns out of range.
+
+    Example:
+        T=6, lookback=3, horizon=1 gives [0 1 2]->[3], [1 2 3]->[4], [2 3 4]->[5]:
+
+        >>> inputs, targets = make_windows(np.arange(6), lookback=3)
+        >>> inputs[:, :, 0].tolist(), targets[:, :, 0].tolist()
+        ([[0, 1, 2], [1, 2, 3], [2, 3, 4]], [[3], [4], [5]])
+    """
+    values = _as_numeric_array(series, "series")
+    if values.ndim not in (1, 2):
+        raise ValueError(
+            f"series must be 1-D (T,) or 2-D (T, F), got shape {values.shape}. "
+            "Pass one series at a time, with features on the last axis."
+        )
+    lookback = _check_positive_int(lookback, "lookback")
+    horizon = _check_positive_int(horizon, "horizon")
+    stride = _check_positive_int(stride, "stride")
+    if values.ndim == 1:
+        values = values[:, np.newaxis]  # (T, 1), still a view
+    length, n_features = values.shape
+    if length < lookback + horizon:
+        raise ValueError(
+            f"series has {length} points but lookback={lookback} and horizon={horizon} "
+            f"need at least {lookback + horizon}. Pass a longer series or reduce `lookback`."
+        )
+    target_values = values
+    if target_columns is not None:
+        columns = list(target_columns)
+        if not columns or any(isinstance(c, bool) or not isinstance(c, numbers.Integral)
+                              or not 0 <= c < n_features for c in columns):
+            raise ValueError(
+                f"target_columns must be a non-empty list of feature indices in 0..{n_features - 1} "
+                f"(the series has {n_features} features), got {target_columns!r}."
+            )
+        target_values = values[:, columns]
+
+    window = lookback + horizon
+    # sliding_window_view puts the window axis last: (T - window + 1, F, window).
+    inputs = sliding_window_view(values, window, axis=0)[::stride, :, :lookback]
+    targets = sliding_window_view(target_values, window, axis=0)[::stride, :, lookback:]
+    return inputs.transpose(0, 2, 1), targets.transpose(0, 2, 1)
+
+
+def time_split(n: int, train_fraction: float = 0.67) -> int:
+    """Return the index that splits `n` time-ordered points into train and test parts.
+
+    The training part is the first `round(n * train_fraction)` points (Python's `round`,
+    halves go to the even integer); the test part is everything after, never shuffled.
+
+    Args:
+        n: number of points in the series (at least 2).
+        train_fraction: share of the points for training, strictly between 0 and 1.
+
+    Returns:
+        split, with 1 <= split <= n - 1: train = series[:split], test = series[split:].
+
+    Raises:
+        TypeError: n is not an integer.
+        ValueError: n < 2, train_fraction outside (0, 1), or a part would be empty.
+
+    Example:
+        n=20, train_fraction=0.67 gives round(13.4) = 13: points 0..12 train, 13..19 test.
+    """
+    n = _check_positive_int(n, "n")
+    if n < 2:
+        raise ValueError(f"n must be at least 2 to leave a point for each part, got {n}.")
+    if not isinstance(train_fraction, numbers.Real) or not 0 < train_fraction < 1:
+        raise ValueError(
+            f"train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}. "
+            "Pass e.g. train_fraction=0.67."
+        )
+    split = round(n * train_fraction)
+    if not 1 <= split <= n - 1:
+        part = "training" if split < 1 else "test"
+        raise ValueError(
+            f"train_fraction={train_fraction} of n={n} points leaves the {part} part empty "
+            f"(split at {split}). Pass a train_fraction nearer 0.5 or a longer series."
+        )
+    return split
+
+
+class _Scaler:
+    """Per-feature scaling, fitted on the training part only. Features are the last axis;
+    a 1-D array is one feature. Fitted values are plain floats, so `state()` is JSON."""
+
+    _fitted_names: tuple[str, str]
+
+    def fit(self, data: Any) -> "_Scaler":
+        """Learn the per-feature statistics of `data` (..., F); returns self."""
+        array = _as_numeric_array(data, "data").astype(np.float64)
+        array = array.reshape(-1, 1 if array.ndim == 1 else array.shape[-1])  # (samples, F)
+        self._fit(array)
+        return self
+
+    def transform(self, data: Any) -> np.ndarray:
+        """Scale `data` (..., F) with the fitted statistics; same shape, float dtype."""
+        array = self._checked(data)
+        return self._cast(self._forward(array), array)
+
+    def fit_transform(self, data: Any) -> np.ndarray:
+        """`fit(data)` then `transform(data)`."""
+        return self.fit(data).transform(data)
+
+    def inverse_transform(self, data: Any) -> np.ndarray:
+        """Undo `transform`: map scaled values (e.g. predictions) back to original units."""
+        array = self._checked(data)
+        return self._cast(self._backward(array), array)
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "_Scaler":
+        return cls(**config)
+
+    def state(self) -> dict[str, Any]:
+        """The config and the fitted statistics as plain JSON values (lists of floats)."""
+        self._require_fitted()
+        state: dict[str, Any] = {"class_name": type(self).__name__, "config": self.get_config()}
+        for name in self._fitted_names:
+            state[name] = getattr(self, name).tolist()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "_Scaler":
+        """Rebuild a fitted scaler from `state()` (e.g. after a JSON round trip)."""
+        if state.get("class_name") != cls.__name__:
+            raise ValueError(
+                f"state is for {state.get('class_name')!r}, not {cls.__name__!r}. "
+                f"Load it with {state.get('class_name')}.from_state(state)."
+            )
+        scaler = cls.from_config(state["config"])
+        first, second = (np.asarray(state[name], dtype=np.float64) for name in cls._fitted_names)
+        if first.ndim != 1 or first.shape != second.shape:
+            raise ValueError(
+                f"state has {cls._fitted_names} of shapes {first.shape} and {second.shape}; "
+                "expected two lists of the same length, one number per feature."
+            )
+        scaler._fit_from(first, second)
+        return scaler
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, self._fitted_names[0]):
+            raise ValueError(
+                f"{type(self).__name__} is not fitted yet. Call fit() on the training part "
+                "first (e.g. scaler.fit(series[:split])), then transform()."
+            )
+
+    def _checked(self, data: Any) -> np.ndarray:
+        self._require_fitted()
+        array = _as_numeric_array(data, "data")
+        n_features = 1 if array.ndim <= 1 else array.shape[-1]
+        expected = getattr(self, self._fitted_names[0]).shape[0]
+        if n_features != expected:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {expected} feature(s) but data has shape "
+                f"{array.shape} ({n_features} on the last axis). Pass data with the same features, "
+                "or fit a new scaler."
+            )
+        return array
+
+    @staticmethod
+    def _cast(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+        # Keep float32 inputs float32 (what the model trains on); ints become float64.
+        return result.astype(like.dtype if like.dtype.kind == "f" else np.float64, copy=False)
+
+
+class MinMaxScaler(_Scaler):
+    """Scale each feature linearly so the training minimum maps to `feature_range[0]`
+    and the training maximum to `feature_range[1]`. A constant feature gets scale 1
+    (it maps to `feature_range[0]`, no division by zero). Test values outside the
+    training range map outside `feature_range`, as they should.
+
+    Example:
+        >>> MinMaxScaler().fit([10.0, 20.0]).transform([10.0, 15.0, 30.0]).tolist()
+        [0.0, 0.5, 2.0]
+    """
+
+    _fitted_names = ("data_min", "data_max")
+
+    def __init__(self, feature_range: Sequence[float] = (0.0, 1.0)) -> None:
+        if len(feature_range) != 2 or not feature_range[0] < feature_range[1]:
+            raise ValueError(
+                f"feature_range must be (low, high) with low < high, got {feature_range!r}. "
+                "Pass e.g. feature_range=(0, 1) or (-1, 1)."
+            )
+        self.feature_range = (float(feature_range[0]), float(feature_range[1]))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"feature_range": self.feature_range}
+
+    def _fit(self, array: np.ndarray) -> None:
+        self._fit_from(array.min(axis=0), array.max(axis=0))
+
+    def _fit_from(self, data_min: np.ndarray, data_max: np.ndarray) -> None:
+        self.data_min, self.data_max = data_min, data_max
+        data_range = np.where(data_max > data_min, data_max - data_min, 1.0)
+        self.scale = (self.feature_range[1] - self.feature_range[0]) / data_range
+
+    def _forward(self, array: np.ndarray) -> np.ndarray:
+        return (array - self.data_min) * self.scale + self.feature_range[0]
+
+    def _backward(self, array: np.ndarray) -> np.ndarray:
+        return (array - self.feature_range[0]) / self.scale + self.data_min
+
+
+class StandardScaler(_Scaler):
+    """Scale each feature to zero mean and unit standard deviation (population std,
+    ddof=0, as scikit-learn) over the training data. A constant feature gets scale 1.
+
+    Example:
+        >>> StandardScaler().fit([1.0, 3.0]).transform([1.0, 2.0, 5.0]).tolist()
+        [-1.0, 0.0, 3.0]
+    """
+
+    _fitted_names = ("mean", "scale")
+
+    def _fit(self, array: np.ndarray) -> None:
+        # Test constancy exactly: the std of a constant float column can come out as 1e-17.
+        constant = array.min(axis=0) == array.max(axis=0)
+        mean = np.where(constant, array[0], array.mean(axis=0))
+        self._fit_from(mean, np.where(constant, 1.0, array.std(axis=0)))
+
+    def _fit_from(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.mean, self.scale = mean, scale
+
+    def _forward(self, array: np.ndarray) -> np.ndarray:
+        return (array - self.mean) / self.scale
+
+    def _backward(self, array: np.ndarray) -> np.ndarray:
+        return array * self.scale + self.mean
