@@ -17,6 +17,7 @@ from torch import nn
 from lstmkit import losses, metrics as metrics_module, optimizers
 from lstmkit.callbacks import Callback
 from lstmkit.layers import LAYERS, LSTM, Layer, Shape
+from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import read_model_file, write_model_file
 from lstmkit.training import FitData, History, evaluate_batches, run_fit
 
@@ -240,15 +241,22 @@ class Sequential(nn.Module):
             )
         output = self.output_shape
         if losses.is_sparse(self.loss):
-            classes = output[-1]
-            labels = tensor.reshape(samples, -1) if tensor.ndim > 1 else tensor
+            classes, rows = output[-1], output[:-1]
+            labels = tensor.reshape(samples, -1)  # one label per output row: (samples, rows)
+            if None not in rows and labels.shape[1] != math.prod(rows):
+                expected_text = _shape_text((None, *rows)) if rows else "(None,) or (None, 1)"
+                raise ValueError(
+                    f"`{argument}` has shape {tuple(tensor.shape)} but {self.loss} takes one class "
+                    f"index per output row, shape {expected_text}, for the model's output "
+                    f"{_shape_text((None, *output))}."
+                )
             if tensor.is_floating_point() and not bool((tensor == tensor.round()).all()):
                 raise ValueError(f"`{argument}` must hold integer class labels for {self.loss}.")
-            bad = ((labels < 0) | (labels >= classes)).reshape(samples, -1).any(dim=1)
-            if bool(bad.any()):
-                first = int(bad.nonzero()[0, 0])
+            outside = (labels < 0) | (labels >= classes)
+            if bool(outside.any()):
+                first = int(outside.any(dim=1).nonzero()[0, 0])
                 raise ValueError(
-                    f"`{argument}` holds class label {labels[first].flatten()[0].item()} in sample "
+                    f"`{argument}` holds class label {int(labels[first][outside[first]][0])} in sample "
                     f"{first}, outside 0..{classes - 1} for the model's {classes} outputs."
                 )
             return tensor.to(device=self.device, dtype=torch.long)
@@ -314,7 +322,7 @@ class Sequential(nn.Module):
             x_val = self._prepare_x(validation_data[0], "validation_data[0]")
             validation = (x_val, self._prepare_y(validation_data[1], len(x_val), "validation_data[1]"))
         elif validation_split > 0:
-            split_at = math.ceil(len(x_t) * (1.0 - validation_split))
+            split_at = math.floor(len(x_t) * (1.0 - validation_split))  # Keras's split point
             if split_at >= len(x_t) or split_at == 0:
                 raise ValueError(
                     f"validation_split={validation_split} of {len(x_t)} samples leaves an empty "
@@ -338,10 +346,21 @@ class Sequential(nn.Module):
             generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
             if self.optimizer is None:
                 self.optimizer = optimizers.build(self._optimizer_spec, list(self.parameters()))
-            history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, generator)
+            with thread_limit(threads_for(3 * self._forward_flops(batch_size))):  # forward + backward
+                history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, generator)
         self._trained = True
         self.eval()
         return history
+
+    def _forward_flops(self, batch_size: int) -> float:
+        """Rough forward cost of one batch: the LSTM layers' products dominate."""
+        shape, flops = self.built_input_shape, 0.0
+        for layer in self.layers:
+            if isinstance(layer, LSTM):
+                timesteps = shape[0] or 1
+                flops += lstm_flops(batch_size, timesteps, shape[-1], layer.units)
+            shape = layer.compute_output_shape(shape)
+        return flops
 
     def _new_metrics(self) -> list[metrics_module.Metric]:
         return [metrics_module.get(name) for name in self.metric_names]
@@ -353,7 +372,7 @@ class Sequential(nn.Module):
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
         x_t = self._prepare_x(x)
         self.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), thread_limit(threads_for(self._forward_flops(batch_size))):
             outputs = [self(x_t[start : start + batch_size]) for start in range(0, len(x_t), batch_size)]
         return torch.cat(outputs).cpu().numpy()
 
@@ -366,7 +385,8 @@ class Sequential(nn.Module):
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
         x_t = self._prepare_x(x)
         y_t = self._prepare_y(y, len(x_t))
-        logs = evaluate_batches(self, self.loss_fn, x_t, y_t, batch_size, self._new_metrics())
+        with thread_limit(threads_for(self._forward_flops(batch_size))):
+            logs = evaluate_batches(self, self.loss_fn, x_t, y_t, batch_size, self._new_metrics())
         if verbose:
             print(" - ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
         if return_dict:
@@ -428,6 +448,7 @@ class Sequential(nn.Module):
 
 def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     """Read a model saved with `model.save(path)`. Never runs code from the file."""
+    target_device = resolve_device(device)  # a bad `device` is the caller's error, not the file's
     config, tensors = read_model_file(path)
     try:
         model = Sequential.from_config(config["model"])
@@ -435,21 +456,21 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
         if set(state) != set(tensors) or any(state[k].shape != tensors[k].shape for k in state):
             raise ValueError("its weights do not match its architecture")
         model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError) as err:
+        training = config.get("training")
+        if training:
+            optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
+            model.compile(
+                loss=training["loss"],
+                optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
+                metrics=training["metrics"],
+                device=target_device,
+            )
+        else:
+            model.to(target_device)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{str(path)!r} holds a damaged lstmkit model: {err}.") from None
     for layer in model.layers:
         layer.weights_set = True
-    training = config.get("training")
-    if training:
-        optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
-        model.compile(
-            loss=training["loss"],
-            optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
-            metrics=training["metrics"],
-            device=device,
-        )
-    else:
-        model.to(resolve_device(device))
     model.eval()
     return model
 
@@ -487,4 +508,4 @@ def _bytes_text(count: int) -> str:
         return f"{count / 1024**2:.2f} MB"
     if count >= 1024:
         return f"{count / 1024:.2f} KB"
-    return f"{count} B"
+    return f"{count:.2f} B"
