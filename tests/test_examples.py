@@ -1,0 +1,29 @@
+"""Each ported tutorial program runs and gets the tutorial's answer."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name):
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="example")
+
+
+def test_next_number_predicts_eleven():
+    prediction = load("next_number")["main"]()
+    assert prediction == pytest.approx(11.0, abs=0.5)
+
+
+def test_sequence_classifier_is_accurate():
+    accuracy = load("classify_sequences")["main"]()
+    assert accuracy >= 0.9
+
+
+def test_temperature_forecast_scores_in_degrees(tmp_path):
+    scores = load("temperature_forecast")["main"](plot_path=str(tmp_path / "t.png"))
+    assert scores["naive_mae"] == pytest.approx(6.5 / 7, abs=1e-5)
+    assert 0 < scores["lstm_mae"] < 5  # degrees, not scaled units
+    assert (tmp_path / "t.png").stat().st_size > 10_000
