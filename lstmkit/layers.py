@@ -93,21 +93,22 @@ class Layer(nn.Module):
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Copy `weights` (Keras's order and shapes, e.g. from a Keras layer) into the layer."""
         params = list(self.parameters())
+        name = self.name or type(self).__name__
         if not self.built:
             raise ValueError(
-                f"layer {self.name or type(self).__name__!r} has no weights yet: give it "
+                f"layer {name!r} has no weights yet: give it "
                 f"`input_shape=` or call it on data before set_weights."
             )
         if len(weights) != len(params):
             raise ValueError(
-                f"layer {self.name!r} expects {len(params)} weight arrays "
+                f"layer {name!r} expects {len(params)} weight arrays "
                 f"{[tuple(p.shape) for p in params]}; got {len(weights)}."
             )
         for index, (param, value) in enumerate(zip(params, weights)):
             value = np.asarray(value)
             if value.shape != tuple(param.shape):
                 raise ValueError(
-                    f"layer {self.name!r} weight {index} must have shape {tuple(param.shape)}; "
+                    f"layer {name!r} weight {index} must have shape {tuple(param.shape)}; "
                     f"got {value.shape}."
                 )
         with torch.no_grad():

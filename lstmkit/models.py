@@ -52,7 +52,13 @@ def _to_tensor(data: Any, argument: str) -> torch.Tensor:
     if isinstance(data, torch.Tensor):
         tensor = data.detach()
     else:
-        array = np.asarray(data)
+        try:
+            array = np.asarray(data)
+        except ValueError:  # ragged nested lists
+            raise ValueError(
+                f"`{argument}` must be an array with the same shape for every sample; got nested "
+                f"sequences of different lengths. Pad or cut them to one length first."
+            ) from None
         if array.dtype.kind not in "biuf":
             raise TypeError(
                 f"`{argument}` must hold numbers; got an array of dtype {array.dtype}. "
