@@ -19,7 +19,7 @@ from lstmkit.callbacks import Callback
 from lstmkit.layers import LAYERS, LSTM, Layer, Shape
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import read_model_file, write_model_file
-from lstmkit.training import FitData, History, evaluate_batches, run_fit
+from lstmkit.training import FitData, History, begin_callbacks, evaluate_batches, run_fit
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -232,7 +232,7 @@ class Sequential(nn.Module):
                 f"{_shape_text((None, *expected))} (samples first). Cut inputs to that shape, or "
                 f"build the model with input_shape={tuple(got)}."
             )
-        dtype = next(self.parameters()).dtype
+        dtype = self._dtype()
         return tensor.to(device=self.device, dtype=dtype)
 
     def _require_built_layers(self) -> None:
@@ -276,7 +276,7 @@ class Sequential(nn.Module):
                 f"Give targets of that shape (one-hot rows for categorical_crossentropy), or change "
                 f"the last layer."
             )
-        dtype = next(self.parameters()).dtype
+        dtype = self._dtype()
         return tensor.to(device=self.device, dtype=dtype)
 
     def fit(
@@ -342,6 +342,7 @@ class Sequential(nn.Module):
                 raise TypeError(f"callbacks must be lstmkit.callbacks objects; got {type(callback).__name__}.")
             callback.set_model(self)
         data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics())
+        begin_callbacks(callbacks, data)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
@@ -357,6 +358,10 @@ class Sequential(nn.Module):
         self._trained = True
         self.eval()
         return history
+
+    def _dtype(self) -> torch.dtype:
+        """The parameters' dtype (float32 for a model without parameters, e.g. only Dropout)."""
+        return next((p.dtype for p in self.parameters()), torch.float32)
 
     def _forward_flops(self, batch_size: int) -> float:
         """Rough forward cost of one batch: the LSTM layers' products dominate."""
@@ -461,6 +466,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
         state = model.state_dict()
         if set(state) != set(tensors) or any(state[k].shape != tensors[k].shape for k in state):
             raise ValueError("its weights do not match its architecture")
+        if tensors:  # a float64 model comes back as float64
+            model.to(dtype=next(iter(tensors.values())).dtype)
         model.load_state_dict(tensors)
         training = config.get("training")
         if training:

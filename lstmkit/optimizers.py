@@ -114,6 +114,8 @@ def get(optimizer: OptimizerSpec) -> Optimizer | torch.optim.Optimizer | Callabl
         if key not in OPTIMIZERS:
             raise ValueError(unknown_name_message("optimizer", optimizer, OPTIMIZERS))
         return OPTIMIZERS[key]()
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        return optimizer()  # `optimizer=Adam` as well as `optimizer=Adam()`
     if isinstance(optimizer, (Optimizer, torch.optim.Optimizer)) or callable(optimizer):
         return optimizer
     raise TypeError(

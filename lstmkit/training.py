@@ -160,6 +160,18 @@ def train_epoch(
     return logs
 
 
+def begin_callbacks(callbacks: Sequence[Any], data: FitData) -> None:
+    """Tell each callback which logs are coming; they refuse a monitor that will never appear.
+
+    Called before any work (weights drawn, epochs run), so a wrong monitor costs nothing.
+    """
+    log_keys = ["loss", *(metric.name for metric in data.metrics)]
+    if data.validation is not None:
+        log_keys += [f"val_{key}" for key in log_keys]
+    for callback in callbacks:
+        callback.on_train_begin(log_keys)
+
+
 def run_fit(
     module: torch.nn.Module,
     loss_fn: LossFn,
@@ -170,15 +182,13 @@ def run_fit(
     callbacks: Sequence[Any],
     generator: torch.Generator,
 ) -> History:
-    """Train for `epochs`, printing Keras's lines and calling the callbacks; returns History."""
+    """Train for `epochs`, printing Keras's lines and calling the callbacks; returns History.
+
+    The callbacks must have been through `begin_callbacks`.
+    """
     history = History()
     steps = -(-len(data.x) // data.batch_size)
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    log_keys = ["loss", *(metric.name for metric in data.metrics)]
-    if data.validation is not None:
-        log_keys += [f"val_{key}" for key in log_keys]
-    for callback in callbacks:
-        callback.on_train_begin(log_keys)
     for epoch in range(epochs):
         start = time.perf_counter()
         if data.shuffle:

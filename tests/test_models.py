@@ -670,3 +670,36 @@ def test_accuracy_kinds():
     assert accuracy("acc", probs, [0, 2, 0]) == pytest.approx(2 / 3)
     assert metrics.get("acc").name == "acc"
     assert metrics.get("mae").name == "mae"
+
+
+def test_bad_monitor_is_refused_before_weights_are_drawn():
+    model = Sequential([LSTM(4, input_shape=(3, 1)), Dense(1)])
+    model.compile(loss="mse", optimizer="adam")
+    before = [w.copy() for w in model.get_weights()]
+    x, y = np.ones((4, 3, 1), "float32"), np.ones((4, 1), "float32")
+    with pytest.raises(ValueError, match="monitors 'val_loss'"):
+        model.fit(x, y, epochs=1, seed=3, callbacks=[EarlyStopping()], verbose=0)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_optimizer_class_is_accepted_like_an_instance():
+    model = Sequential([LSTM(4, input_shape=(3, 1)), Dense(1)])
+    model.compile(loss="mse", optimizer=lstmkit.optimizers.Adam)
+    model.fit(np.ones((4, 3, 1), "float32"), np.ones((4, 1), "float32"), epochs=1, verbose=0)
+    assert isinstance(model.optimizer, torch.optim.Adam)
+    assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_model_without_parameters_predicts():
+    model = Sequential([Dropout(0.5, input_shape=(3,))])
+    np.testing.assert_array_equal(model.predict(np.ones((2, 3), "float32")), np.ones((2, 3), "float32"))
+
+
+def test_float64_model_loads_as_float64(tmp_path):
+    model = Sequential([LSTM(4, input_shape=(3, 1)), Dense(1)]).double()
+    x = np.random.default_rng(0).normal(size=(2, 3, 1))
+    model.save(tmp_path / "m.lstmkit")
+    loaded = load_model(tmp_path / "m.lstmkit")
+    assert next(loaded.parameters()).dtype == torch.float64
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
