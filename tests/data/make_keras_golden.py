@@ -23,7 +23,7 @@ holds the *exact* float32 values (as the doubles they convert to), so
 recovers bit-identical weights/inputs.  Keras outputs are float32 and are
 stored exactly the same way.  Each case also carries the max |diff| between
 Keras's output and an independent float64 numpy implementation of the
-equations in docs (DESIGN.md) -- a sanity check of this file, and a hint for
+equations in DESIGN.md -- a sanity check of this file, and a hint for
 the tolerance tests should use (float32 round-off, ~1e-7).
 
 How to regenerate (needs the separate Keras environment, NOT the main one,
