@@ -25,6 +25,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lstmkit",
@@ -47,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="lstmkit_demo.png", help="PNG file to write (default lstmkit_demo.png)")
     demo.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log")
+    _add_forecast_parser(commands)
+    _add_inspect_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 
@@ -73,7 +83,223 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": run_demo_command}
+def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast a series (or many) from a CSV/Parquet file or a bundled dataset",
+        description=(
+            "Fit an LSTM Forecaster (scaler fitted on the training part, early stopping on the latest windows, "
+            "split-conformal intervals) and score it beside the naive, seasonal naive, drift and mean baselines. "
+            "Writes forecast.csv, metrics.csv, forecast.png, model.lstmkit and report.md into --out (and "
+            "backtest.csv, backtest.png with --backtest); files appear only when everything succeeded."
+        ),
+    )
+    forecast.add_argument("data", nargs="?", help="CSV or Parquet file, one row per time (and series)")
+    forecast.add_argument("--dataset", help="a bundled dataset instead of a file: temperatures, "
+                          "airline_passengers, nile, lake_huron")
+    forecast.add_argument("--time", help="time column (default: the first column)")
+    forecast.add_argument("--target", help="column to forecast (default: the only other column)")
+    forecast.add_argument("--id", help="series id column, for many series in long format (one global model)")
+    forecast.add_argument("--horizon", type=_positive_int, help="steps to forecast (default: one season, else 10)")
+    forecast.add_argument("--lookback", type=_positive_int,
+                          help="past steps the LSTM reads (default: 3 seasons or 2 horizons, as the data allow)")
+    forecast.add_argument("--season", type=_positive_int,
+                          help="observations per season for the baselines and MASE (default: from the time step)")
+    forecast.add_argument("--strategy", choices=["direct", "recursive"], default="direct",
+                          help="multi-step strategy (default direct)")
+    forecast.add_argument("--scaler", choices=["minmax", "standard", "none"], default="minmax",
+                          help="per-series scaler, fitted on the training part (default minmax)")
+    forecast.add_argument("--levels", default="80,95",
+                          help="interval levels in percent, comma-separated, or 'none' (default 80,95)")
+    forecast.add_argument("--epochs", type=_positive_int, default=200,
+                          help="most epochs; early stopping ends sooner (default 200)")
+    forecast.add_argument("--units", type=_positive_int, default=32, help="LSTM units (default 32)")
+    forecast.add_argument("--ensemble", type=_positive_int, default=1,
+                          help="models trained with different seeds, median taken (default 1)")
+    forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
+                          help="what to do with gaps and NaNs (default interpolate, with a warning)")
+    forecast.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    forecast.add_argument("--backtest", action="store_true",
+                          help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
+                               "intervals from its residuals")
+    forecast.add_argument("--out", default="lstmkit_forecast", help="results folder (default lstmkit_forecast)")
+    forecast.add_argument("--quiet", action="store_true", help="print only the final line")
+
+
+def _read_table(args: argparse.Namespace) -> tuple[object, str, dict[str, str | None]]:
+    """The data to forecast, a name for it, and fit's column arguments."""
+    import pandas as pd
+
+    if (args.data is None) == (args.dataset is None):
+        raise ValueError("give a data file or --dataset NAME (one of them).")
+    if args.dataset is not None:
+        from lstmkit.datasets import load_dataset
+
+        if args.id or args.time or args.target:
+            raise ValueError("--id, --time and --target name columns of a data file; --dataset needs none.")
+        return load_dataset(args.dataset), args.dataset, {}
+    suffix = os.path.splitext(args.data)[1].lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"{args.data!r}: unsupported file type {suffix!r}; pass a .csv or .parquet file.")
+    if not os.path.isfile(args.data):
+        raise FileNotFoundError(f"no data file at {args.data!r}.")
+    table = pd.read_csv(args.data) if suffix == ".csv" else pd.read_parquet(args.data)
+    time = args.time or table.columns[0]
+    others = [c for c in table.columns if c not in (time, args.id)]
+    target = args.target or (others[0] if len(others) == 1 else None)
+    if target is None:
+        raise ValueError(f"{args.data!r} has columns {list(table.columns)}; pass --target to say which to forecast.")
+    for option, column in (("--time", time), ("--target", target), ("--id", args.id)):
+        if column is not None and column not in table.columns:
+            raise ValueError(f"{option} {column!r} is not a column of {args.data!r}; its columns are "
+                             f"{list(table.columns)}.")
+    return table, os.path.basename(args.data), {"id_col": args.id, "time_col": time, "value_col": target}
+
+
+def run_forecast_command(args: argparse.Namespace) -> int:
+    import warnings
+
+    from lstmkit import plot
+    from lstmkit.forecast import Forecaster, infer_season, suggest_lookback
+    from lstmkit.forecast.intervals import check_levels
+    from lstmkit.forecast.series import read_series
+    from lstmkit.report import forecast_report, write_folder
+
+    try:
+        levels = () if args.levels.lower() == "none" else check_levels([float(v) for v in args.levels.split(",")])
+    except ValueError:
+        raise ValueError(f"--levels {args.levels!r}: give whole percents like 80,95, or 'none'.") from None
+    data, source, columns = _read_table(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series, _, _ = read_series(data, **columns, missing=args.missing)
+        season, _ = infer_season(series[0].index, args.season)
+        horizon = args.horizon or (season if season > 1 else 10)
+        lookback = args.lookback or suggest_lookback(min(len(s) for s in series), horizon, season)
+        forecaster = Forecaster(lookback, horizon, units=args.units, epochs=args.epochs, scaler=args.scaler,
+                                strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
+                                missing=args.missing, seed=args.seed)
+        forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
+        result = None
+        if args.backtest:
+            result = forecaster.backtest(data, **columns)
+            if levels:
+                forecaster.calibrate(result)
+            if not args.quiet:
+                print(result.summary())
+        forecast = forecaster.predict()
+    name = columns.get("value_col") or getattr(data, "name", None) or "value"
+    histories = {s.id: _history_series(s, name) for s in series}
+    metrics = result.metrics if result is not None else forecaster.validation_metrics_
+    writers = {"forecast.csv": lambda path: forecast.to_csv(path, index_label=forecast.index.name or "time")}
+    if metrics is not None:
+        writers["metrics.csv"] = lambda path: metrics.to_csv(path)
+    writers["forecast.png"] = lambda path: plot.save_figure(
+        plot.forecast_grid(histories, forecast, last=max(4 * horizon, 3 * lookback))[0], path)
+    if result is not None:
+        writers["backtest.csv"] = lambda path: result.forecasts.to_csv(path, index=False)
+        writers["backtest.png"] = lambda path: plot.save_figure(plot.backtest_plot(result), path)
+    writers["model.lstmkit"] = forecaster.save
+    names = [*writers, "report.md"]
+    report = forecast_report(forecaster, forecast, result, source=source, files=names)
+    writers["report.md"] = lambda path: _write_text(path, report)
+    write_folder(args.out, writers)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"lstmkit: warning: {message}", file=sys.stderr)
+    print(f"Wrote {', '.join(names)} to {args.out}/")
+    return 0
+
+
+def _history_series(item: object, name: str) -> object:
+    """A SeriesData as a pandas Series (for plotting its history)."""
+    import pandas as pd
+
+    return pd.Series(item.values, index=item.index, name=name)
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
+    inspect = commands.add_parser(
+        "inspect",
+        help="draw a model's LSTM gates and memory over an input sequence",
+        description=(
+            "Trace every LSTM layer of a saved model on an input sequence (the reference equations, on "
+            "each layer's actual input) and write one PNG per layer: the input, then heatmaps over time of "
+            "the input, forget and output gates, the candidate, the cell state and the hidden state. "
+            "The input is fed as it is: scale it as the model's training data was."
+        ),
+    )
+    inspect.add_argument("model", help="a model file written by model.save()")
+    inspect.add_argument("--input", required=True,
+                         help=".npy array (timesteps[, features]) or (samples, timesteps, features), or a .csv "
+                              "file with a row per time step (a first non-numeric column is taken as times)")
+    inspect.add_argument("--out", default="lstmkit_gates", help="folder for the PNGs (default lstmkit_gates)")
+    inspect.add_argument("--sample", type=_non_negative_int, default=0, help="which sample to draw (default 0)")
+
+
+def run_inspect_command(args: argparse.Namespace) -> int:
+    from lstmkit import plot
+    from lstmkit.models import load_model
+    from lstmkit.report import write_folder
+    from lstmkit.sequences import read_sequence_file
+
+    x, times = read_sequence_file(args.input)
+    model = load_model(args.model)
+    if args.sample >= len(x):
+        raise ValueError(f"--sample {args.sample}: {args.input!r} holds {len(x)} sample(s).")
+    trace = model.trace(x)
+    if not trace:
+        raise ValueError(f"{args.model!r} has no LSTM layer to inspect.")
+    writers = {}
+    for index, entry in enumerate(trace):
+        axes = plot.gates(trace, layer=index, sample=args.sample, times=times)
+        name = "gates_" + entry.name.replace("/", "_") + ".png"
+        writers[name] = lambda path, figure=axes[0].figure: figure.savefig(path, dpi=110, format="png")
+    write_folder(args.out, writers)
+    print(f"Wrote {', '.join(writers)} to {args.out}/")
+    return 0
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="time training and prediction against idiomatic PyTorch (and Keras, if given)",
+        description=(
+            "Run the speed workloads W1 (tutorial fit and one-window predict), W2 (20,000-point "
+            "series) and W3 (large training step, forward) through lstmkit and idiomatic PyTorch, "
+            "interleaved, and print median (min-max) and paired ratios. Keras is never a "
+            "dependency: pass --keras-python to a Python that has TensorFlow to include it."
+        ),
+    )
+    bench.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not comparable numbers")
+    bench.add_argument("--rounds", type=_positive_int, default=3, help="rounds per framework (default 3)")
+    bench.add_argument("--json", help="also write every sample to this JSON file")
+    bench.add_argument("--keras-python", help="a Python interpreter with TensorFlow/Keras installed")
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    from lstmkit.bench import main_bench
+
+    if args.keras_python and not os.access(args.keras_python, os.X_OK):
+        raise FileNotFoundError(f"--keras-python {args.keras_python!r} is not an executable file.")
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"--json {args.json!r}: folder {folder!r} does not exist; create it first.")
+    main_bench(args.quick, args.rounds, args.json, args.keras_python)
+    return 0
+
+
+COMMANDS = {
+    "demo": run_demo_command,
+    "forecast": run_forecast_command,
+    "inspect": run_inspect_command,
+    "bench": run_bench_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

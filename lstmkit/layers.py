@@ -1,4 +1,4 @@
-"""Layers: LSTM, Dense, Dropout. Each is a `torch.nn.Module` with Keras's arguments and weights.
+"""Layers: LSTM, Dense, Dropout, Bidirectional, Masking. Each is a `torch.nn.Module` with Keras's arguments and weights.
 
 A layer knows its input shape either from `input_shape=` or from the first tensor it sees;
 then it creates its parameters and draws them with Keras's initialisers (glorot_uniform kernel,
@@ -9,6 +9,7 @@ weights under its seed) makes weights reproducible.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Sequence
 
@@ -18,6 +19,7 @@ from torch import nn
 
 from lstmkit.ops.activations import ACTIVATIONS, check_activation
 from lstmkit.ops.dispatch import lstm_forward
+from lstmkit.ops.masking import reverse_real_steps
 
 Shape = tuple[int | None, ...]
 
@@ -76,6 +78,17 @@ class Layer(nn.Module):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
+
+    # -- masks: (B, T) bool, True at a sequence's real steps, False at its padding --------------
+    takes_mask = False  # forward() accepts `mask=` (LSTM, Bidirectional)
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The mask of this layer's output given its input `x` and the input's mask.
+
+        Keras's rule: passed on unchanged (Dense and Dropout act per step); an LSTM that
+        returns one vector per sequence ends it, and `Masking` starts one.
+        """
+        return mask
 
     def _build_from(self, x: torch.Tensor) -> None:
         if not self.built:
@@ -157,14 +170,24 @@ class LSTM(Layer):
         dropout: fraction of input features dropped while training (one mask per sequence).
         recurrent_dropout: fraction of h_{t-1} dropped while training (one mask per sequence).
         unit_forget_bias: start the forget-gate bias at 1.
-        go_backwards: read the sequence from last step to first (outputs in that order).
+        go_backwards: read the sequence from last step to first (outputs in that order; with
+            padding, the real steps are read last to first and their outputs fill the real
+            positions, so a padded sequence gives what it gives alone).
+        stateful: start each batch from the final state of the previous batch (sample i of
+            one batch continues sample i of the last), across fit/predict calls, until
+            `reset_states()`. The batch size must stay the same.
         input_shape: (T, F) without the batch axis; T may be None.
+
+    With a mask (from `Masking`, or `lengths=` in fit/predict), masked steps are skipped: the
+    state is carried over them and their outputs are zero.
 
     Example:
         >>> layer = LSTM(50, input_shape=(5, 1))
         >>> layer(torch.zeros(8, 5, 1)).shape
         torch.Size([8, 50])
     """
+
+    takes_mask = True
 
     def __init__(
         self,
@@ -177,6 +200,7 @@ class LSTM(Layer):
         recurrent_dropout: float = 0.0,
         unit_forget_bias: bool = True,
         go_backwards: bool = False,
+        stateful: bool = False,
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
     ):
@@ -189,6 +213,8 @@ class LSTM(Layer):
         self.recurrent_dropout = _check_rate(recurrent_dropout, "recurrent_dropout")
         self.unit_forget_bias = bool(unit_forget_bias)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.states: tuple[torch.Tensor, torch.Tensor] | None = None  # stateful: (h, c) carried
         super().__init__(input_shape=input_shape, name=name)
 
     def build(self, input_shape: Shape) -> None:
@@ -218,18 +244,26 @@ class LSTM(Layer):
         return (self.units,)
 
     def forward(
-        self, x: torch.Tensor, initial_state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        initial_state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x: (B, T, F). Returns (B, H) or (B, T, H); with return_state also h_T, c_T (B, H)."""
+        """x: (B, T, F); mask: (B, T) bool or None. Returns (B, H) or (B, T, H); with
+        return_state also h_T, c_T (B, H)."""
         self._build_from(x)
         batch = x.shape[0]
+        if initial_state is None and self.stateful and self.states is not None:
+            initial_state = self._carried_state(batch)
         if initial_state is None:
             h0 = x.new_zeros(batch, self.units)
             c0 = x.new_zeros(batch, self.units)
         else:
             h0, c0 = initial_state
-        if self.go_backwards:
-            x = x.flip(1)
+        if mask is not None:
+            _check_mask(mask, x, self.name or "lstm")
+        if self.go_backwards:  # read the real steps last to first; padding stays where it is
+            x = x.flip(1) if mask is None else reverse_real_steps(x, mask)
         recurrent_mask = None
         if self.training and self.dropout > 0:
             x = x * _dropout_mask(x.new_empty(batch, 1, x.shape[-1]), self.dropout)
@@ -245,7 +279,11 @@ class LSTM(Layer):
             self.activation,
             self.recurrent_activation,
             recurrent_mask,
+            mask=mask,
+            cell_state=self.return_state or self.stateful,
         )
+        if self.stateful:  # carried to the next batch as values: gradients stop at the batch edge
+            self.states = (h_n.detach(), c_n.detach())
         output = outputs if self.return_sequences else h_n
         if self.return_state:
             return output, h_n, c_n
@@ -262,8 +300,49 @@ class LSTM(Layer):
             "recurrent_dropout": self.recurrent_dropout,
             "unit_forget_bias": self.unit_forget_bias,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
             **super().get_config(),
         }
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        return mask if self.return_sequences else None
+
+    def reset_states(self) -> None:
+        """Forget the carried state: the next batch starts from zeros (stateful layers)."""
+        self.states = None
+
+    def _carried_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        h, c = self.states
+        if len(h) != batch:
+            raise ValueError(
+                f"layer {self.name!r} is stateful and carries the state of {len(h)} sequences, "
+                f"but got a batch of {batch}. Keep the batch size fixed (the number of samples "
+                f"must be a multiple of it), or call reset_states() first."
+            )
+        return h, c
+
+
+def apply_layer(
+    layer: Layer, x: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Call `layer` on `x` with the (B, T) mask of real steps; return (output, output's mask)."""
+    output_mask = layer.compute_mask(x, mask)
+    output = layer(x, mask=mask) if mask is not None and layer.takes_mask else layer(x)
+    return output, output_mask
+
+
+def _check_mask(mask: torch.Tensor, x: torch.Tensor, name: str) -> None:
+    if mask.dtype != torch.bool or tuple(mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"layer {name!r}: `mask` must be a bool tensor (batch, timesteps) = {tuple(x.shape[:2])}, "
+            f"True at real steps; got {mask.dtype} {tuple(mask.shape)}."
+        )
+    empty = ~mask.any(dim=1)
+    if bool(empty.any()):
+        raise ValueError(
+            f"sample {int(empty.nonzero()[0, 0])} of the batch has no real time steps (its mask is "
+            f"all False): an empty sequence has no output. Drop it, or give it at least one step."
+        )
 
 
 def _dropout_mask(like: torch.Tensor, rate: float) -> torch.Tensor:
@@ -347,4 +426,153 @@ class Dropout(Layer):
         return {"rate": self.rate, **super().get_config()}
 
 
-LAYERS: dict[str, type[Layer]] = {"LSTM": LSTM, "Dense": Dense, "Dropout": Dropout}
+class Bidirectional(Layer):
+    """Read the sequence with an LSTM forwards and with a copy of it backwards; merge the two.
+
+    The backward copy has the wrapped layer's config with `go_backwards` flipped, and weights of
+    its own, so the parameters are twice the LSTM's (Keras's `get_weights()` order: the forward
+    kernel, recurrent_kernel, bias, then the backward ones). With return_sequences, the
+    backward outputs are flipped back into time order before merging (Keras's semantics): step
+    t of the output holds the forward h after x_1..x_t and the backward h after x_T..x_t.
+
+    Args:
+        layer: the LSTM to run both ways; it becomes `forward_layer` (named "forward_<name>").
+        merge_mode: "concat" (width 2·units), "sum", "mul" or "ave" (width units).
+        input_shape: (T, F) without the batch axis, for a first layer (or give it to `layer`).
+
+    Example:
+        >>> layer = Bidirectional(LSTM(8, return_sequences=True), input_shape=(5, 2))
+        >>> layer.count_params(), layer(torch.zeros(3, 5, 2)).shape
+        (704, torch.Size([3, 5, 16]))
+    """
+
+    MERGE_MODES = ("concat", "sum", "mul", "ave")
+    takes_mask = True
+
+    def __init__(
+        self,
+        layer: LSTM,
+        merge_mode: str = "concat",
+        input_shape: Sequence[int | None] | None = None,
+        name: str | None = None,
+    ):
+        if not isinstance(layer, LSTM):
+            raise TypeError(f"Bidirectional wraps an LSTM layer; got {type(layer).__name__}.")
+        if merge_mode not in self.MERGE_MODES:
+            close = difflib.get_close_matches(str(merge_mode), self.MERGE_MODES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown merge_mode {merge_mode!r}; {hint}choose one of {', '.join(self.MERGE_MODES)}.")
+        if layer.return_state:
+            raise ValueError("Bidirectional does not pass on return_state=True; call two LSTM layers directly.")
+        super().__init__(name=name)
+        self.merge_mode = merge_mode
+        config = layer.get_config()
+        if input_shape is None:
+            input_shape = config.get("input_shape")
+        config.pop("input_shape", None)
+        inner = (layer.name or "lstm").removeprefix("forward_")
+        self.forward_layer = layer
+        self.forward_layer.name = f"forward_{inner}"
+        self.backward_layer = LSTM.from_config(
+            {**config, "go_backwards": not layer.go_backwards, "name": f"backward_{inner}"}
+        )
+        self._layer_config = {**config, "name": inner}
+        self.input_shape = _check_input_shape(input_shape)
+        if self.input_shape is not None:
+            self.build(self.input_shape)
+
+    def build(self, input_shape: Shape) -> None:
+        for layer in (self.forward_layer, self.backward_layer):
+            if not layer.built:
+                layer.build(input_shape)
+        super().build(input_shape)
+
+    def reset_parameters(self) -> None:
+        self.forward_layer.reset_parameters()
+        self.backward_layer.reset_parameters()
+
+    def reset_states(self) -> None:
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        return (*shape[:-1], 2 * shape[-1]) if self.merge_mode == "concat" else shape
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        return mask if self.forward_layer.return_sequences else None  # outputs are in time order
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, F); mask: (B, T) bool or None. Returns (B, [T,] 2H) for concat, else (B, [T,] H)."""
+        self._build_from(x)
+        forward = self.forward_layer(x, mask=mask)
+        backward = self.backward_layer(x, mask=mask)
+        if self.backward_layer.return_sequences:  # reading order (x_T first) -> time order
+            backward = backward.flip(1) if mask is None else reverse_real_steps(backward, mask)
+        if self.merge_mode == "concat":
+            return torch.cat([forward, backward], dim=-1)
+        if self.merge_mode == "sum":
+            return forward + backward
+        if self.merge_mode == "mul":
+            return forward * backward
+        return (forward + backward) / 2
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "layer": {"class_name": "LSTM", "config": dict(self._layer_config)},
+            "merge_mode": self.merge_mode,
+            **super().get_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Bidirectional":
+        config = dict(config)
+        inner = config.pop("layer")
+        if inner.get("class_name") != "LSTM":
+            raise ValueError(f"Bidirectional wraps an LSTM; the configuration names {inner.get('class_name')!r}.")
+        return cls(LSTM.from_config(inner["config"]), **config)
+
+
+class Masking(Layer):
+    """Mark the time steps whose features all equal `mask_value` as padding (Keras's Masking).
+
+    The LSTM layers after it skip those steps (state carried over, output zero), so a batch padded
+    with `mask_value`, before or after the real steps, gives each sequence the result it has alone.
+    The output is the input with the masked steps set to zero.
+
+    Args:
+        mask_value: the padding value (0.0, as Keras and `pad_sequences` use). A real step whose
+            features all equal it is skipped too: pad with a value the data never takes.
+        input_shape: (T, F) without the batch axis, for a first layer.
+    """
+
+    def __init__(
+        self,
+        mask_value: float = 0.0,
+        input_shape: Sequence[int | None] | None = None,
+        name: str | None = None,
+    ):
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)) or mask_value != mask_value:
+            raise ValueError(f"`mask_value` must be a number (not NaN); got {mask_value!r}.")
+        self.mask_value = float(mask_value)
+        super().__init__(input_shape=input_shape, name=name)
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        real = (x != self.mask_value).any(dim=-1)  # (B, T)
+        return real if mask is None else real & mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.built = True
+        return x * self.compute_mask(x, None).unsqueeze(-1).to(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"mask_value": self.mask_value, **super().get_config()}
+
+
+LAYERS: dict[str, type[Layer]] = {
+    "LSTM": LSTM,
+    "Dense": Dense,
+    "Dropout": Dropout,
+    "Bidirectional": Bidirectional,
+    "Masking": Masking,
+}

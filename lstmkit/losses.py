@@ -82,6 +82,38 @@ def canonical_name(loss: str) -> str:
     return CANONICAL.get(loss, loss)
 
 
+def weighted_loss(
+    loss_fn: LossFn,
+    y_pred: torch.Tensor,
+    y_true: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Keras's loss with per-sample weights (class_weight) and a mask of real time steps.
+
+    Each sample's loss (each real step's, with a mask) is `loss_fn` on that item alone; the
+    result is sum(weight · loss) / count, where count is the batch size B, or the number of
+    real steps with a mask (Keras's "sum_over_batch_size": weights scale, they do not
+    renormalise). Without weights and mask it is plain `loss_fn(y_pred, y_true)`.
+
+    Args:
+        y_pred: (B, O), or (B, T, O) per step; y_true: the matching targets.
+        sample_weight: (B,) or None.
+        mask: (B, T) bool, True at real steps, for per-step outputs; or None.
+    """
+    if sample_weight is None and mask is None:
+        return loss_fn(y_pred, y_true)
+    per_item = torch.func.vmap(lambda p, t: loss_fn(p.unsqueeze(0), t.unsqueeze(0)))
+    if mask is not None:
+        per_item = torch.func.vmap(per_item)
+    values = per_item(y_pred, y_true)  # (B,) or (B, T)
+    if sample_weight is not None:
+        values = values * sample_weight.to(values.dtype).reshape(-1, *([1] * (values.ndim - 1)))
+    if mask is None:
+        return values.sum() / len(values)
+    return torch.where(mask, values, torch.zeros_like(values)).sum() / mask.sum()
+
+
 def is_sparse(loss: object) -> bool:
     """True when the loss takes integer class labels rather than targets shaped like the output."""
     return loss == "sparse_categorical_crossentropy" or isinstance(loss, torch.nn.CrossEntropyLoss)

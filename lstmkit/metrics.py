@@ -22,8 +22,11 @@ class Metric:
     def reset(self) -> None:
         self.total, self.count = 0.0, 0
 
-    def update(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> None:
+    def update(self, y_pred: torch.Tensor, y_true: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Add a batch; `mask` (B, T), True at real steps, leaves padded steps of per-step outputs out."""
         values = self.values(y_pred.detach(), y_true)
+        if mask is not None:
+            values = values[mask]
         self.total = self.total + values.sum()
         self.count += values.numel()
 

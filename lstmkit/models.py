@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Sequence
+import warnings
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from lstmkit import losses, metrics as metrics_module, optimizers
+from lstmkit import fastpath, losses, metrics as metrics_module, optimizers, sequences
 from lstmkit.callbacks import Callback
-from lstmkit.layers import LAYERS, LSTM, Layer, Shape
+from lstmkit.classification import class_labels, sample_weights
+from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Masking, Shape, apply_layer
+from lstmkit.ops.masking import front_mask
+from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.trace import LayerTrace, trace_layers
 from lstmkit.training import FitData, History, begin_callbacks, evaluate_batches, run_fit
 
 DEFAULT_BATCH_SIZE = 32
@@ -104,12 +109,14 @@ class Sequential(nn.Module):
         self._optimizer_spec: Any = None
         self._compiled = False
         self._trained = False
+        self._fused_weights: list[np.ndarray] | None = None  # numpy views for fused predict
         for layer in layers or []:
             self.add(layer)
 
     # -- building ------------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
         """Append a layer; it is built at once when the shapes before it are known."""
+        self._fused_weights = None
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"Sequential takes lstmkit layers (LSTM, Dense, Dropout, ...); got {type(layer).__name__}."
@@ -141,7 +148,7 @@ class Sequential(nn.Module):
             layer.build(shape)
         except ValueError as err:
             hint = ""
-            if isinstance(layer, LSTM) and len(shape) == 1:
+            if isinstance(layer, (LSTM, Bidirectional)) and len(shape) == 1:
                 hint = " The layer before it returns one vector per sequence: give it return_sequences=True."
             raise ValueError(f"cannot add layer {layer.name!r}: {err}{hint}") from None
         layer.to(self.device)
@@ -154,9 +161,14 @@ class Sequential(nn.Module):
             shape = layer.compute_output_shape(shape)
         return shape
 
+    def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> "Sequential":
+        self._fused_weights = None  # .to() / .double() may give the parameters new storage
+        return super()._apply(fn, *args, **kwargs)
+
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Build every layer for inputs of `input_shape` (without the batch axis)."""
         self.built_input_shape = tuple(input_shape)
+        self._fused_weights = None
         shape = self.built_input_shape
         for layer in self.layers:
             if not layer.built:
@@ -167,10 +179,46 @@ class Sequential(nn.Module):
     def output_shape(self) -> Shape | None:
         return self._output_shape(list(self.layers))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, F); mask: optional (B, T) bool, True at real steps (see `forward_with_mask`)."""
+        return self.forward_with_mask(x, mask)[0]
+
+    def forward_with_mask(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the layers, passing Keras's mask of real steps from layer to layer (a `Masking`
+        layer starts one). Returns the output and its mask: (B, T) for per-step outputs of
+        masked input, else None."""
         for layer in self.layers:
-            x = layer(x)
-        return x
+            x, mask = apply_layer(layer, x, mask)
+        return x, mask
+
+    def reset_states(self) -> None:
+        """Zero the carried state of every stateful LSTM (Keras's `reset_states`)."""
+        for layer in self.layers:
+            if isinstance(layer, (LSTM, Bidirectional)):
+                layer.reset_states()
+
+    def trace(self, x: Any, lengths: Any = None) -> list[LayerTrace]:
+        """Every gate and state of every LSTM layer on `x`, from the reference equations.
+
+        Args:
+            x: inputs (samples, timesteps, features); any number of timesteps. A list of
+                arrays with `lengths=`, as in `fit`.
+            lengths: real steps per sample, as in `fit`.
+
+        Returns:
+            one lstmkit.trace.LayerTrace per LSTM layer in model order (a Bidirectional gives
+            two: "<name>/forward", then "<name>/backward"), each holding numpy arrays
+            (samples, timesteps, units) `input_gate`, `forget_gate`, `candidate`,
+            `output_gate`, `cell_state`, `hidden_state` in input time order (NaN at padding),
+            and the layer's input. Stateful layers start from their carried state, which
+            tracing leaves unchanged.
+        """
+        x_t, mask = self._prepare_inputs(x, lengths, any_length=True)
+        self.eval()
+        with torch.no_grad():
+            return trace_layers(list(self.layers), x_t, mask)
 
     def count_params(self) -> int:
         self._require_built("count_params()")
@@ -217,7 +265,7 @@ class Sequential(nn.Module):
     def _prepare_x(self, x: Any, argument: str = "x") -> torch.Tensor:
         tensor = _to_tensor(x, argument)
         expects_sequences = (self.built_input_shape is not None and len(self.built_input_shape) == 2) or (
-            self.built_input_shape is None and self.layers and isinstance(self.layers[0], LSTM)
+            self.built_input_shape is None and self.layers and isinstance(self.layers[0], (LSTM, Bidirectional, Masking))
         )
         if expects_sequences and tensor.ndim == 2:
             tensor = tensor.unsqueeze(-1)  # (samples, timesteps) -> one feature
@@ -238,6 +286,61 @@ class Sequential(nn.Module):
     def _require_built_layers(self) -> None:
         if not self.layers:
             raise ValueError("the model has no layers: add some with model.add(...).")
+
+    def _prepare_inputs(
+        self, x: Any, lengths: Any, argument: str = "x", any_length: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Inputs and their mask of real steps: (x (N, T, F), mask (N, T) bool or None).
+
+        A list of per-sample arrays, or a padded array, with `lengths` is padded after the real
+        steps and masked (lstmkit.sequences); anything else goes through `_prepare_x`.
+        `any_length` accepts any number of timesteps (for `trace`).
+        """
+        x, lengths = sequences.padded_inputs(x, lengths, argument)
+        if lengths is not None and self.built_input_shape is None:
+            self._require_built_layers()
+            self.build((None, x.shape[-1]))  # variable-length data: any number of steps
+        shape = self.built_input_shape
+        if any_length and shape is not None and len(shape) == 2:
+            tensor = _to_tensor(x, argument)
+            tensor = tensor.unsqueeze(-1) if tensor.ndim == 2 else tensor
+            if tensor.ndim != 3 or tensor.shape[-1] != shape[-1]:
+                raise ValueError(
+                    f"`{argument}` has shape {tuple(tensor.shape)} but the model reads sequences of "
+                    f"{shape[-1]} feature(s): (samples, timesteps, {shape[-1]})."
+                )
+            tensor = tensor.to(device=self.device, dtype=self._dtype())
+        else:
+            if lengths is not None and shape is not None and shape[0] is not None and x.shape[1] < shape[0]:
+                x = np.pad(x, ((0, 0), (0, shape[0] - x.shape[1]), (0, 0)))  # up to the model's length
+            tensor = self._prepare_x(x, argument)
+        if isinstance(self.layers[0], Masking):
+            sequences.check_mask_value(tensor.cpu().numpy(), self.layers[0].mask_value, lengths, argument)
+        if lengths is None:
+            return tensor, None
+        return tensor, front_mask(torch.as_tensor(lengths, device=self.device), tensor.shape[1])
+
+    def _prepare_targets(self, y: Any, samples: int, mask: torch.Tensor | None, argument: str = "y") -> torch.Tensor:
+        """`_prepare_y`, after padding per-step targets of variable-length inputs (zero at padding)
+        and checking classification targets against the loss."""
+        if mask is not None and len(self.output_shape) == 2:  # one target per step
+            y = np.array(sequences.padded_targets(y, mask.shape[1], argument))
+            if y.ndim >= 2 and y.shape[1] == mask.shape[1]:
+                y[~mask.cpu().numpy()] = 0  # padded steps have no target; the loss skips them
+        _check_class_targets(self.loss, y, self.output_shape, argument)
+        return self._prepare_y(y, samples, argument)
+
+    def _class_sample_weights(self, class_weight: Mapping[int, float], y_t: torch.Tensor) -> torch.Tensor:
+        """Keras's class_weight as per-sample weights (N,) for the loss."""
+        output = self.output_shape
+        if len(output) != 1:
+            raise ValueError(
+                f"`class_weight` weighs one label per sample, but the model outputs "
+                f"{_shape_text((None, *output))}, one per time step."
+            )
+        labels = class_labels(y_t.cpu().numpy())
+        weights = sample_weights(class_weight, labels, classes=max(output[-1], 2))
+        return torch.as_tensor(weights, dtype=self._dtype(), device=self.device)
 
     def _prepare_y(self, y: Any, samples: int, argument: str = "y") -> torch.Tensor:
         tensor = _to_tensor(y, argument)
@@ -291,6 +394,8 @@ class Sequential(nn.Module):
         validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True,
         seed: int | None = None,
+        class_weight: Mapping[int, float] | None = None,
+        lengths: Any = None,
     ) -> History:
         """Train the model; returns a History of the per-epoch logs.
 
@@ -306,6 +411,12 @@ class Sequential(nn.Module):
             shuffle: reshuffle the training samples every epoch.
             seed: makes the run repeatable on CPU: the order of samples, dropout, and the
                 initial weights of a model that has not been trained or given weights yet.
+            class_weight: {class: weight}; each sample's loss is scaled by its class's weight
+                (1 for classes not named), as in Keras. E.g. {0: 1.0, 1: 5.0}.
+            lengths: real steps per sample, for variable-length data: x a list of arrays
+                (T_i, F), or a padded array whose first lengths[i] steps are real. Padded steps
+                are skipped by the LSTMs and by the loss; validation_data may then carry a
+                third item, the validation lengths.
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
@@ -319,14 +430,20 @@ class Sequential(nn.Module):
             seed = _check_positive_int(seed, "seed", minimum=0)
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
-        x_t = self._prepare_x(x)
-        y_t = self._prepare_y(y, len(x_t))
-        validation = None
+        x_t, mask = self._prepare_inputs(x, lengths)
+        y_t = self._prepare_targets(y, len(x_t), mask)
+        weights = None if class_weight is None else self._class_sample_weights(class_weight, y_t)
+        validation, validation_mask = None, None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("`validation_data` must be a pair (x_val, y_val).")
-            x_val = self._prepare_x(validation_data[0], "validation_data[0]")
-            validation = (x_val, self._prepare_y(validation_data[1], len(x_val), "validation_data[1]"))
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "`validation_data` must be a pair (x_val, y_val), or (x_val, y_val, lengths_val) "
+                    "for variable-length data."
+                )
+            val_lengths = validation_data[2] if len(validation_data) == 3 else None
+            x_val, validation_mask = self._prepare_inputs(validation_data[0], val_lengths, "validation_data[0]")
+            y_val = self._prepare_targets(validation_data[1], len(x_val), validation_mask, "validation_data[1]")
+            validation = (x_val, y_val)
         elif validation_split > 0:
             split_at = math.floor(len(x_t) * (1.0 - validation_split))  # Keras's split point
             if split_at >= len(x_t) or split_at == 0:
@@ -336,12 +453,23 @@ class Sequential(nn.Module):
                 )
             validation = (x_t[split_at:], y_t[split_at:])
             x_t, y_t = x_t[:split_at], y_t[:split_at]
+            if mask is not None:
+                validation_mask, mask = mask[split_at:], mask[:split_at]
+            if weights is not None:
+                weights = weights[:split_at]  # Keras weighs the training loss only
         callbacks = list(callbacks or [])
         for callback in callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be lstmkit.callbacks objects; got {type(callback).__name__}.")
             callback.set_model(self)
-        data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics())
+        if shuffle and any(getattr(layer, "stateful", False) for layer in self._lstm_layers()):
+            warnings.warn(
+                "fit(shuffle=True) with a stateful LSTM: each batch continues the state of the batch "
+                "before it, which needs the samples in order. Pass shuffle=False.",
+                UserWarning,
+                stacklevel=2,
+            )
+        data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics(), mask, weights, validation_mask)
         begin_callbacks(callbacks, data)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
@@ -353,8 +481,11 @@ class Sequential(nn.Module):
             generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
             if self.optimizer is None:
                 self.optimizer = optimizers.build(self._optimizer_spec, list(self.parameters()))
-            with thread_limit(threads_for(3 * self._forward_flops(batch_size))):  # forward + backward
-                history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, generator)
+            if fastpath.training_is_fusable(self, data):
+                history = fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, generator)
+            else:
+                with thread_limit(threads_for(3 * self.forward_flops(batch_size))):  # forward + backward
+                    history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, generator)
         self._trained = True
         self.eval()
         return history
@@ -363,41 +494,89 @@ class Sequential(nn.Module):
         """The parameters' dtype (float32 for a model without parameters, e.g. only Dropout)."""
         return next((p.dtype for p in self.parameters()), torch.float32)
 
-    def _forward_flops(self, batch_size: int) -> float:
+    def forward_flops(self, batch_size: int) -> float:
         """Rough forward cost of one batch: the LSTM layers' products dominate."""
         shape, flops = self.built_input_shape, 0.0
         for layer in self.layers:
             if isinstance(layer, LSTM):
                 timesteps = shape[0] or 1
                 flops += lstm_flops(batch_size, timesteps, shape[-1], layer.units)
+            if isinstance(layer, Bidirectional):
+                flops += 2 * lstm_flops(batch_size, shape[0] or 1, shape[-1], layer.forward_layer.units)
             shape = layer.compute_output_shape(shape)
         return flops
+
+    def _lstm_layers(self) -> list[LSTM]:
+        """Every LSTM, including both directions of a Bidirectional."""
+        found: list[LSTM] = []
+        for layer in self.layers:
+            if isinstance(layer, Bidirectional):
+                found += [layer.forward_layer, layer.backward_layer]
+            elif isinstance(layer, LSTM):
+                found.append(layer)
+        return found
 
     def _new_metrics(self) -> list[metrics_module.Metric]:
         return [metrics_module.get(name) for name in self.metric_names]
 
     # -- inference -----------------------------------------------------------------------
-    def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
-        """Outputs for `x` as a numpy array (samples first). Accepts numpy arrays or tensors."""
-        self._require_built_layers()
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0, lengths: Any = None) -> np.ndarray:
+        """Outputs for `x` as a numpy array (samples first). Accepts numpy arrays or tensors.
+
+        With `lengths` (as in `fit`), per-step outputs are padded after each sample's real
+        steps, with zeros.
+        """
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
-        x_t = self._prepare_x(x)
+        if lengths is None and isinstance(x, np.ndarray):
+            fast = self._fused_predict(x)
+            if fast is not None:
+                return fast
+        self._require_built_layers()
+        x_t, mask = self._prepare_inputs(x, lengths)
         self.eval()
-        with torch.inference_mode(), thread_limit(threads_for(self._forward_flops(batch_size))):
-            outputs = [self(x_t[start : start + batch_size]) for start in range(0, len(x_t), batch_size)]
+        with torch.inference_mode(), thread_limit(threads_for(self.forward_flops(batch_size))):
+            outputs = [
+                self(x_t[start : start + batch_size], None if mask is None else mask[start : start + batch_size])
+                for start in range(0, len(x_t), batch_size)
+            ]
         return torch.cat(outputs).cpu().numpy()
 
+    def _fused_predict(self, x: np.ndarray) -> np.ndarray | None:
+        """Predictions from the fused kernels for a plain float array of the model's input shape,
+        checked here in a few µs; None sends anything else to the general path."""
+        shape = self.built_input_shape
+        if x.dtype.kind != "f" or shape is None or len(shape) != 2 or current_backend() != "auto":
+            return None
+        if self._fused_weights is None:  # decided once; reset when layers or parameters change
+            self._fused_weights = fastpath.weight_views(self) if fastpath.model_is_fusable(self) else []
+        if not self._fused_weights:
+            return None
+        if x.ndim == 2:
+            x = x[..., None]  # (samples, timesteps) -> one feature
+        if x.ndim != 3 or len(x) == 0 or any(e is not None and e != g for e, g in zip(shape, x.shape[1:])):
+            return None  # the general path explains what is wrong
+        if not np.isfinite(x).all() or self.forward_flops(len(x)) > fastpath.PREDICT_MAX_FLOPS:
+            return None
+        return fastpath.fused_predict(self._fused_weights, x)
+
     def evaluate(
-        self, x: Any, y: Any, batch_size: int | None = None, verbose: int = 0, return_dict: bool = False
+        self,
+        x: Any,
+        y: Any,
+        batch_size: int | None = None,
+        verbose: int = 0,
+        return_dict: bool = False,
+        lengths: Any = None,
     ) -> float | list[float] | dict[str, float]:
-        """Loss (and metrics) on (x, y): a float, [loss, *metrics], or a dict with return_dict."""
+        """Loss (and metrics) on (x, y): a float, [loss, *metrics], or a dict with return_dict.
+        `lengths`: real steps per sample, as in `fit`."""
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before evaluate().")
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
-        x_t = self._prepare_x(x)
-        y_t = self._prepare_y(y, len(x_t))
-        with thread_limit(threads_for(self._forward_flops(batch_size))):
-            logs = evaluate_batches(self, self.loss_fn, x_t, y_t, batch_size, self._new_metrics())
+        x_t, mask = self._prepare_inputs(x, lengths)
+        y_t = self._prepare_targets(y, len(x_t), mask)
+        with thread_limit(threads_for(self.forward_flops(batch_size))):
+            logs = evaluate_batches(self, self.loss_fn, x_t, y_t, batch_size, self._new_metrics(), mask)
         if verbose:
             print(" - ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
         if return_dict:
@@ -486,6 +665,51 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
         layer.weights_set = True
     model.eval()
     return model
+
+
+def _check_class_targets(loss: Any, y: Any, output: Shape, argument: str) -> None:
+    """Targets a cross-entropy cannot read: an error naming the first bad sample."""
+    classes = output[-1]
+    if loss not in ("binary_crossentropy", "categorical_crossentropy"):
+        return
+    try:
+        array = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # not an array of numbers: _prepare_y says so
+    if array.ndim == 0 or len(array) == 0:
+        return
+    if loss == "binary_crossentropy":
+        outside = np.flatnonzero(((array < 0) | (array > 1)).reshape(len(array), -1).any(axis=1))
+        if len(outside):
+            row = array[outside[0]].ravel()
+            value = row[(row < 0) | (row > 1)][0]
+            raise ValueError(
+                f"`{argument}` sample {outside[0]} holds {value:g}; binary_crossentropy takes labels "
+                f"or probabilities in [0, 1]."
+            )
+        return
+    if array.ndim == 1 or array.shape[-1] != classes:
+        if array.ndim == 1 or array.shape[-1] == 1:
+            raise ValueError(
+                f"`{argument}` holds one value per sample (shape {array.shape}) but categorical_crossentropy "
+                f"takes one-hot rows of width {classes}. For class indices use "
+                f"loss='sparse_categorical_crossentropy', or one-hot them: np.eye({classes})[{argument}]."
+            )
+        raise ValueError(
+            f"`{argument}` has shape {array.shape} but the model outputs {_shape_text((None, *output))}: "
+            f"one-hot rows of width {array.shape[-1]} for {classes} classes. One-hot with "
+            f"np.eye({classes})[labels], or give the last Dense {array.shape[-1]} units."
+        )
+    sums = array.sum(axis=-1)
+    # All-zero rows are padded steps of per-step targets; the loss skips them.
+    bad = ((np.abs(sums - 1) > 1e-3) & (sums != 0)) | (array < 0).any(axis=-1)
+    bad = bad.reshape(len(array), -1).any(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"`{argument}` sample {first} is not a one-hot row (its values sum to "
+            f"{float(np.ravel(sums[first])[0]):g}); categorical_crossentropy needs rows that sum to 1."
+        )
 
 
 def format_summary(model: Sequential) -> str:

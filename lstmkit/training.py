@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from lstmkit.losses import weighted_loss
 from lstmkit.metrics import Metric
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -100,6 +101,31 @@ class FitData:
     shuffle: bool
     validation: tuple[torch.Tensor, torch.Tensor] | None = None
     metrics: list[Metric] = field(default_factory=list)
+    mask: torch.Tensor | None = None  # (N, T) bool, True at real steps (variable-length inputs)
+    sample_weight: torch.Tensor | None = None  # (N,), from class_weight
+    validation_mask: torch.Tensor | None = None
+
+
+def _rows(values: torch.Tensor | None, index: torch.Tensor | slice) -> torch.Tensor | None:
+    return None if values is None else values[index]
+
+
+def forward_loss(
+    module: torch.nn.Module,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One batch: (y_pred, loss, output mask). A module with `forward_with_mask` (Sequential)
+    passes masks through its layers; padded steps and sample weights enter the loss as Keras's do."""
+    forward_with_mask = getattr(module, "forward_with_mask", None)
+    if forward_with_mask is None:
+        y_pred, output_mask = module(x), None
+    else:
+        y_pred, output_mask = forward_with_mask(x, mask)
+    return y_pred, weighted_loss(loss_fn, y_pred, y, sample_weight, output_mask), output_mask
 
 
 def evaluate_batches(
@@ -109,19 +135,22 @@ def evaluate_batches(
     y: torch.Tensor,
     batch_size: int,
     metrics: Sequence[Metric],
+    mask: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Loss (sample-weighted mean of batch losses, as Keras logs it) and metrics over (x, y)."""
+    """Loss (sample-weighted mean of batch losses, as Keras logs it) and metrics over (x, y).
+    `mask` (N, T): real steps of variable-length inputs."""
     module.eval()
     for metric in metrics:
         metric.reset()
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            y_pred = module(xb)
-            total += loss_fn(y_pred, yb).double() * len(xb)
+            rows = slice(start, start + batch_size)
+            xb, yb = x[rows], y[rows]
+            y_pred, loss, output_mask = forward_loss(module, loss_fn, xb, yb, _rows(mask, rows))
+            total += loss.double() * len(xb)
             for metric in metrics:
-                metric.update(y_pred, yb)
+                metric.update(y_pred, yb, output_mask)
     logs = {"loss": float(total) / len(x)}
     logs.update((metric.name, metric.result()) for metric in metrics)
     return logs
@@ -145,14 +174,15 @@ def train_epoch(
         index = order[start : start + data.batch_size]
         xb, yb = data.x[index], data.y[index]
         optimizer.zero_grad(set_to_none=True)
-        y_pred = module(xb)
-        loss = loss_fn(y_pred, yb)
+        y_pred, loss, output_mask = forward_loss(
+            module, loss_fn, xb, yb, _rows(data.mask, index), _rows(data.sample_weight, index)
+        )
         loss.backward()
         optimizer.step()
         total += loss.detach().double() * len(index)
         seen += len(index)
         for metric in data.metrics:
-            metric.update(y_pred, yb)
+            metric.update(y_pred, yb, output_mask)
         if progress is not None and progress.wants_update():
             progress.draw(step, {"loss": float(total) / seen})
     logs = {"loss": float(total) / seen}
@@ -200,7 +230,9 @@ def run_fit(
         progress = ProgressBar(steps) if verbose == 1 else None
         logs = train_epoch(module, loss_fn, optimizer, data, order, progress)
         if data.validation is not None:
-            val_logs = evaluate_batches(module, loss_fn, *data.validation, data.batch_size, data.metrics)
+            val_logs = evaluate_batches(
+                module, loss_fn, *data.validation, data.batch_size, data.metrics, data.validation_mask
+            )
             logs.update((f"val_{key}", value) for key, value in val_logs.items())
         elapsed = time.perf_counter() - start
         if progress is not None:

@@ -18,6 +18,7 @@ from typing import Iterator
 import torch
 
 from lstmkit.ops.activations import ACTIVATIONS
+from lstmkit.ops.masking import masked_torch_lstm
 from lstmkit.ops.reference import lstm_sequence
 
 BACKENDS = ("auto", "torch", "reference")
@@ -85,7 +86,9 @@ def lstm_forward(
     recurrent_activation: str = "sigmoid",
     recurrent_mask: torch.Tensor | None = None,
     backend: str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    mask: torch.Tensor | None = None,
+    cell_state: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Run one LSTM layer over a sequence.
 
     Args:
@@ -94,9 +97,14 @@ def lstm_forward(
         activation, recurrent_activation: names from lstmkit.ops.activations.
         recurrent_mask: optional (B, H) recurrent-dropout multiplier.
         backend: None for the current default (see `use_backend`).
+        mask: optional (B, T) bool, True at real steps, at least one per row; masked steps are
+            skipped (state carried, output zero). "torch" runs the real steps moved to the
+            front (lstmkit.ops.masking); "reference" masks each step.
+        cell_state: return c_T. Without it, a masked batch on "torch" runs as fast as an
+            unmasked one and c_T is None.
 
     Returns:
-        outputs (B, T, H), h_T (B, H), c_T (B, H).
+        outputs (B, T, H), h_T (B, H), c_T (B, H) (with a mask: after each row's last real step).
     """
     chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend)
     if chosen == "torch":
@@ -104,6 +112,8 @@ def lstm_forward(
         weights = [kernel.t(), recurrent_kernel.t(), bias, torch.zeros_like(bias)]
         # cuDNN keeps what backward needs only in "train" mode, so follow autograd's switch.
         train = torch.is_grad_enabled()
+        if mask is not None:
+            return masked_torch_lstm(x, mask, h0, c0, weights, train, cell_state)
         outputs, h_n, c_n = torch.lstm(
             x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
         )
@@ -118,4 +128,5 @@ def lstm_forward(
         ACTIVATIONS[activation],
         ACTIVATIONS[recurrent_activation],
         recurrent_mask,
+        mask,
     )

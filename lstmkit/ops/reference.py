@@ -84,6 +84,7 @@ def lstm_sequence(
     activation: Activation = torch.tanh,
     recurrent_activation: Activation = torch.sigmoid,
     recurrent_mask: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Scan `lstm_step` over time.
 
@@ -94,9 +95,12 @@ def lstm_sequence(
         activation, recurrent_activation: the candidate/cell and the gate functions.
         recurrent_mask: optional (B, H) multiplier applied to h_{t-1} before the recurrent
             product at every step (Keras's `recurrent_dropout`).
+        mask: optional (B, T) bool, True at real steps. A masked step (padding) leaves h and c
+            as they were and outputs zeros, so a sequence's result ignores its padding.
 
     Returns:
-        outputs (B, T, H) = h_1..h_T, and the final h_T, c_T (B, H).
+        outputs (B, T, H) = h_1..h_T, and the final h_T, c_T (B, H) (with a mask: the state
+        after each sequence's last real step).
     """
     h, c = h0, c0
     outputs = []
@@ -105,8 +109,14 @@ def lstm_sequence(
         gates = lstm_gates(
             x[:, t], h_in, c, kernel, recurrent_kernel, bias, activation, recurrent_activation
         )
-        h, c = gates.hidden_state, gates.cell_state
-        outputs.append(h)
+        if mask is None:
+            h, c = gates.hidden_state, gates.cell_state
+            outputs.append(h)
+        else:
+            real = mask[:, t, None]  # (B, 1)
+            h = torch.where(real, gates.hidden_state, h)
+            c = torch.where(real, gates.cell_state, c)
+            outputs.append(torch.where(real, h, torch.zeros_like(h)))
     return torch.stack(outputs, dim=1), h, c
 
 

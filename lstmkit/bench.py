@@ -1,0 +1,297 @@
+"""`lstmkit bench`: the speed workloads, run through lstmkit, idiomatic PyTorch and (when a
+Python with TensorFlow is given) Keras, interleaved, with medians and paired ratios.
+
+Workloads (DESIGN.md's tutorial sizes; `quick` shrinks them to a smoke test):
+    W1   tutorial fit: X (8, 5, 1), LSTM(50)+Dense(1), Adam, MSE, batch 1, 100 epochs
+    W1p  predict one window (1, 5, 1), steady state, µs per call
+    W2   20,000-point noisy sine, windows 24x1, LSTM(64)+Dense(1), batch 64, 3 epochs
+    W3   batch 256, seq 100, input 32, LSTM(256)+Dense(1): one training step; forward only
+
+Each round runs every framework once, rotating the order (A B C, B C A, C A B) so drift in
+the machine's speed falls evenly; ratios are taken within a round, then summarised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Sizes:
+    w1_epochs: int
+    w2_points: int
+    w2_epochs: int
+    w3: tuple[int, int, int, int]  # batch, timesteps, features, units
+    predict_calls: int
+
+
+FULL = Sizes(w1_epochs=100, w2_points=20_000, w2_epochs=3, w3=(256, 100, 32, 256), predict_calls=2000)
+QUICK = Sizes(w1_epochs=10, w2_points=2_000, w2_epochs=1, w3=(32, 20, 8, 32), predict_calls=200)
+
+
+def tutorial_data() -> tuple[np.ndarray, np.ndarray]:
+    """W1's data: the 13 training points of a 20-point series cut into windows of 5."""
+    rng = np.random.default_rng(0)
+    series = (15 + 2 * np.sin(np.arange(20) / 3) + rng.normal(0, 0.3, 20)).astype(np.float32)
+    train = (series[:13] - series[:13].min()) / (series[:13].max() - series[:13].min())
+    x = np.stack([train[i : i + 5] for i in range(8)])[..., None]  # (8, 5, 1)
+    return x, train[5:13, None].copy()  # y (8, 1)
+
+
+def sine_windows(points: int, lookback: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """W2's data: a noisy sine of `points` values cut into (points - lookback) windows."""
+    rng = np.random.default_rng(0)
+    series = (np.sin(np.arange(points) * 2 * np.pi / 50) + rng.normal(0, 0.1, points)).astype(np.float32)
+    x = np.lib.stride_tricks.sliding_window_view(series[:-1], lookback)[..., None].copy()
+    return x, series[lookback:, None].copy()
+
+
+# -- lstmkit ---------------------------------------------------------------------------------
+def _lstmkit_model(timesteps: int, features: int, units: int) -> Any:
+    from lstmkit import Sequential
+    from lstmkit.layers import LSTM, Dense
+
+    model = Sequential([LSTM(units, input_shape=(timesteps, features)), Dense(1)])
+    model.compile(loss="mean_squared_error", optimizer="adam", device="cpu")
+    return model
+
+
+def lstmkit_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size: int) -> float:
+    model = _lstmkit_model(x.shape[1], x.shape[2], units)
+    start = time.perf_counter()
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, seed=0)
+    return time.perf_counter() - start
+
+
+def lstmkit_predict_us(calls: int) -> float:
+    x, y = tutorial_data()
+    model = _lstmkit_model(5, 1, 50)
+    window = x[:1]
+    return _per_call_us(lambda: model.predict(window), calls)
+
+
+def lstmkit_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool) -> Callable[[], None]:
+    from lstmkit import losses
+
+    model = _lstmkit_model(timesteps, features, units)
+    x = torch.randn(batch, timesteps, features)
+    y = torch.randn(batch, 1)
+    if forward_only:
+        return lambda: model.predict(x, batch_size=batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = losses.get("mse")
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+# -- idiomatic PyTorch -----------------------------------------------------------------------
+class TorchLSTMRegressor(torch.nn.Module):
+    """The model a PyTorch user writes: nn.LSTM, last step, nn.Linear."""
+
+    def __init__(self, features: int, units: int) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(features, units, batch_first=True)
+        self.head = torch.nn.Linear(units, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.lstm(x)
+        return self.head(outputs[:, -1])
+
+
+def torch_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size: int) -> float:
+    torch.manual_seed(0)
+    model = TorchLSTMRegressor(x.shape[2], units)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def torch_predict_us(calls: int) -> float:
+    model = TorchLSTMRegressor(1, 50).eval()
+    window = torch.from_numpy(tutorial_data()[0][:1])
+
+    def call() -> None:
+        with torch.no_grad():
+            model(window)
+
+    return _per_call_us(call, calls)
+
+
+def torch_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool) -> Callable[[], None]:
+    model = TorchLSTMRegressor(features, units)
+    x, y = torch.randn(batch, timesteps, features), torch.randn(batch, 1)
+    if forward_only:
+        def forward() -> None:
+            with torch.no_grad():
+                model(x)
+
+        return forward
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+# -- timing ----------------------------------------------------------------------------------
+def _per_call_us(call: Callable[[], Any], calls: int) -> float:
+    for _ in range(max(calls // 10, 5)):  # warm-up
+        call()
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def _time_once(call: Callable[[], Any], warmup: int = 2) -> float:
+    for _ in range(warmup):
+        call()
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def summarize(samples: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def _keras_round(keras_python: str, quick: bool) -> dict[str, Any] | None:
+    """One repeat of every workload in a Keras interpreter (benchmarks/keras_workloads.py)."""
+    script = os.path.join(os.path.dirname(__file__), "keras_workloads.py")
+    command = [keras_python, script, "--repeats", "1"] + (["--quick"] if quick else [])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"the Keras benchmark failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+def run(quick: bool = False, rounds: int = 3, keras_python: str | None = None, log: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Run every workload `rounds` times per framework, interleaved; return all samples."""
+    sizes = QUICK if quick else FULL
+    x1, y1 = tutorial_data()
+    x2, y2 = sine_windows(sizes.w2_points)
+    batch, timesteps, features, units = sizes.w3
+    jobs: dict[str, dict[str, Callable[[], float]]] = {
+        "lstmkit": {
+            "W1 fit (s)": lambda: lstmkit_fit(x1, y1, 50, sizes.w1_epochs, 1),
+            "W1 predict (us)": lambda: lstmkit_predict_us(sizes.predict_calls),
+            "W2 fit (s)": lambda: lstmkit_fit(x2, y2, 64, sizes.w2_epochs, 64),
+            "W3 step (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=False)),
+            "W3 forward (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=True)),
+        },
+        "pytorch": {
+            "W1 fit (s)": lambda: torch_fit(x1, y1, 50, sizes.w1_epochs, 1),
+            "W1 predict (us)": lambda: torch_predict_us(sizes.predict_calls),
+            "W2 fit (s)": lambda: torch_fit(x2, y2, 64, sizes.w2_epochs, 64),
+            "W3 step (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=False)),
+            "W3 forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True)),
+        },
+    }
+    frameworks = list(jobs) + (["keras"] if keras_python else [])
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in frameworks}
+    lstmkit_fit(x1[:2], y1[:2], 50, 1, 1)  # warm-up: compile or load the fused kernels once
+    for round_index in range(rounds):
+        order = frameworks[round_index % len(frameworks) :] + frameworks[: round_index % len(frameworks)]
+        for name in order:
+            log(f"round {round_index + 1}/{rounds}: {name}")
+            if name == "keras":
+                for key, value in _keras_samples(_keras_round(keras_python, quick)).items():
+                    samples[name].setdefault(key, []).append(value)
+                continue
+            for key, job in jobs[name].items():
+                samples[name].setdefault(key, []).append(job())
+    return {"quick": quick, "rounds": rounds, "sizes": sizes.__dict__, "samples": samples,
+            "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                        "load_average": os.getloadavg(), "torch": torch.__version__}}
+
+
+def _keras_samples(result: dict[str, Any]) -> dict[str, float]:
+    """Map keras_workloads.py's JSON onto this benchmark's keys (Keras's compiled paths)."""
+    workloads = result["workloads"]
+    mapping = {
+        "W1 fit (s)": ("W1_tutorial_fit", "fit_s"),
+        "W1 predict (us)": ("W1_predict_one_window", "predict_us"),
+        "W2 fit (s)": ("W2_series_fit", "fit_s"),
+        "W3 step (s)": ("W3_large_step", "train_step_s"),
+        "W3 forward (s)": ("W3_large_step", "forward_predict_on_batch_s"),
+    }
+    samples = {}
+    for key, (workload, field) in mapping.items():
+        value = workloads.get(workload, {}).get(field)
+        if value is not None:
+            samples[key] = float(value["median"] if isinstance(value, dict) else value)
+    return samples
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Median (min–max) per framework and the paired ratios other/lstmkit (>1: lstmkit faster)."""
+    samples = result["samples"]
+    frameworks = list(samples)
+    keys = list(samples["lstmkit"])
+    header = f"{'workload':<18}" + "".join(f"{name:>26}" for name in frameworks)
+    header += "".join(f"{name + '/lstmkit':>18}" for name in frameworks[1:])
+    lines = [header]
+    for key in keys:
+        row = f"{key:<18}"
+        for name in frameworks:
+            values = samples[name].get(key)
+            if values:
+                s = summarize(values)
+                row += f"{s['median']:>12.4g} ({s['min']:.3g}-{s['max']:.3g})".rjust(26)
+            else:
+                row += f"{'-':>26}"
+        for name in frameworks[1:]:
+            ours, theirs = samples["lstmkit"].get(key), samples[name].get(key)
+            if ours and theirs:
+                ratios = [t / o for o, t in zip(ours, theirs)]
+                row += f"{statistics.median(ratios):>17.2f}x"
+            else:
+                row += f"{'-':>18}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def main_bench(quick: bool, rounds: int, json_path: str | None, keras_python: str | None) -> dict[str, Any]:
+    """What `lstmkit bench` does: run, print the table, write JSON if asked."""
+    if keras_python is None:
+        print("Keras: skipped (lstmkit never depends on TensorFlow; pass --keras-python PATH to "
+              "a Python that has it to include Keras).", file=sys.stderr)
+    result = run(quick=quick, rounds=rounds, keras_python=keras_python, log=lambda m: print(m, file=sys.stderr))
+    print(format_table(result))
+    if json_path:
+        from lstmkit.saving import atomic_write
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w") as handle:
+                json.dump(result, handle, indent=2)
+
+        atomic_write(json_path, write)
+    return result

@@ -1,0 +1,195 @@
+"""The fused engine: when a Sequential trains and predicts through lstmkit.ops.fused.
+
+Tutorial-sized models spend their time in framework overhead, not arithmetic: a batch-1
+step through autograd and torch.optim costs ~800 µs for ~5 µs of work. The fused kernels run
+a whole epoch (forward, loss, backpropagation through time, optimizer update) in one
+compiled call and predict a window in ~10 µs.
+
+They run a model of this shape, and everything else takes the general torch loop:
+    LSTM layers (tanh/sigmoid, no dropout, not go_backwards, not stateful, the last one without
+    return_sequences) then one linear Dense; loss mse or mae; no training metrics;
+    torch.optim.Adam or SGD without weight decay (lstmkit's "adam"/"sgd" names and
+    classes build those); a CPU model in float32 or float64; no `lengths` or `class_weight`.
+
+The engines are interchangeable: the same seed gives the same sample order, the weights are
+updated in place in the model's own parameters, and the optimizer state lives in the torch
+optimizer's `state`, so a later fit on either engine continues where this one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from lstmkit.layers import LSTM, Dense
+from lstmkit.ops.dispatch import current_backend
+from lstmkit.training import FitData, History, ProgressBar, _format_duration, _format_logs, evaluate_batches
+
+# Above these sizes PyTorch's batched GEMMs beat the kernels' per-sample loops (measured on
+# 2 cores: W2's LSTM(64), batch 64, ~51 MFLOP a step, runs faster on the torch loop).
+TRAIN_MAX_FLOPS = 2e7  # forward flops of one batch
+PREDICT_MAX_FLOPS = 4e6  # forward flops of one predict call (a few tutorial windows)
+
+_FUSED_LOSSES = {"mse": "mse", "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae"}
+
+
+def model_is_fusable(model: torch.nn.Module) -> bool:
+    """True when every layer is one the fused kernels compute (see the module docstring),
+    and no backend is forced with lstmkit.ops.use_backend."""
+    if current_backend() != "auto":
+        return False
+    layers = list(model.layers)
+    if len(layers) < 2 or not isinstance(layers[-1], Dense):
+        return False
+    dense, lstms = layers[-1], layers[:-1]
+    if dense.activation != "linear" or not dense.use_bias:
+        return False
+    for index, layer in enumerate(lstms):
+        if not isinstance(layer, LSTM) or not layer.built:
+            return False
+        plain = (
+            layer.activation == "tanh"
+            and layer.recurrent_activation == "sigmoid"
+            and layer.dropout == 0
+            and layer.recurrent_dropout == 0
+            and not layer.go_backwards
+            and not layer.return_state
+            and not layer.stateful
+        )
+        if not plain or layer.return_sequences != (index < len(lstms) - 1):
+            return False
+    params = list(model.parameters())
+    return all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in params) and (
+        len({p.dtype for p in params}) == 1
+    )
+
+
+def training_is_fusable(model: Any, data: FitData) -> bool:
+    """True when `fit` can run on the fused engine with the same results as the torch loop."""
+    optimizer = model.optimizer
+    if not model_is_fusable(model) or data.metrics or _FUSED_LOSSES.get(model.loss) is None:
+        return False
+    if model.forward_flops(data.batch_size) > TRAIN_MAX_FLOPS:
+        return False
+    if data.mask is not None or data.sample_weight is not None or data.validation_mask is not None:
+        return False  # variable-length inputs and class weights take the torch loop
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.SGD) or len(optimizer.param_groups) != 1:
+        return False
+    group = optimizer.param_groups[0]
+    if group["weight_decay"] or group.get("maximize") or group.get("amsgrad"):
+        return False
+    if type(optimizer) is torch.optim.SGD and group["dampening"]:
+        return False
+    return len(group["params"]) == len(list(model.parameters())) and data.y.ndim == 2
+
+
+def weight_views(model: torch.nn.Module) -> list[np.ndarray]:
+    """The parameters as numpy arrays sharing their memory, in Keras's get_weights() order."""
+    return [p.detach().numpy() for p in model.parameters()]
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], weights: list[np.ndarray]) -> Any:
+    """A fused optimizer state whose arrays are the torch optimizer's own state tensors."""
+    from lstmkit.ops import fused
+
+    group = optimizer.param_groups[0]
+    if type(optimizer) is torch.optim.Adam:
+        beta_1, beta_2 = group["betas"]
+        state = fused.AdamState(weights, group["lr"], beta_1, beta_2, group["eps"])
+        slots = ("exp_avg", "exp_avg_sq")
+    else:
+        state = fused.SGDState(weights, group["lr"], group["momentum"], group["nesterov"])
+        slots = ("momentum_buffer",)
+    adam = isinstance(state, fused.AdamState)
+    for index, param in enumerate(params):
+        entry = optimizer.state[param]
+        if adam:
+            state.step = int(entry.get("step", 0))
+            entry["step"] = torch.tensor(float(state.step))
+        elif entry.get("momentum_buffer") is not None:
+            state.step = 1  # torch's SGD starts its buffer with the first gradient, then accumulates
+        for slot in slots:
+            if entry.get(slot) is None:
+                entry[slot] = torch.zeros_like(param)
+        if adam:
+            state.exp_avg[index] = entry["exp_avg"].numpy()
+            state.exp_avg_sq[index] = entry["exp_avg_sq"].numpy()
+        else:
+            state.momentum_buffer[index] = entry["momentum_buffer"].numpy()
+    return state
+
+
+def run_fused_fit(
+    model: Any,
+    data: FitData,
+    epochs: int,
+    verbose: int,
+    callbacks: Sequence[Any],
+    generator: torch.Generator,
+) -> History:
+    """The fit loop of lstmkit.training.run_fit, each epoch one compiled call."""
+    from lstmkit.ops import fused
+
+    params = list(model.parameters())
+    weights = weight_views(model)
+    state = _optimizer_state(model.optimizer, params, weights)
+    x = data.x.numpy()
+    y = data.y.numpy()
+    loss = _FUSED_LOSSES[model.loss]
+    samples = len(x)
+    steps = -(-samples // data.batch_size)
+    batch_sizes = np.diff(np.r_[0:samples:data.batch_size, samples])
+    history = History()
+    history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+    # Per-epoch work (printing, validation, callbacks) needs an epoch per call; else one call.
+    per_epoch = bool(verbose or callbacks or data.validation is not None)
+    chunk = 1 if per_epoch else max(epochs, 1)
+    epoch = 0
+    model.train()
+    while epoch < epochs:
+        count = min(chunk, epochs - epoch)
+        start = time.perf_counter()
+        orders = _draw_orders(samples, count, data.shuffle, generator)
+        losses = fused.lstm_dense_fit(x, y, weights, state, orders, data.batch_size, loss)
+        for row in losses:
+            logs = {"loss": float(np.average(row, weights=batch_sizes))}
+            if data.validation is not None:
+                val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
+                logs.update((f"val_{key}", value) for key, value in val_logs.items())
+            history.record(epoch, logs)
+            elapsed = time.perf_counter() - start
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            if verbose == 1:
+                ProgressBar(steps).draw(steps, logs, final=True)
+            elif verbose == 2:
+                print(
+                    f"{steps}/{steps} - {elapsed:.0f}s{_format_logs(logs)} - "
+                    f"{_format_duration(elapsed, 'epoch')} - {_format_duration(elapsed / steps, 'step')}"
+                )
+            epoch += 1
+            if any([callback.on_epoch_end(epoch - 1, logs) for callback in callbacks]):
+                epochs = epoch  # stop
+        if isinstance(model.optimizer, torch.optim.Adam):
+            for param in params:
+                model.optimizer.state[param]["step"] = torch.tensor(float(state.step))
+    for callback in callbacks:
+        callback.on_train_end()
+    return history
+
+
+def _draw_orders(samples: int, epochs: int, shuffle: bool, generator: torch.Generator) -> np.ndarray:
+    """Each epoch's sample order (epochs, samples): the same draws as the torch loop makes."""
+    if not shuffle:
+        return np.tile(np.arange(samples, dtype=np.int64), (epochs, 1))
+    return np.stack([torch.randperm(samples, generator=generator).numpy() for _ in range(epochs)])
+
+
+def fused_predict(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Predictions (N, O) for windows x (N, T, F) already checked, from `weight_views`."""
+    from lstmkit.ops import fused
+
+    return fused.lstm_dense_predict(x, weights)

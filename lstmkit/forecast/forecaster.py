@@ -1,0 +1,474 @@
+"""Forecaster: an LSTM forecaster that is right by default.
+
+What "right" means here, each done without being asked:
+
+- time-ordered splits only: the last `validation_split` of the windows (in time) is a
+  validation tail for early stopping (best weights restored) and for the prediction intervals;
+  training windows end before the tail starts, so no target is seen twice;
+- scalers (one per series) fitted on the training part only and undone on the way out;
+- windows are views of the series (lstmkit.data.make_windows); no window's input reaches
+  its own forecast origin;
+- each window is taken relative to its last value (`relative=True`), so trends that leave
+  the training range can still be forecast;
+- the four baselines (naive, seasonal naive, drift, mean) are scored beside the model on the
+  validation tail, and `summary()` says plainly when one of them wins.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.forecast import intervals
+from lstmkit.forecast.backtest import BacktestResult, TidyRows
+from lstmkit.forecast.backtest import backtest as run_backtest
+from lstmkit.forecast.files import load_forecaster, save_forecaster
+from lstmkit.forecast.metrics import format_table, score_table, verdict
+from lstmkit.forecast.network import build_network, forecast_scaled, train_network
+from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
+                                     read_series, with_future_covariates)
+from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, relative_inputs, scale_target,
+                                      unscale_target, windows)
+from lstmkit.models import Sequential
+from lstmkit.training import History
+
+STRATEGIES = ("direct", "recursive")
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _fraction(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a fraction in [0, 1); got {value!r}.")
+    return float(value)
+
+
+class Forecaster:
+    """Forecast one or many series `horizon` steps ahead from the last `lookback` values.
+
+    Args:
+        lookback: past steps the LSTM reads (L); about 2-3 seasons works well.
+        horizon: steps to forecast (H).
+        units, layers, dropout: the LSTM stack: `layers` LSTM(units) layers, each followed by
+            Dropout(dropout) when dropout > 0, then Dense(H) ("direct") or Dense(1) ("recursive").
+        epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
+            epochs, stopped `patience` epochs after the validation loss last improved.
+        scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
+        strategy: "direct" (one model, H outputs) or "recursive" (one step, fed back H times).
+        relative: take each window relative to its last value (see the module docstring).
+        season: observations per season for the baselines and MASE; inferred from the time
+            index when None (12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly).
+        levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
+        ensemble: train this many models (seeds seed, seed+1, ...) and take their median.
+        validation_split: fraction of the windows, the latest, held out as the validation tail.
+        missing: "interpolate" (with a warning), "drop" (skip windows touching a gap) or "error".
+        seed: makes training repeatable on CPU.
+        model: any lstmkit Sequential whose input is (lookback, features) and output (H,) or
+            (H, 1) (1 for "recursive"); trained copies of it replace the default stack.
+
+    Example:
+        >>> fc = Forecaster(lookback=36, horizon=12, levels=(80, 95)).fit(load_airline_passengers())
+        >>> fc.predict()          # DataFrame: forecast, lower_80, upper_80, lower_95, upper_95
+        >>> print(fc.summary())   # validation scores beside the baselines
+    """
+
+    def __init__(
+        self,
+        lookback: int,
+        horizon: int,
+        units: int = 32,
+        layers: int = 1,
+        dropout: float = 0.0,
+        epochs: int = 200,
+        batch_size: int = 16,
+        learning_rate: float = 3e-3,
+        scaler: str = "minmax",
+        strategy: str = "direct",
+        relative: bool = True,
+        season: int | None = None,
+        levels: Sequence[int] | None = None,
+        ensemble: int = 1,
+        validation_split: float = 0.3,
+        patience: int = 15,
+        missing: str = "interpolate",
+        seed: int = 0,
+        model: Sequential | None = None,
+    ) -> None:
+        self.lookback = _positive_int(lookback, "lookback")
+        self.horizon = _positive_int(horizon, "horizon")
+        self.units = _positive_int(units, "units")
+        self.layers = _positive_int(layers, "layers")
+        self.dropout = _fraction(dropout, "dropout")
+        self.epochs = _positive_int(epochs, "epochs")
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
+            raise ValueError(f"`learning_rate` must be a positive number; got {learning_rate!r}.")
+        self.learning_rate = float(learning_rate)
+        if scaler not in SCALERS:
+            raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
+        self.scaler = scaler
+        if strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {strategy!r}.")
+        self.strategy = strategy
+        self.relative = bool(relative)
+        self.season = None if season is None else _positive_int(season, "season")
+        self.levels = intervals.check_levels(levels)
+        self.ensemble = _positive_int(ensemble, "ensemble")
+        self.validation_split = _fraction(validation_split, "validation_split")
+        self.patience = _positive_int(patience, "patience", minimum=0)
+        if missing not in ("interpolate", "drop", "error"):
+            raise ValueError(f"`missing` must be 'interpolate', 'drop' or 'error'; got {missing!r}.")
+        self.missing = missing
+        self.seed = _positive_int(seed, "seed", minimum=0)
+        if model is not None and not isinstance(model, Sequential):
+            raise TypeError(f"`model` must be an lstmkit Sequential; got {type(model).__name__}.")
+        self.model = model
+        self.members_: list[Sequential] = []
+        self.histories_: list[History] = []
+
+    # -- configuration -----------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (without `model`) as plain values."""
+        return {
+            "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
+            "dropout": self.dropout, "epochs": self.epochs, "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate, "scaler": self.scaler, "strategy": self.strategy,
+            "relative": self.relative, "season": self.season,
+            "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
+            "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
+            "seed": self.seed,
+        }
+
+    def clone(self) -> "Forecaster":
+        """An unfitted Forecaster with the same arguments."""
+        return Forecaster(**self.get_config(), model=self.model)
+
+    @property
+    def steps(self) -> int:
+        """Steps the network outputs: H for "direct", 1 for "recursive"."""
+        return self.horizon if self.strategy == "direct" else 1
+
+    def min_length(self) -> int:
+        """The fewest points a series needs for fit (with a validation tail when one is asked for)."""
+        length = self.lookback + self.horizon
+        while self.validation_split > 0 and self._validation_start(length) is None:
+            length += 1
+        return length
+
+    def _validation_start(self, length: int) -> int | None:
+        """First origin of the validation tail of a series of `length` points (None: no tail)."""
+        if self.validation_split == 0:
+            return None
+        windows_total = length - self.lookback - self.horizon + 1
+        tail = max(1, round(self.validation_split * windows_total))
+        start = length - self.horizon - tail + 1
+        return start if start - self.steps - self.lookback + 1 >= 1 else None
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(
+        self,
+        data: Any,
+        id_col: str | None = None,
+        time_col: str | None = None,
+        value_col: str | None = None,
+        past_covariates: Any = None,
+        future_covariates: Any = None,
+        verbose: int = 0,
+    ) -> "Forecaster":
+        """Train on `data`; returns self.
+
+        Args:
+            data: a pandas Series (DatetimeIndex, PeriodIndex or integer index), a 1-D numpy
+                array, or a DataFrame; a long DataFrame of many series with `id_col` trains one
+                global model (scalers stay per series).
+            id_col, time_col, value_col: column names in a DataFrame (time_col None: its index).
+            past_covariates: values known only up to each origin (a DataFrame/array aligned with
+                a Series, or column names of a DataFrame).
+            future_covariates: values known ahead (calendar, planned prices), same forms; they may
+                run past the data to cover the horizon, or be given to `predict`.
+            verbose: 0 silent, 1 one progress line per model and the summary, 2 Keras's epoch lines.
+        """
+        series, past_names, future_names = read_series(
+            data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
+        self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
+        self._fit_series(series, past_names, future_names, verbose)
+        if verbose:
+            print(self.summary())
+        return self
+
+    def _fit_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str],
+                    verbose: int = 0) -> None:
+        self._check_series(series, past_names, future_names)
+        self.past_names_, self.future_names_ = past_names, future_names
+        self.season_, self.season_note_ = infer_season(series[0].index, self.season)
+        starts = [self._validation_start(len(item)) for item in series]
+        self.scalers_ = {item.id: fit_scalers(self.scaler, item, start or len(item))
+                         for item, start in zip(series, starts)}
+        train, validation = self._windows(series, starts)
+        self.members_, self.histories_, self.best_epochs_ = [], [], []
+        for member in range(self.ensemble):
+            model = build_network(self, train[0].shape[-1])
+            history, best_epoch = train_network(model, self, train, validation, member, verbose)
+            self.members_.append(model)
+            self.histories_.append(history)
+            self.best_epochs_.append(best_epoch)
+        self._score_validation([(item, range(start, len(item) - self.horizon + 1))
+                                for item, start in zip(series, starts) if start is not None])
+        self.tails_ = [self._tail(item) for item in series]
+        self.index_specs_ = {item.id: index_spec(item.index) for item in series}
+
+    def _check_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str]) -> None:
+        check_length(series, self.lookback + self.horizon, self.lookback, self.horizon)
+        if self.validation_split > 0 and all(self._validation_start(len(item)) is None for item in series):
+            check_length([max(series, key=len)], self.min_length(), self.lookback, self.horizon,
+                                " with a validation tail (early stopping, intervals; validation_split=0 "
+                                "trains without one)")
+        if future_names and self.lookback < self.steps:
+            raise ValueError(f"future-known covariates need lookback >= horizon (the window carries them "
+                             f"for the horizon); got lookback={self.lookback}, horizon={self.horizon}.")
+        if past_names and self.strategy == "recursive":
+            raise ValueError("strategy='recursive' cannot use past-observed covariates: their values after the "
+                             "origin are unknown. Use strategy='direct', or pass them as future_covariates if "
+                             "they are known ahead.")
+
+    def _windows(self, series: list[SeriesData], starts: list[int | None]
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+        """Training windows (targets end before the validation tail) and validation windows
+        (origins in the tail) of all series, ready for the network."""
+        train, validation = [], []
+        for item, start in zip(series, starts):
+            matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
+            inputs, targets, origins = windows(matrix, self.lookback, self.steps)
+            end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
+            train.append((inputs[:end], targets[:end]))
+            if start is not None:
+                later = origins >= start
+                validation.append((inputs[later], targets[later]))
+        train_pair = self._stack(train)
+        if len(train_pair[0]) == 0:
+            raise ValueError("no training window is free of missing values; use missing='interpolate'.")
+        validation_pair = self._stack(validation) if validation else None
+        if validation_pair is not None and len(validation_pair[0]) == 0:
+            validation_pair = None
+        return train_pair, validation_pair
+
+    def _stack(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenate windows of all series; inputs relative to their last value when asked."""
+        inputs = np.concatenate([p[0] for p in pairs]) if len(pairs) > 1 else pairs[0][0]
+        targets = np.concatenate([p[1] for p in pairs]) if len(pairs) > 1 else pairs[0][1]
+        x, level = relative_inputs(inputs, self.relative)
+        return x, (targets - level[:, None]).astype(np.float32)
+
+    def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> np.ndarray:
+        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative)
+
+    def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs at each origin (N, L, F) and the covariates recursive steps append (N, horizon, K)."""
+        rows = max(origins) + horizon
+        matrix = feature_matrix(item, scalers, self.steps, rows)
+        contexts = np.stack([matrix[o - self.lookback : o] for o in origins])
+        future_start = 1 + item.past.shape[1]
+        ahead = np.stack([matrix[o : o + horizon, future_start:] for o in origins])
+        return contexts, ahead
+
+    def _score_validation(self, val_origins: list[tuple[SeriesData, range]]) -> None:
+        """Forecast every validation origin: conformal residuals and the table beside the baselines."""
+        self.quantiles_: dict[int, np.ndarray] = {}
+        self.calibration_: str | None = None
+        self.validation_ = None
+        self.validation_metrics_ = None
+        if not val_origins:
+            return
+        residuals, rows = [], TidyRows(self.horizon, self.season_)
+        for item, origins in val_origins:
+            scalers = self.scalers_[item.id]
+            contexts, ahead = self._contexts(item, scalers, origins, self.horizon)
+            known = ~np.isnan(contexts[:, :, : 1 + item.past.shape[1]]).any(axis=(1, 2))
+            origins, contexts, ahead = [o for o, k in zip(origins, known) if k], contexts[known], ahead[known]
+            if not origins:
+                continue
+            scaled = self._forecast_scaled(contexts, ahead, self.horizon)
+            actual = np.stack([item.values[o : o + self.horizon] for o in origins])
+            residuals.append(scale_target(scalers, actual) - scaled)
+            forecasts = unscale_target(scalers, scaled)
+            for k, origin in enumerate(origins):
+                rows.add(item, origin, {"lstm": (forecasts[k], {})})
+        if not residuals:
+            return
+        residuals = np.concatenate(residuals)
+        self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
+        self.calibration_ = f"validation tail ({len(residuals)} residuals per horizon step)"
+        self.validation_ = rows.frame()
+        self.validation_metrics_ = score_table(self.validation_)
+
+    # -- predict -----------------------------------------------------------------------------
+    def predict(self, horizon: int | None = None, data: Any = None, future_covariates: Any = None) -> pd.DataFrame:
+        """Forecast the `horizon` (default H) steps after the data.
+
+        Args:
+            horizon: 1..H steps.
+            data: new history to forecast from with the fitted model and scalers (same form and
+                column names as in `fit`); None: the data given to `fit`.
+            future_covariates: the future-known covariates over the horizon, when `fit` did not
+                get them: a DataFrame indexed by time (or, for many series, with the id and time
+                columns) or an array (horizon, K).
+
+        Returns:
+            DataFrame indexed by time: "id" (many series), "forecast", and "lower_XX"/"upper_XX"
+            for each interval level.
+        """
+        self._require_fitted("predict()")
+        horizon = self.horizon if horizon is None else _positive_int(horizon, "horizon")
+        if horizon > self.horizon:
+            raise ValueError(f"horizon={horizon} is beyond the horizon={self.horizon} this forecaster was fitted "
+                             f"for; fit a Forecaster with horizon={horizon}.")
+        if data is None:
+            series = list(self.tails_)
+        else:
+            series, _, _ = read_series(data, **self.columns_, past_covariates=self._names(data, "past"),
+                                       future_covariates=self._names(data, "future"), missing=self.missing)
+        if future_covariates is not None and not self.future_names_:
+            raise ValueError("`future_covariates` were given but the forecaster was fitted without any.")
+        if future_covariates is not None:
+            series = [with_future_covariates(item, future_covariates, self.future_names_, self.columns_, horizon)
+                      for item in series]
+        results = self._predict_series(series, horizon)
+        frames = []
+        many = len(series) > 1 or series[0].id is not None
+        for item, (times, forecast, bands) in zip(series, results):
+            frame = pd.DataFrame({"forecast": forecast}, index=times)
+            for level, (lower, upper) in bands.items():
+                frame[f"lower_{level}"], frame[f"upper_{level}"] = lower, upper
+            if many:
+                frame.insert(0, "id", item.id)
+            frames.append(frame)
+        return pd.concat(frames)
+
+    def _names(self, data: Any, kind: str) -> Any:
+        names = self.past_names_ if kind == "past" else self.future_names_
+        if not names:
+            return None
+        if isinstance(data, pd.DataFrame):
+            return names
+        raise ValueError(f"this forecaster was fitted with {kind} covariates {names}; predict(data=...) needs "
+                         f"them too: pass a DataFrame holding those columns.")
+
+    def _predict_series(self, series: list[SeriesData], horizon: int
+                        ) -> list[tuple[pd.Index, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]]:
+        """(times, forecast (h,), {level: (lower, upper)}) for each series, in original units."""
+        results = []
+        for item in series:
+            if item.id not in self.scalers_:
+                raise ValueError(f"{item.label} was not in the data given to fit; fit again with it included.")
+            if len(item) < self.lookback:
+                raise ValueError(f"{item.label} has {len(item)} points; forecasting needs the last "
+                                 f"lookback={self.lookback}. Pass a longer history.")
+            scalers = self.scalers_[item.id]
+            contexts, ahead = self._contexts(item, scalers, [len(item)], horizon)
+            self._check_known(item, contexts, ahead, horizon)
+            scaled = self._forecast_scaled(contexts, ahead, horizon)[0]
+            bands = {level: (unscale_target(scalers, scaled - q[:horizon]),
+                             unscale_target(scalers, scaled + q[:horizon])) for level, q in self.quantiles_.items()}
+            results.append((future_index(item.index, horizon), unscale_target(scalers, scaled), bands))
+        return results
+
+    def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
+        future_start = 1 + item.past.shape[1]
+        if np.isnan(contexts[0, :, :future_start]).any():
+            raise ValueError(f"the last lookback={self.lookback} points of {item.label} hold missing values; "
+                             f"fill them, or fit with missing='interpolate'.")
+        needed_ahead = ahead[0, : horizon - 1] if self.strategy == "recursive" else ahead[0, :0]
+        if np.isnan(contexts[0, :, future_start:]).any() or np.isnan(needed_ahead).any():
+            times = future_index(item.index, horizon)
+            have = len(item.future) - len(item)
+            raise ValueError(
+                f"future-known covariates {self.future_names_} of {item.label} are missing over the horizon: "
+                f"forecasting {times[0]} to {times[-1]} needs them there, and "
+                f"{'none are' if have <= 0 else f'only {have} step(s) are'} given after the data. Pass them with "
+                f"predict(future_covariates=...), or in fit's future_covariates covering the horizon.")
+
+    def _tail(self, item: SeriesData) -> SeriesData:
+        """The last `lookback` points (and the future-known covariates after them), kept for predict()."""
+        start = len(item) - self.lookback
+        return SeriesData(item.id, item.index[start:], item.values[start:], item.past[start:],
+                          item.future[start:])
+
+    # -- intervals from a backtest ---------------------------------------------------------------
+    def calibrate(self, result: BacktestResult, model: str = "lstm") -> "Forecaster":
+        """Set the prediction intervals from a backtest's residuals (more of them than the
+        validation tail has); returns self. `result` is what `backtest` returned."""
+        self._require_fitted("calibrate()")
+        if not self.levels:
+            raise ValueError("calibrate() sets prediction intervals: create the Forecaster with levels=(80, 95).")
+        rows = result.forecasts[result.forecasts["model"] == model]
+        if rows.empty:
+            names = sorted(result.forecasts["model"].unique())
+            raise ValueError(f"the backtest has no rows for model {model!r}; it has {names}.")
+        units = rows["id"].map(lambda i: self.scalers_[i].unit() if i in self.scalers_ else np.nan)
+        residuals = intervals.residuals_by_step((rows["actual"] - rows["forecast"]) / units, rows["step"], self.horizon)
+        self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
+        self.calibration_ = f"backtest ({int((rows['step'] == 1).sum())} residuals per horizon step)"
+        return self
+
+    # -- backtest ------------------------------------------------------------------------------
+    def backtest(self, data: Any, start: Any = None, stride: int | None = None, refit: int = 1,
+                 id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
+                 past_covariates: Any = None, future_covariates: Any = None) -> BacktestResult:
+        """Rolling-origin backtest of this forecaster beside the baselines (model name "lstm");
+        see `lstmkit.forecast.backtest`. This forecaster itself stays as it is."""
+        return run_backtest(data, {"lstm": self}, start=start, stride=stride, refit=refit, id_col=id_col,
+                        time_col=time_col, value_col=value_col, past_covariates=past_covariates,
+                        future_covariates=future_covariates)
+
+    # -- report ------------------------------------------------------------------------------
+    def summary(self) -> str:
+        """What was fitted and how it scored on the validation tail beside the baselines."""
+        self._require_fitted("summary()")
+        lines = [
+            f"Forecaster: lookback {self.lookback}, horizon {self.horizon}, strategy {self.strategy}, "
+            f"{self.layers} x LSTM({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
+            f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
+            f"Series: {len(self.tails_)}; {self.season_note_}.",
+            f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
+        ]
+        if self.validation_metrics_ is not None:
+            lines += ["Validation tail (the latest windows, never trained on):",
+                      format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
+        else:
+            lines.append("No validation tail (validation_split=0): no early stopping, no scores.")
+        if self.quantiles_:
+            lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
+                         f"{self.calibration_}.")
+        return "\n".join(lines)
+
+    def _require_fitted(self, what: str) -> None:
+        if not self.members_:
+            raise ValueError(f"{what} needs a fitted Forecaster: call fit(data) first.")
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted forecaster (weights, scalers, the last lookback values) to one file."""
+        self._require_fitted("save()")
+        save_forecaster(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Forecaster":
+        """Read a forecaster written by `save`. Never runs code from the file."""
+        return load_forecaster(cls, path)
+
+
+def suggest_lookback(length: int, horizon: int, season: int = 1) -> int:
+    """A lookback that works well by default: three seasons or two horizons, whichever is
+    longer, shortened so a series of `length` points keeps room for training windows and a
+    validation tail (at most (length - 2·horizon) / 2)."""
+    wanted = max(3 * season, 2 * horizon)
+    room = max((length - 2 * horizon) // 2, 1)
+    return max(1, min(wanted, room))

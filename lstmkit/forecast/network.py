@@ -1,0 +1,114 @@
+"""The LSTM inside the Forecaster: build the stack, train one ensemble member, forecast.
+
+Forecasts are made in scaled units: windows (N, L, F) in, (N, horizon) out, each member's
+output taken relative to the window's last value when the forecaster asks for it, and the
+members combined by their median.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lstmkit.callbacks import Callback, EarlyStopping
+from lstmkit.forecast.windows import relative_inputs
+from lstmkit.layers import LSTM, Dense, Dropout
+from lstmkit.models import Sequential
+from lstmkit.optimizers import Adam
+from lstmkit.training import History
+
+if TYPE_CHECKING:
+    from lstmkit.forecast.forecaster import Forecaster
+
+
+def build_network(spec: "Forecaster", features: int) -> Sequential:
+    """A fresh, compiled network for `spec`: its `model=` architecture (new weights) or
+    `layers` x LSTM(units) [+ Dropout] + Dense(steps), checked against (lookback, features)."""
+    if spec.model is not None:
+        model = Sequential.from_config(spec.model.get_config())
+        if model.built_input_shape is None:
+            model.build((spec.lookback, features))
+    else:
+        stack: list[Any] = []
+        for layer in range(spec.layers):
+            stack.append(LSTM(spec.units, return_sequences=layer < spec.layers - 1,
+                              input_shape=(spec.lookback, features) if layer == 0 else None))
+            if spec.dropout > 0:
+                stack.append(Dropout(spec.dropout))
+        stack.append(Dense(spec.steps))
+        model = Sequential(stack, name="forecaster")
+    expected = (spec.lookback, features)
+    given = model.built_input_shape
+    if len(given) != 2 or any(g is not None and g != e for g, e in zip(given, expected)):
+        raise ValueError(
+            f"`model` takes inputs {given} but lookback={spec.lookback} with {features} feature(s) gives "
+            f"{expected}; build it with input_shape={expected}, or leave input_shape out.")
+    if tuple(model.output_shape) not in ((spec.steps,), (spec.steps, 1)):
+        raise ValueError(
+            f"`model` outputs {tuple(model.output_shape)} per sample but strategy={spec.strategy!r} with "
+            f"horizon={spec.horizon} needs ({spec.steps},): end it with Dense({spec.steps}).")
+    model.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=spec.learning_rate))
+    return model
+
+
+def train_network(model: Sequential, spec: "Forecaster", train: tuple[np.ndarray, np.ndarray],
+                  validation: tuple[np.ndarray, np.ndarray] | None, member: int, verbose: int) -> tuple[History, int]:
+    """Fit one member (seed spec.seed + member), early-stopped on `validation` with the best
+    weights restored. Returns its History and the 1-based epoch whose weights it keeps."""
+    def shaped(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return pair[0], pair[1].reshape(len(pair[1]), *model.output_shape)
+
+    stopper = None if validation is None else EarlyStopping(patience=spec.patience, restore_best_weights=True)
+    callbacks: list[Callback] = [] if stopper is None else [stopper]
+    if verbose == 1:
+        callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
+    history = model.fit(*shaped(train), epochs=spec.epochs, batch_size=spec.batch_size,
+                        verbose=2 if verbose == 2 else 0,
+                        validation_data=None if validation is None else shaped(validation),
+                        callbacks=callbacks, seed=spec.seed + member)
+    best = stopper.best_epoch if stopper is not None else len(history.epoch) - 1
+    return history, best + 1
+
+
+def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.ndarray, horizon: int,
+                    strategy: str, relative: bool) -> np.ndarray:
+    """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
+
+    "direct" reads all steps from one output; "recursive" appends each one-step forecast to
+    the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
+    """
+    def predict(window: np.ndarray) -> np.ndarray:
+        x, level = relative_inputs(window, relative)
+        outputs = [m.predict(x, batch_size=256).reshape(len(x), -1) for m in members]
+        return np.median(np.stack(outputs), axis=0) + level[:, None]
+
+    if strategy == "direct":
+        return predict(contexts)[:, :horizon]
+    window, steps = np.array(contexts, dtype=np.float64), []
+    for step in range(horizon):
+        value = predict(window)[:, 0]
+        steps.append(value)
+        row = np.concatenate([value[:, None], ahead[:, step]], axis=1)[:, None, :]
+        window = np.concatenate([window[:, 1:], row], axis=1)
+    return np.stack(steps, axis=1)
+
+
+class _ProgressLine(Callback):
+    """fit(verbose=1): one line per model, redrawn each epoch on a terminal."""
+
+    def __init__(self, prefix: str, epochs: int) -> None:
+        super().__init__()
+        self.prefix, self.epochs, self.line = prefix, epochs, ""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        values = " - ".join(f"{key} {value:.4g}" for key, value in logs.items())
+        self.line = f"{self.prefix}: epoch {epoch + 1}/{self.epochs} - {values}"
+        if sys.stdout.isatty():
+            sys.stdout.write("\r" + self.line)
+            sys.stdout.flush()
+        return False
+
+    def on_train_end(self) -> None:
+        sys.stdout.write(("\r" if sys.stdout.isatty() else "") + self.line + "\n")

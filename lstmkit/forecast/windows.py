@@ -1,0 +1,131 @@
+"""From a series to the LSTM's inputs: per-series scalers, the feature matrix, windows.
+
+The feature matrix of a series has one row per time τ (B windows, L lookback, F features,
+H horizon, S the steps the model outputs: H for "direct", 1 for "recursive"):
+
+    [ target[τ], past covariates[τ], future-known covariates[τ + S] ]
+
+so a window of rows o-L .. o-1 (forecast origin o) holds the target and the past-observed
+covariates strictly before o, and the future-known covariates up to o+S-1: the times the
+model forecasts, which is what "known in advance" means. Windows are views of this matrix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from lstmkit.data import MinMaxScaler, StandardScaler, make_windows
+from lstmkit.forecast.series import SeriesData
+
+SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "none": None}
+
+
+class Scalers(NamedTuple):
+    """The scalers of one series, fitted on its training part (None for scaler="none")."""
+
+    target: Any
+    past: Any
+    future: Any
+
+    def state(self) -> dict[str, Any]:
+        return {name: None if s is None else s.state() for name, s in self._asdict().items()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Scalers":
+        kinds = {c.__name__: c for c in (MinMaxScaler, StandardScaler)}
+        rebuilt = []
+        for name in cls._fields:
+            entry = state[name]
+            if entry is not None and entry.get("class_name") not in kinds:
+                raise ValueError(f"unknown scaler {entry.get('class_name')!r} in the saved forecaster.")
+            rebuilt.append(None if entry is None else kinds[entry["class_name"]].from_state(entry))
+        return cls(*rebuilt)
+
+    def unit(self) -> float:
+        """Original units per scaled unit of the target (1 without a scaler)."""
+        if self.target is None:
+            return 1.0
+        zero, one = self.target.inverse_transform(np.array([0.0, 1.0]))
+        return float(one - zero)
+
+
+def fit_scalers(kind: str, item: SeriesData, train_end: int) -> Scalers:
+    """Fit the target and covariate scalers on the first `train_end` points only."""
+    scaler_class = SCALERS[kind]
+    if scaler_class is None:
+        return Scalers(None, None, None)
+
+    def fitted(columns: np.ndarray) -> Any:
+        if columns.shape[-1] == 0:
+            return None
+        rows = columns[:train_end]
+        rows = rows[~np.isnan(rows).any(axis=1)]
+        return scaler_class().fit(rows if len(rows) else np.zeros((1, columns.shape[1])))
+
+    return Scalers(fitted(item.values[:, None]), fitted(item.past), fitted(item.future))
+
+
+def _apply(scaler: Any, columns: np.ndarray, inverse: bool = False) -> np.ndarray:
+    if scaler is None or columns.shape[-1] == 0:
+        return columns
+    known = ~np.isnan(columns).any(axis=-1)
+    out = np.full(columns.shape, np.nan)
+    if known.any():
+        out[known] = (scaler.inverse_transform if inverse else scaler.transform)(columns[known])
+    return out
+
+
+def scale_target(scalers: Scalers, values: np.ndarray) -> np.ndarray:
+    return _apply(scalers.target, np.asarray(values, dtype=np.float64)[..., None])[..., 0]
+
+
+def unscale_target(scalers: Scalers, values: np.ndarray) -> np.ndarray:
+    return _apply(scalers.target, np.asarray(values, dtype=np.float64)[..., None], inverse=True)[..., 0]
+
+
+def feature_matrix(item: SeriesData, scalers: Scalers, shift: int, rows: int) -> np.ndarray:
+    """The (rows, F) scaled feature matrix described above; NaN where a value is unknown."""
+    length = len(item)
+    matrix = np.full((rows, 1 + item.past.shape[1] + item.future.shape[1]), np.nan)
+    matrix[:length, 0] = scale_target(scalers, item.values)
+    past_end = 1 + item.past.shape[1]
+    matrix[:length, 1:past_end] = _apply(scalers.past, item.past)
+    future = _apply(scalers.future, item.future[shift : shift + rows])
+    matrix[: len(future), past_end:] = future
+    return matrix
+
+
+def windows(matrix: np.ndarray, lookback: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (input, target) windows of a feature matrix whose values are known.
+
+    Returns:
+        inputs (N, lookback, F) and targets (N, steps) (views of a NaN-free copy of `matrix`
+        unless windows had to be skipped), and their forecast origins (N,): window k reads rows
+        origins[k]-lookback .. origins[k]-1 and targets rows origins[k] .. origins[k]+steps-1.
+    """
+    unknown = np.isnan(matrix)
+    inputs, targets = make_windows(np.where(unknown, 0.0, matrix), lookback, steps, target_columns=[0])
+    origins = np.arange(lookback, lookback + len(inputs))
+    row_unknown = unknown.any(axis=1)
+    bad = (sliding_window_view(row_unknown, lookback)[: len(inputs)].any(axis=1)
+           | sliding_window_view(unknown[lookback:, 0], steps)[: len(inputs)].any(axis=1))
+    if bad.any():
+        keep = ~bad
+        return inputs[keep], targets[keep, :, 0], origins[keep]
+    return inputs, targets[:, :, 0], origins
+
+
+def relative_inputs(inputs: np.ndarray, relative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs as float32 for the model and the level they were taken relative to (N,).
+
+    With `relative`, the target column is shifted so each window's last value is 0: the
+    model learns changes from the forecast origin, not levels, so it can forecast values
+    outside the range it was trained on (a trend). Targets are shifted by the same level.
+    """
+    x = np.array(inputs, dtype=np.float32)
+    level = x[:, -1, 0].copy() if relative else np.zeros(len(x), dtype=np.float32)
+    x[:, :, 0] -= level[:, None]
+    return x, level

@@ -1,0 +1,143 @@
+"""`lstmkit forecast`: files written all at once, bad input is one stderr line and exit 2."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from lstmkit import plot
+from lstmkit.cli import main
+from lstmkit.forecast import Forecaster
+
+QUICK = ["--epochs", "4", "--units", "4"]
+
+
+@pytest.fixture(scope="module")
+def stores_csv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    rows = []
+    for store, level in [("north", 100.0), ("south", 20.0)]:
+        dates = pd.date_range("2016-01-01", periods=60, freq="MS")
+        sales = level * (1 + 0.3 * np.sin(2 * np.pi * np.arange(60) / 12)) + rng.normal(0, 1, 60)
+        rows.append(pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "store": store, "sales": sales}))
+    table = pd.concat(rows, ignore_index=True)
+    table.to_csv(folder / "stores.csv", index=False)
+    table.to_parquet(folder / "stores.parquet")
+    return folder
+
+
+def test_bundled_dataset_writes_every_result(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["forecast", "--dataset", "airline_passengers", "--out", str(out), *QUICK]) == 0
+    printed = capsys.readouterr().out
+    assert "seasonal_naive" in printed and "Wrote forecast.csv" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["forecast.csv", "forecast.png", "metrics.csv", "model.lstmkit",
+                                                      "report.md"]
+    forecast = pd.read_csv(out / "forecast.csv", index_col=0, parse_dates=True)
+    assert len(forecast) == 12 and str(forecast.index[0].date()) == "1961-01-01"
+    assert list(forecast.columns) == ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
+    metrics = pd.read_csv(out / "metrics.csv", index_col=0)
+    assert list(metrics.index) == ["lstm", "naive", "seasonal_naive", "drift", "mean"]
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Forecast of airline_passengers")
+    assert "season 12 inferred from the monthly index" in report and "| seasonal_naive |" in report
+    assert ("beats every baseline" in report) or ("A baseline wins" in report)
+    image = imread(out / "forecast.png")
+    assert image.shape[0] > 300 and image.shape[1] > 600
+    loaded = Forecaster.load(out / "model.lstmkit")
+    np.testing.assert_allclose(loaded.predict()["forecast"], forecast["forecast"], rtol=1e-5)
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]  # no temporary folder left beside it
+
+
+def test_csv_with_many_series_and_a_backtest(tmp_path, stores_csv, capsys):
+    out = tmp_path / "stores"
+    argv = ["forecast", str(stores_csv / "stores.csv"), "--time", "date", "--target", "sales", "--id", "store",
+            "--horizon", "6", "--lookback", "12", "--backtest", "--out", str(out), "--quiet", *QUICK]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("Wrote forecast.csv, metrics.csv, forecast.png, backtest.csv")
+    forecast = pd.read_csv(out / "forecast.csv")
+    assert forecast["id"].tolist() == ["north"] * 6 + ["south"] * 6
+    backtest = pd.read_csv(out / "backtest.csv")
+    assert set(backtest["id"]) == {"north", "south"} and backtest["origin"].nunique() == 5
+    metrics = pd.read_csv(out / "metrics.csv", index_col=0)
+    assert {"coverage_80", "width_95"} <= set(metrics.columns)
+    assert "## Backtest: 5 origins from 2018-07-01 to 2020-07-01" in (out / "report.md").read_text()
+
+
+def test_parquet_input_and_rewriting_an_existing_folder(tmp_path, stores_csv):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "forecast.csv").write_text("old")
+    argv = ["forecast", str(stores_csv / "stores.parquet"), "--target", "sales", "--id", "store", "--horizon", "3",
+            "--levels", "none", "--out", str(out), "--quiet", *QUICK]
+    assert main(argv) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert list(pd.read_csv(out / "forecast.csv").columns) == ["date", "id", "forecast"]
+
+
+@pytest.mark.parametrize("argv, wording", [
+    (["--dataset", "nile", "--horizon", "95"], "has 100 points but lookback="),
+    (["--dataset", "airlines"], "unknown dataset 'airlines'; did you mean 'airline_passengers'"),
+    (["{csv}", "--target", "revenue"], "--target 'revenue' is not a column of"),
+    (["{csv}", "--target", "sales", "--id", "store", "--time", "store"], "column 'store' is named twice"),
+    (["{csv}", "--target", "sales", "--time", "store"], "time column 'store' could not be read as dates"),
+    (["{csv}"], "pass --target to say which to forecast"),
+    (["data.xlsx"], "unsupported file type '.xlsx'; pass a .csv or .parquet file"),
+    (["missing.csv"], "no data file at 'missing.csv'"),
+    ([], "give a data file or --dataset NAME"),
+    (["{csv}", "--dataset", "nile"], "give a data file or --dataset NAME"),
+    (["--dataset", "nile", "--levels", "80,150"], "--levels '80,150': give whole percents"),
+])
+def test_bad_input_is_one_stderr_line_exit_2_and_nothing_written(argv, wording, tmp_path, stores_csv, capsys):
+    out = tmp_path / "results"
+    argv = [a.replace("{csv}", str(stores_csv / "stores.csv")) for a in argv]
+    assert main(["forecast", *argv, "--out", str(out), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lstmkit: error:") and wording in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_must_be_a_folder_whose_parent_exists(tmp_path, capsys):
+    assert main(["forecast", "--dataset", "nile", "--out", str(tmp_path / "no" / "such"), *QUICK]) == 2
+    assert "does not exist; create it first" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["forecast", "--dataset", "nile", "--out", str(tmp_path / "file"), *QUICK]) == 2
+    assert "is a file; name a folder" in capsys.readouterr().err
+
+
+def test_a_failure_while_writing_leaves_the_old_results_whole(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "forecast.csv").write_text("old")
+
+    def broken(ax, path, dpi=120):
+        raise PermissionError("disk says no")
+
+    monkeypatch.setattr(plot, "save_figure", broken)
+    assert main(["forecast", "--dataset", "nile", "--out", str(out), "--quiet", *QUICK]) == 2
+    assert "disk says no" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]
+    assert [p.name for p in out.iterdir()] == ["forecast.csv"] and (out / "forecast.csv").read_text() == "old"
+
+
+def test_interpolation_warning_is_one_stderr_line(tmp_path, capsys):
+    dates = pd.date_range("2000-01-01", periods=80, freq="D")
+    table = pd.DataFrame({"day": dates, "y": np.sin(np.arange(80) / 3)}).drop(index=[40, 41])
+    table.to_csv(tmp_path / "gappy.csv", index=False)
+    assert main(["forecast", str(tmp_path / "gappy.csv"), "--out", str(tmp_path / "out"), "--quiet", *QUICK]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lstmkit: warning: filled 2 missing point(s)" in err
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["forecast", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--season", "--strategy",
+                   "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--missing", "--seed", "--backtest",
+                   "--out", "--quiet"):
+        assert option in text
+    assert "forecast.csv, metrics.csv, forecast.png, model.lstmkit and report.md" in " ".join(text.split())
