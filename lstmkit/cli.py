@@ -183,8 +183,9 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         result = None
         if args.backtest:
             result = forecaster.backtest(data, **columns)
-            if levels:
-                forecaster.calibrate(result)
+            backtest_rows = result.forecasts[result.forecasts["model"] == "lstm"]
+            if levels and (backtest_rows["step"] == 1).sum() > getattr(forecaster, "calibration_size_", 0):
+                forecaster.calibrate(result)  # only when the backtest has more residuals per step
             if not args.quiet:
                 print(result.summary())
         forecast = forecaster.predict()

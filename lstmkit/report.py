@@ -65,6 +65,12 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         lines += ["", "## Intervals", "",
                   f"{levels} split-conformal intervals from the {forecaster.calibration_}: each horizon step gets "
                   f"the width that covered that share of past errors."]
+        size = getattr(forecaster, "calibration_size_", None)
+        coarse = [level for level in forecaster.quantiles_ if size and math.ceil((size + 1) * level / 100) > size]
+        if coarse:
+            lines += ["", f"With {size} residuals per step, the {', '.join(f'{level}%' for level in coarse)} "
+                          f"interval{'s' if len(coarse) > 1 else ''} take the largest residual and are narrower than "
+                          f"the level promises; a longer series or more backtest origins sharpen them."]
     lines += ["", "## Forecast", "", markdown_table(forecast)]
     if files:
         lines += ["", "## Files", "", *(f"- `{name}`" for name in files)]

@@ -703,3 +703,13 @@ def test_float64_model_loads_as_float64(tmp_path):
     loaded = load_model(tmp_path / "m.lstmkit")
     assert next(loaded.parameters()).dtype == torch.float64
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    model = Sequential([LSTM(2, input_shape=(3, 1)), Dense(1)])
+    umask = os.umask(0o022)
+    try:
+        model.save(tmp_path / "m.lstmkit")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.lstmkit").stat().st_mode & 0o777 == 0o644

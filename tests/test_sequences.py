@@ -115,7 +115,8 @@ def test_padded_steps_output_zeros(way):
 
 
 # -- the seam: packed fast path vs the masked reference ------------------------------------------------
-def test_packed_torch_path_equals_masked_reference_with_gradients():
+@pytest.mark.parametrize("cell_state", [True, False], ids=["packed", "compacted-fused"])
+def test_torch_masked_paths_equal_the_masked_reference_with_gradients(cell_state):
     torch.manual_seed(1)
     x = torch.randn(5, 8, 3, dtype=torch.float64, requires_grad=True)
     mask = torch.rand(5, 8) > 0.4  # holes anywhere: before, between and after real steps
@@ -124,9 +125,10 @@ def test_packed_torch_path_equals_masked_reference_with_gradients():
     weights = [torch.randn(s, dtype=torch.float64, requires_grad=True) for s in ((3, 16), (4, 16), (16,))]
     results = []
     for backend in ("reference", "torch"):
-        outputs, h, c = lstm_forward(x, h0, c0, *weights, backend=backend, mask=mask)
-        gradients = torch.autograd.grad(outputs.sin().sum() + h.sum() + c.cos().sum(), [x, *weights])
-        results.append([outputs, h, c, *gradients])
+        outputs, h, c = lstm_forward(x, h0, c0, *weights, backend=backend, mask=mask, cell_state=cell_state)
+        loss = outputs.sin().sum() + h.sum() + (c.cos().sum() if cell_state else 0)
+        results.append([outputs, h, *([c] if cell_state else []), *torch.autograd.grad(loss, [x, *weights])])
+        assert (c is None) == (backend == "torch" and not cell_state)
     for reference, fast in zip(*results):
         torch.testing.assert_close(fast, reference, rtol=0, atol=1e-12)
     assert (results[0][0][~mask] == 0).all()

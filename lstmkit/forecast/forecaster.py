@@ -306,6 +306,7 @@ class Forecaster:
         residuals = np.concatenate(residuals)
         self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
         self.calibration_ = f"validation tail ({len(residuals)} residuals per horizon step)"
+        self.calibration_size_ = len(residuals)
         self.validation_ = rows.frame()
         self.validation_metrics_ = score_table(self.validation_)
 
@@ -415,7 +416,8 @@ class Forecaster:
         units = rows["id"].map(lambda i: self.scalers_[i].unit() if i in self.scalers_ else np.nan)
         residuals = intervals.residuals_by_step((rows["actual"] - rows["forecast"]) / units, rows["step"], self.horizon)
         self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
-        self.calibration_ = f"backtest ({int((rows['step'] == 1).sum())} residuals per horizon step)"
+        self.calibration_size_ = int((rows["step"] == 1).sum())
+        self.calibration_ = f"backtest ({self.calibration_size_} residuals per horizon step)"
         return self
 
     # -- backtest ------------------------------------------------------------------------------
