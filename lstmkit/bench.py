@@ -161,6 +161,40 @@ def torch_w3(batch: int, timesteps: int, features: int, units: int, forward_only
     return step
 
 
+# -- whole scripts (start, imports, fit, predict, exit) --------------------------------------
+_DATA = "import numpy as np\nfrom lstmkit.bench import tutorial_data\nx, y = tutorial_data()\n"
+LSTMKIT_SCRIPT = _DATA + """
+from lstmkit import Sequential
+from lstmkit.layers import LSTM, Dense
+model = Sequential([LSTM(50, input_shape=(5, 1)), Dense(1)])
+model.compile(loss="mean_squared_error", optimizer="adam")
+model.fit(x, y, epochs=100, batch_size=1, verbose=0)
+print(model.predict(x[-1:])[0, 0])
+"""
+TORCH_SCRIPT = _DATA + """
+import torch
+from lstmkit.bench import TorchLSTMRegressor
+model = TorchLSTMRegressor(1, 50)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=1, shuffle=True)
+for epoch in range(100):
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(xb), yb).backward()
+        optimizer.step()
+with torch.no_grad():
+    print(model(torch.from_numpy(x[-1:]))[0, 0].item())
+"""
+
+
+def script_seconds(script: str) -> float:
+    """Wall time of `python -c script` in a fresh interpreter."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 # -- timing ----------------------------------------------------------------------------------
 def _per_call_us(call: Callable[[], Any], calls: int) -> float:
     for _ in range(max(calls // 10, 5)):  # warm-up
@@ -203,6 +237,7 @@ def run(quick: bool = False, rounds: int = 3, keras_python: str | None = None, l
         "lstmkit": {
             "W1 fit (s)": lambda: lstmkit_fit(x1, y1, 50, sizes.w1_epochs, 1),
             "W1 predict (us)": lambda: lstmkit_predict_us(sizes.predict_calls),
+            "W1 script (s)": lambda: script_seconds(LSTMKIT_SCRIPT),
             "W2 fit (s)": lambda: lstmkit_fit(x2, y2, 64, sizes.w2_epochs, 64),
             "W3 step (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=True)),
@@ -210,6 +245,7 @@ def run(quick: bool = False, rounds: int = 3, keras_python: str | None = None, l
         "pytorch": {
             "W1 fit (s)": lambda: torch_fit(x1, y1, 50, sizes.w1_epochs, 1),
             "W1 predict (us)": lambda: torch_predict_us(sizes.predict_calls),
+            "W1 script (s)": lambda: script_seconds(TORCH_SCRIPT),
             "W2 fit (s)": lambda: torch_fit(x2, y2, 64, sizes.w2_epochs, 64),
             "W3 step (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True)),

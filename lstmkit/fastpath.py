@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from lstmkit import optimizers
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.training import FitData, History, ProgressBar, _format_duration, _format_logs, evaluate_batches
@@ -69,21 +70,36 @@ def model_is_fusable(model: torch.nn.Module) -> bool:
 
 def training_is_fusable(model: Any, data: FitData) -> bool:
     """True when `fit` can run on the fused engine with the same results as the torch loop."""
-    optimizer = model.optimizer
     if not model_is_fusable(model) or data.metrics or _FUSED_LOSSES.get(model.loss) is None:
         return False
     if model.forward_flops(data.batch_size) > TRAIN_MAX_FLOPS:
         return False
     if data.mask is not None or data.sample_weight is not None or data.validation_mask is not None:
         return False  # variable-length inputs and class weights take the torch loop
+    return _optimizer_kind(model) is not None and data.y.ndim == 2
+
+
+def _optimizer_kind(model: Any) -> str | None:
+    """"adam" or "sgd" when the kernels reproduce the model's optimizer, else None.
+
+    Before the general loop has built a torch optimizer, lstmkit's Adam and SGD settings are
+    read directly: constructing a torch.optim optimizer imports torch._dynamo (~1.5 s), which
+    a tutorial script need never pay.
+    """
+    optimizer = model._torch_optimizer
+    if optimizer is None:
+        spec = model._optimizer_spec
+        return {optimizers.Adam: "adam", optimizers.SGD: "sgd"}.get(type(spec))
     if type(optimizer) not in (torch.optim.Adam, torch.optim.SGD) or len(optimizer.param_groups) != 1:
-        return False
+        return None
     group = optimizer.param_groups[0]
     if group["weight_decay"] or group.get("maximize") or group.get("amsgrad"):
-        return False
+        return None
     if type(optimizer) is torch.optim.SGD and group["dampening"]:
-        return False
-    return len(group["params"]) == len(list(model.parameters())) and data.y.ndim == 2
+        return None
+    if len(group["params"]) != len(list(model.parameters())):
+        return None
+    return "adam" if type(optimizer) is torch.optim.Adam else "sgd"
 
 
 def weight_views(model: torch.nn.Module) -> list[np.ndarray]:
@@ -91,10 +107,24 @@ def weight_views(model: torch.nn.Module) -> list[np.ndarray]:
     return [p.detach().numpy() for p in model.parameters()]
 
 
-def _optimizer_state(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], weights: list[np.ndarray]) -> Any:
-    """A fused optimizer state whose arrays are the torch optimizer's own state tensors."""
+def _fused_state(model: Any, params: list[torch.nn.Parameter], weights: list[np.ndarray]) -> Any:
+    """The optimizer state the kernels update: the torch optimizer's own tensors when it
+    exists, else arrays kept on the model (`hand_over_state` moves them into torch later)."""
     from lstmkit.ops import fused
 
+    optimizer = model._torch_optimizer
+    if optimizer is None:
+        if model._fused_optimizer_state is None:
+            spec = model._optimizer_spec
+            if isinstance(spec, optimizers.Adam):
+                model._fused_optimizer_state = fused.AdamState(
+                    weights, spec.learning_rate, spec.beta_1, spec.beta_2, spec.epsilon
+                )
+            else:
+                model._fused_optimizer_state = fused.SGDState(
+                    weights, spec.learning_rate, spec.momentum, spec.nesterov
+                )
+        return model._fused_optimizer_state
     group = optimizer.param_groups[0]
     if type(optimizer) is torch.optim.Adam:
         beta_1, beta_2 = group["betas"]
@@ -122,6 +152,23 @@ def _optimizer_state(optimizer: torch.optim.Optimizer, params: list[torch.nn.Par
     return state
 
 
+def hand_over_state(model: Any) -> None:
+    """Copy the state of fused fits into the torch optimizer just built for the general loop."""
+    from lstmkit.ops import fused
+
+    state, model._fused_optimizer_state = model._fused_optimizer_state, None
+    if state is None or state.step == 0:
+        return
+    for index, param in enumerate(model.parameters()):
+        entry = model._torch_optimizer.state[param]
+        if isinstance(state, fused.AdamState):
+            entry["step"] = torch.tensor(float(state.step))
+            entry["exp_avg"] = torch.from_numpy(state.exp_avg[index].copy())
+            entry["exp_avg_sq"] = torch.from_numpy(state.exp_avg_sq[index].copy())
+        elif state.momentum > 0:
+            entry["momentum_buffer"] = torch.from_numpy(state.momentum_buffer[index].copy())
+
+
 def run_fused_fit(
     model: Any,
     data: FitData,
@@ -135,7 +182,7 @@ def run_fused_fit(
 
     params = list(model.parameters())
     weights = weight_views(model)
-    state = _optimizer_state(model.optimizer, params, weights)
+    state = _fused_state(model, params, weights)
     x = data.x.numpy()
     y = data.y.numpy()
     loss = _FUSED_LOSSES[model.loss]
@@ -173,9 +220,9 @@ def run_fused_fit(
             epoch += 1
             if any([callback.on_epoch_end(epoch - 1, logs) for callback in callbacks]):
                 epochs = epoch  # stop
-        if isinstance(model.optimizer, torch.optim.Adam):
+        if type(model._torch_optimizer) is torch.optim.Adam:
             for param in params:
-                model.optimizer.state[param]["step"] = torch.tensor(float(state.step))
+                model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))
     for callback in callbacks:
         callback.on_train_end()
     return history

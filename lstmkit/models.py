@@ -103,13 +103,14 @@ class Sequential(nn.Module):
         self.built_input_shape: Shape | None = None
         self.loss: Any = None
         self.loss_fn: Callable | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
+        self._torch_optimizer: torch.optim.Optimizer | None = None
         self.metric_names: list[str] = []
         self.device = torch.device("cpu")
         self._optimizer_spec: Any = None
         self._compiled = False
         self._trained = False
         self._fused_weights: list[np.ndarray] | None = None  # numpy views for fused predict
+        self._fused_optimizer_state: Any = None  # fused fits' optimizer state until torch's exists
         for layer in layers or []:
             self.add(layer)
 
@@ -256,8 +257,21 @@ class Sequential(nn.Module):
         self.loss = loss
         self.device = resolve_device(device)
         self.to(self.device)
-        self.optimizer = None
+        self._torch_optimizer = None
+        self._fused_optimizer_state = None
         self._compiled = True
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer | None:
+        """The torch optimizer, built on first use (None before compile).
+
+        The fused engine keeps its own optimizer state and never builds one, since building
+        a torch.optim optimizer imports torch._dynamo (~1.5 s); this hands that state over.
+        """
+        if self._torch_optimizer is None and self._compiled and self.built_input_shape is not None:
+            self._torch_optimizer = optimizers.build(self._optimizer_spec, list(self.parameters()))
+            fastpath.hand_over_state(self)
+        return self._torch_optimizer
 
     def _is_fresh(self) -> bool:
         return not self._trained and not any(layer.weights_set for layer in self.layers)
@@ -479,8 +493,6 @@ class Sequential(nn.Module):
                     for layer in self.layers:
                         layer.reset_parameters()
             generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
-            if self.optimizer is None:
-                self.optimizer = optimizers.build(self._optimizer_spec, list(self.parameters()))
             if fastpath.training_is_fusable(self, data):
                 history = fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, generator)
             else:
