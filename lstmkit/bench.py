@@ -81,22 +81,28 @@ def lstmkit_predict_us(calls: int) -> float:
 
 
 def lstmkit_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool) -> Callable[[], None]:
-    from lstmkit import losses
-
+    """W3 through the public API: one fit step on one batch, or predict of that batch."""
     model = _lstmkit_model(timesteps, features, units)
-    x = torch.randn(batch, timesteps, features)
-    y = torch.randn(batch, 1)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, timesteps, features, generator=generator).numpy()
+    y = torch.randn(batch, 1, generator=generator).numpy()
     if forward_only:
         return lambda: model.predict(x, batch_size=batch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = losses.get("mse")
+    return lambda: model.fit(x, y, epochs=1, batch_size=batch, verbose=0, shuffle=False)
 
-    def step() -> None:
-        optimizer.zero_grad()
-        loss_fn(model(x), y).backward()
-        optimizer.step()
 
-    return step
+def _one_thread(job: Callable[[], float]) -> Callable[[], float]:
+    """`job` with lstmkit pinned to one thread (the reference for the threading goal)."""
+    from lstmkit.ops.threads import set_num_threads
+
+    def pinned() -> float:
+        set_num_threads(1)
+        try:
+            return job()
+        finally:
+            set_num_threads(None)
+
+    return pinned
 
 
 # -- idiomatic PyTorch -----------------------------------------------------------------------
@@ -227,8 +233,18 @@ def _keras_round(keras_python: str, quick: bool) -> dict[str, Any] | None:
     return json.loads(done.stdout)
 
 
-def run(quick: bool = False, rounds: int = 3, keras_python: str | None = None, log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Run every workload `rounds` times per framework, interleaved; return all samples."""
+def run(
+    quick: bool = False,
+    rounds: int = 3,
+    keras_python: str | None = None,
+    contended: bool = False,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """Run every workload `rounds` times per framework, interleaved; return all samples.
+
+    `contended` keeps one other core busy with a spinning process throughout, and adds
+    "lstmkit-1thread" (lstmkit pinned to one thread) to compare against.
+    """
     sizes = QUICK if quick else FULL
     x1, y1 = tutorial_data()
     x2, y2 = sine_windows(sizes.w2_points)
@@ -251,9 +267,25 @@ def run(quick: bool = False, rounds: int = 3, keras_python: str | None = None, l
             "W3 forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True)),
         },
     }
+    if contended:
+        jobs["lstmkit-1thread"] = {key: _one_thread(job) for key, job in jobs["lstmkit"].items() if "script" not in key}
     frameworks = list(jobs) + (["keras"] if keras_python else [])
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in frameworks}
     lstmkit_fit(x1[:2], y1[:2], 50, 1, 1)  # warm-up: compile or load the fused kernels once
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if contended else None
+    try:
+        _run_rounds(jobs, frameworks, samples, rounds, keras_python, quick, log)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+    return {"quick": quick, "rounds": rounds, "contended": contended, "sizes": sizes.__dict__, "samples": samples,
+            "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                        "load_average": os.getloadavg(), "torch": torch.__version__}}
+
+
+def _run_rounds(jobs: dict, frameworks: list[str], samples: dict, rounds: int, keras_python: str | None,
+                quick: bool, log: Callable[[str], Any]) -> None:
+    """Rotate the frameworks' order each round (A B C, B C A, ...) so drift falls evenly."""
     for round_index in range(rounds):
         order = frameworks[round_index % len(frameworks) :] + frameworks[: round_index % len(frameworks)]
         for name in order:
@@ -264,9 +296,6 @@ def run(quick: bool = False, rounds: int = 3, keras_python: str | None = None, l
                 continue
             for key, job in jobs[name].items():
                 samples[name].setdefault(key, []).append(job())
-    return {"quick": quick, "rounds": rounds, "sizes": sizes.__dict__, "samples": samples,
-            "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "load_average": os.getloadavg(), "torch": torch.__version__}}
 
 
 def _keras_samples(result: dict[str, Any]) -> dict[str, float]:
@@ -293,7 +322,7 @@ def format_table(result: dict[str, Any]) -> str:
     frameworks = list(samples)
     keys = list(samples["lstmkit"])
     header = f"{'workload':<18}" + "".join(f"{name:>26}" for name in frameworks)
-    header += "".join(f"{name + '/lstmkit':>18}" for name in frameworks[1:])
+    header += "".join(f"  {name + '/lstmkit':>24}" for name in frameworks[1:])
     lines = [header]
     for key in keys:
         row = f"{key:<18}"
@@ -308,19 +337,21 @@ def format_table(result: dict[str, Any]) -> str:
             ours, theirs = samples["lstmkit"].get(key), samples[name].get(key)
             if ours and theirs:
                 ratios = [t / o for o, t in zip(ours, theirs)]
-                row += f"{statistics.median(ratios):>17.2f}x"
+                row += f"  {statistics.median(ratios):>23.2f}x"
             else:
-                row += f"{'-':>18}"
+                row += f"  {'-':>24}"
         lines.append(row)
     return "\n".join(lines)
 
 
-def main_bench(quick: bool, rounds: int, json_path: str | None, keras_python: str | None) -> dict[str, Any]:
+def main_bench(
+    quick: bool, rounds: int, json_path: str | None, keras_python: str | None, contended: bool = False
+) -> dict[str, Any]:
     """What `lstmkit bench` does: run, print the table, write JSON if asked."""
     if keras_python is None:
         print("Keras: skipped (lstmkit never depends on TensorFlow; pass --keras-python PATH to "
               "a Python that has it to include Keras).", file=sys.stderr)
-    result = run(quick=quick, rounds=rounds, keras_python=keras_python, log=lambda m: print(m, file=sys.stderr))
+    result = run(quick, rounds, keras_python, contended, log=lambda m: print(m, file=sys.stderr))
     print(format_table(result))
     if json_path:
         from lstmkit.saving import atomic_write

@@ -280,6 +280,10 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--rounds", type=_positive_int, default=3, help="rounds per framework (default 3)")
     bench.add_argument("--json", help="also write every sample to this JSON file")
     bench.add_argument("--keras-python", help="a Python interpreter with TensorFlow/Keras installed")
+    bench.add_argument(
+        "--contended", action="store_true",
+        help="keep another core busy meanwhile and compare with lstmkit pinned to one thread",
+    )
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -291,7 +295,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         folder = os.path.dirname(os.path.abspath(args.json))
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"--json {args.json!r}: folder {folder!r} does not exist; create it first.")
-    main_bench(args.quick, args.rounds, args.json, args.keras_python)
+    main_bench(args.quick, args.rounds, args.json, args.keras_python, args.contended)
     return 0
 
 
