@@ -12,6 +12,7 @@ Only numpy is imported here; pandas objects are accepted wherever an array is.
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["make_windows", "time_split", "MinMaxScaler", "StandardScaler"]
+__all__ = ["make_windows", "WindowedSeries", "time_split", "MinMaxScaler", "StandardScaler"]
 
 
 def _as_numeric_array(values: Any, name: str) -> np.ndarray:
@@ -122,6 +123,130 @@ def make_windows(
     inputs = sliding_window_view(values, window, axis=0)[::stride, :, :lookback]
     targets = sliding_window_view(target_values, window, axis=0)[::stride, :, lookback:]
     return inputs.transpose(0, 2, 1), targets.transpose(0, 2, 1)
+
+
+class WindowedSeries:
+    """The (input, target) windows of a (T, F) series, cut batch by batch for training.
+
+    `make_windows` hands back views, but a model trains on a contiguous float32 copy of them:
+    lookback times the series. A WindowedSeries keeps only the series (an array, or an
+    `np.memmap` of a file larger than memory) and the start of each window, and copies out just
+    the windows of one batch, so training memory stays O(T). `Sequential.fit(windows)`,
+    `evaluate` and `predict` take it in place of (x, y).
+
+    Args:
+        series: values in time order, shape (T,) (one feature) or (T, F); not copied.
+        lookback: number of past steps in each input window.
+        horizon: number of future steps in each target.
+        target_columns: feature indices the targets are taken from (default: all F).
+        relative: shift each window so its last input value of every target column is 0, in
+            the inputs and in the targets: the model learns changes from the forecast origin.
+        starts: the time step each window starts at (default: every window, 0..T-lookback-horizon).
+            Window k reads rows starts[k] .. starts[k]+lookback-1 and targets the `horizon` after.
+
+    Raises:
+        TypeError: non-numeric series, or non-integer lookback/horizon/starts.
+        ValueError: wrong ndim, NaN/inf values, a series shorter than lookback + horizon,
+            target_columns or starts out of range.
+
+    Example:
+        T=6, lookback=3, horizon=1, starts=[0, 2] gives [0 1 2]->[3] and [2 3 4]->[5]:
+
+        >>> windows = WindowedSeries(np.arange(6.0), lookback=3, starts=[0, 2])
+        >>> x, y = windows.batch(np.array([0, 1]))
+        >>> x[:, :, 0].tolist(), y.tolist()
+        ([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]], [[3.0], [5.0]])
+    """
+
+    def __init__(
+        self,
+        series: Any,
+        lookback: int,
+        horizon: int = 1,
+        target_columns: Sequence[int] | None = None,
+        relative: bool = False,
+        starts: Any = None,
+    ) -> None:
+        values = series if isinstance(series, np.ndarray) else np.asarray(series)
+        if values.dtype.kind not in "iuf":
+            raise TypeError(f"series must hold numbers (int or float), got dtype {values.dtype}.")
+        if values.ndim not in (1, 2):
+            raise ValueError(f"series must be 1-D (T,) or 2-D (T, F), got shape {values.shape}.")
+        values = values[:, np.newaxis] if values.ndim == 1 else values  # (T, 1), a view
+        self.lookback = _check_positive_int(lookback, "lookback")
+        self.horizon = _check_positive_int(horizon, "horizon")
+        length, n_features = values.shape
+        if length < self.lookback + self.horizon:
+            raise ValueError(
+                f"series has {length} points but lookback={self.lookback} and horizon={self.horizon} "
+                f"need at least {self.lookback + self.horizon}. Pass a longer series or reduce `lookback`."
+            )
+        columns = list(range(n_features)) if target_columns is None else list(target_columns)
+        if not columns or any(isinstance(c, bool) or not isinstance(c, numbers.Integral)
+                              or not 0 <= c < n_features for c in columns):
+            raise ValueError(
+                f"target_columns must be a non-empty list of feature indices in 0..{n_features - 1} "
+                f"(the series has {n_features} features), got {target_columns!r}."
+            )
+        last_start = length - self.lookback - self.horizon
+        starts = np.arange(last_start + 1) if starts is None else np.asarray(starts)
+        if starts.ndim != 1 or (starts.size and starts.dtype.kind not in "iu"):
+            raise TypeError(f"starts must be a 1-D array of integer time steps, got {starts.dtype} {starts.shape}.")
+        if starts.size and not (0 <= starts.min() and starts.max() <= last_start):
+            raise ValueError(
+                f"starts must lie in 0..{last_start} (the last window of {length} points with "
+                f"lookback={self.lookback} and horizon={self.horizon}), got {starts.min()}..{starts.max()}."
+            )
+        _check_finite_in_chunks(values)
+        self.series, self.target_columns, self.relative = values, columns, bool(relative)
+        self.starts = starts.astype(np.int64, copy=False)
+        # (T - lookback - horizon + 1, F, lookback + horizon): a view, nothing is copied here.
+        self._windows = sliding_window_view(values, self.lookback + self.horizon, axis=0)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """One window's input: (lookback, F)."""
+        return (self.lookback, self.series.shape[1])
+
+    @property
+    def target_shape(self) -> tuple[int]:
+        """One window's target, flattened: (horizon * len(target_columns),), time-major."""
+        return (self.horizon * len(self.target_columns),)
+
+    def batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The windows at positions `index` (B,) of `starts`: inputs (B, lookback, F) and targets
+        (B, horizon * len(target_columns)), both new float32 arrays."""
+        window = self._windows[self.starts[index]]  # fancy indexing copies just these: (B, F, L + H)
+        x = window[:, :, : self.lookback].transpose(0, 2, 1).astype(np.float32)
+        targets = window[:, self.target_columns, self.lookback :].transpose(0, 2, 1)  # (B, H, K)
+        if self.relative:
+            level = x[:, -1, self.target_columns].copy()  # (B, K): each window's last value
+            x[:, :, self.target_columns] -= level[:, np.newaxis, :]
+            targets = targets - level[:, np.newaxis, :]
+        return x, targets.reshape(len(x), -1).astype(np.float32)
+
+    def subset(self, positions: Any) -> "WindowedSeries":
+        """The windows at `positions` of `starts` (e.g. a validation tail), over the same series."""
+        part = copy.copy(self)  # shares the series and its window view
+        part.starts = self.starts[positions]
+        return part
+
+
+def _check_finite_in_chunks(values: np.ndarray, rows: int = 1 << 20) -> None:
+    """Raise on NaN/inf in `values` (T, F), reading it a chunk of rows at a time (a memmap stays on disk)."""
+    if values.dtype.kind != "f":
+        return
+    for start in range(0, len(values), rows):
+        bad = ~np.isfinite(values[start : start + rows])
+        if bad.any():
+            first_step = start + int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"series contains NaN or infinite values (first at time step {first_step}). "
+                "Fill or drop them first, e.g. with pandas' interpolate() or dropna()."
+            )
 
 
 def time_split(n: int, train_fraction: float = 0.67) -> int:

@@ -76,6 +76,8 @@ def training_is_fusable(model: Any, data: FitData) -> bool:
         return False
     if data.mask is not None or data.sample_weight is not None or data.validation_mask is not None:
         return False  # variable-length inputs and class weights take the torch loop
+    if data.y is None:
+        return False  # a batch source too large to gather into arrays (models.MATERIALIZE_MAX_BYTES)
     return _optimizer_kind(model) is not None and data.y.ndim == 2
 
 

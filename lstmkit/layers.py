@@ -538,7 +538,10 @@ class Masking(Layer):
 
     The LSTM layers after it skip those steps (state carried over, output zero), so a batch padded
     with `mask_value`, before or after the real steps, gives each sequence the result it has alone.
-    The output is the input with the masked steps set to zero.
+    The output is the input with the masked steps set to zero. Two differences from Keras: a
+    standalone Keras LSTM repeats its last output at masked steps where lstmkit outputs zeros (as
+    Keras's Bidirectional does; the loss skips those steps either way), and a mask coming in (from
+    `lengths=`) is combined with this one rather than replaced.
 
     Args:
         mask_value: the padding value (0.0, as Keras and `pad_sequences` use). A real step whose

@@ -24,9 +24,13 @@ from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import read_model_file, write_model_file
 from lstmkit.trace import LayerTrace, trace_layers
-from lstmkit.training import FitData, History, begin_callbacks, evaluate_batches, run_fit
+from lstmkit.training import (BatchSource, FitData, History, SourceBatches, begin_callbacks, evaluate_batches,
+                              run_fit, take_rows)
 
 DEFAULT_BATCH_SIZE = 32
+# A batch source (e.g. lstmkit.data.WindowedSeries) up to this size is gathered into tensors once:
+# the fused engine needs whole arrays, and one gather is faster than one per batch.
+MATERIALIZE_MAX_BYTES = 64 * 2**20
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -337,6 +341,9 @@ class Sequential(nn.Module):
     def _prepare_targets(self, y: Any, samples: int, mask: torch.Tensor | None, argument: str = "y") -> torch.Tensor:
         """`_prepare_y`, after padding per-step targets of variable-length inputs (zero at padding)
         and checking classification targets against the loss."""
+        if y is None:
+            raise ValueError(f"`{argument}` is missing: pass targets, one per sample (only a batch source such as "
+                             f"lstmkit.data.WindowedSeries cuts its own).")
         if mask is not None and len(self.output_shape) == 2:  # one target per step
             y = np.array(sequences.padded_targets(y, mask.shape[1], argument))
             if y.ndim >= 2 and y.shape[1] == mask.shape[1]:
@@ -396,10 +403,39 @@ class Sequential(nn.Module):
         dtype = self._dtype()
         return tensor.to(device=self.device, dtype=dtype)
 
+    def _prepare_source(self, source: BatchSource, y: Any, argument: str
+                        ) -> tuple[torch.Tensor | SourceBatches, torch.Tensor | None]:
+        """A batch source's samples for the loops: (x, y) tensors when they take at most
+        MATERIALIZE_MAX_BYTES, else (SourceBatches, None), which cuts each batch from the source."""
+        if y is not None:
+            raise ValueError(f"`{argument}` is a {type(source).__name__}, which cuts its own targets; pass y=None.")
+        if len(source) == 0:
+            raise ValueError(f"`{argument}` holds no samples; pass a source with at least one.")
+        got = tuple(source.input_shape)
+        if self.built_input_shape is None:
+            self._require_built_layers()
+            self.build(got)
+        expected = self.built_input_shape
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(
+                f"`{argument}` has samples of shape {got} but the model expects {_shape_text(expected)}; "
+                f"build the model with input_shape={got}."
+            )
+        output = tuple(self.output_shape)
+        if math.prod(source.target_shape) != math.prod(output):
+            raise ValueError(
+                f"`{argument}` has targets of shape {tuple(source.target_shape)} but the model outputs "
+                f"{_shape_text((None, *output))}; end it with Dense({math.prod(source.target_shape)})."
+            )
+        if len(source) * math.prod(got) * self._dtype().itemsize <= MATERIALIZE_MAX_BYTES:
+            x, y = source.batch(np.arange(len(source)))
+            return self._prepare_x(x, argument), self._prepare_y(y.reshape(len(y), *output), len(x), argument)
+        return SourceBatches(source, self.device, self._dtype(), output), None
+
     def fit(
         self,
         x: Any,
-        y: Any,
+        y: Any = None,
         epochs: int = 1,
         batch_size: int | None = None,
         verbose: int | str = "auto",
@@ -415,13 +451,16 @@ class Sequential(nn.Module):
 
         Args:
             x: inputs (samples, timesteps, features); (samples, timesteps) is one feature.
+                Or a batch source (lstmkit.data.WindowedSeries) that cuts each batch's inputs
+                and targets itself, so memory stays that of the series (y None then).
             y: targets, one per sample, shaped like the model's output.
             epochs: passes over the data.
             batch_size: samples per gradient step (32 when None).
             verbose: 0 silent, 1 a progress bar, 2 one line per epoch ("auto" = 1).
             callbacks: e.g. [EarlyStopping(patience=10)].
             validation_split: fraction of the samples, taken from the end, held out for validation.
-            validation_data: (x_val, y_val) to score after each epoch (overrides the split).
+            validation_data: (x_val, y_val) to score after each epoch (overrides the split),
+                or a batch source.
             shuffle: reshuffle the training samples every epoch.
             seed: makes the run repeatable on CPU: the order of samples, dropout, and the
                 initial weights of a model that has not been trained or given weights yet.
@@ -444,11 +483,21 @@ class Sequential(nn.Module):
             seed = _check_positive_int(seed, "seed", minimum=0)
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
-        x_t, mask = self._prepare_inputs(x, lengths)
-        y_t = self._prepare_targets(y, len(x_t), mask)
-        weights = None if class_weight is None else self._class_sample_weights(class_weight, y_t)
+        if isinstance(x, BatchSource):
+            if lengths is not None or class_weight is not None or validation_split:
+                raise ValueError(
+                    f"fit on a {type(x).__name__} takes no `lengths`, `class_weight` or `validation_split`; "
+                    f"pass validation_data=x.subset(positions) for a validation part."
+                )
+            (x_t, y_t), mask, weights = self._prepare_source(x, y, "x"), None, None
+        else:
+            x_t, mask = self._prepare_inputs(x, lengths)
+            y_t = self._prepare_targets(y, len(x_t), mask)
+            weights = None if class_weight is None else self._class_sample_weights(class_weight, y_t)
         validation, validation_mask = None, None
-        if validation_data is not None:
+        if isinstance(validation_data, BatchSource):
+            validation = self._prepare_source(validation_data, None, "validation_data")
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError(
                     "`validation_data` must be a pair (x_val, y_val), or (x_val, y_val, lengths_val) "
@@ -535,22 +584,34 @@ class Sequential(nn.Module):
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0, lengths: Any = None) -> np.ndarray:
         """Outputs for `x` as a numpy array (samples first). Accepts numpy arrays or tensors.
 
-        With `lengths` (as in `fit`), per-step outputs are padded after each sample's real
-        steps, with zeros.
+        With `lengths` (as in `fit`) or a `Masking` layer, per-step outputs are zero at padded
+        steps.
         """
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
         if lengths is None and isinstance(x, np.ndarray):
             fast = self._fused_predict(x)
             if fast is not None:
                 return fast
+        if isinstance(x, BatchSource):
+            return self._predict_source(x, batch_size)
         self._require_built_layers()
         x_t, mask = self._prepare_inputs(x, lengths)
         self.eval()
         with torch.inference_mode(), thread_limit(threads_for(self.forward_flops(batch_size))):
             outputs = [
-                self(x_t[start : start + batch_size], None if mask is None else mask[start : start + batch_size])
+                _zero_padding(*self.forward_with_mask(x_t[start : start + batch_size],
+                                                      None if mask is None else mask[start : start + batch_size]))
                 for start in range(0, len(x_t), batch_size)
             ]
+        return torch.cat(outputs).cpu().numpy()
+
+    def _predict_source(self, source: BatchSource, batch_size: int) -> np.ndarray:
+        """`predict` on a batch source, one batch at a time (its targets are not used)."""
+        x_t, y_t = self._prepare_source(source, None, "x")
+        self.eval()
+        with torch.inference_mode(), thread_limit(threads_for(self.forward_flops(batch_size))):
+            outputs = [self(take_rows(x_t, y_t, slice(start, start + batch_size))[0])
+                       for start in range(0, len(x_t), batch_size)]
         return torch.cat(outputs).cpu().numpy()
 
     def _fused_predict(self, x: np.ndarray) -> np.ndarray | None:
@@ -574,19 +635,22 @@ class Sequential(nn.Module):
     def evaluate(
         self,
         x: Any,
-        y: Any,
+        y: Any = None,
         batch_size: int | None = None,
         verbose: int = 0,
         return_dict: bool = False,
         lengths: Any = None,
     ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on (x, y): a float, [loss, *metrics], or a dict with return_dict.
-        `lengths`: real steps per sample, as in `fit`."""
+        `lengths`: real steps per sample, as in `fit`. `x` may be a batch source (y None), as in `fit`."""
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before evaluate().")
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
-        x_t, mask = self._prepare_inputs(x, lengths)
-        y_t = self._prepare_targets(y, len(x_t), mask)
+        if isinstance(x, BatchSource):
+            (x_t, y_t), mask = self._prepare_source(x, y, "x"), None
+        else:
+            x_t, mask = self._prepare_inputs(x, lengths)
+            y_t = self._prepare_targets(y, len(x_t), mask)
         with thread_limit(threads_for(self.forward_flops(batch_size))):
             logs = evaluate_batches(self, self.loss_fn, x_t, y_t, batch_size, self._new_metrics(), mask)
         if verbose:
@@ -677,6 +741,11 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
         layer.weights_set = True
     model.eval()
     return model
+
+
+def _zero_padding(output: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Per-step outputs with zeros at padded steps (a Dense after them would show its bias)."""
+    return output if mask is None else output * mask.unsqueeze(-1).to(output.dtype)
 
 
 def _check_class_targets(loss: Any, y: Any, output: Shape, argument: str) -> None:

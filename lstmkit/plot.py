@@ -216,7 +216,9 @@ def gates(trace: Any, layer: int | str = 0, sample: int = 0, times: Any = None) 
     samples = len(entry.hidden_state)
     if not -samples <= sample < samples:
         raise ValueError(f"`sample` {sample} is out of range: the trace holds {samples} samples.")
-    series = entries[0].inputs[sample]  # the model's input (the first LSTM reads it)
+    series = entries[0].inputs[sample].astype(float)  # the model's input (the first LSTM reads it)
+    if entries[0].mask is not None:
+        series[~entries[0].mask[sample]] = np.nan  # padding: left blank, like the heatmaps
     steps = np.arange(series.shape[0])
     units = entry.hidden_state.shape[-1]
     figure = Figure(figsize=(9.0, 11.0), layout="constrained")

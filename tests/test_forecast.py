@@ -110,8 +110,10 @@ def test_no_training_window_reaches_its_forecast_origin(monkeypatch):
     seen = {}
     original_fit = Sequential.fit
 
-    def spy(self, x, y, **kwargs):
-        seen["x"], seen["y"], seen["val"] = np.array(x), np.array(y), kwargs["validation_data"]
+    def spy(self, x, y=None, **kwargs):  # the Forecaster trains on WindowedSeries: look at every window
+        seen["x"], seen["y"] = x.batch(np.arange(len(x)))
+        validation = kwargs["validation_data"]
+        seen["val"] = validation.batch(np.arange(len(validation)))
         return original_fit(self, x, y, **kwargs)
 
     monkeypatch.setattr(Sequential, "fit", spy)
@@ -277,8 +279,8 @@ def test_missing_drop_skips_windows_that_touch_a_gap(monkeypatch):
     seen = {}
     original_fit = Sequential.fit
 
-    def spy(self, x, y, **kwargs):
-        seen["x"] = np.array(x)
+    def spy(self, x, y=None, **kwargs):  # the Forecaster trains on WindowedSeries: look at every window
+        seen["x"] = x.batch(np.arange(len(x)))[0]
         return original_fit(self, x, y, **kwargs)
 
     monkeypatch.setattr(Sequential, "fit", spy)

@@ -6,8 +6,8 @@ What "right" means here, each done without being asked:
   validation tail for early stopping (best weights restored) and for the prediction intervals;
   training windows end before the tail starts, so no target is seen twice;
 - scalers (one per series) fitted on the training part only and undone on the way out;
-- windows are views of the series (lstmkit.data.make_windows); no window's input reaches
-  its own forecast origin;
+- windows are cut from the series batch by batch (lstmkit.data.WindowedSeries), so memory
+  stays O(series length); no window's input reaches its own forecast origin;
 - each window is taken relative to its last value (`relative=True`), so trends that leave
   the training range can still be forecast;
 - the four baselines (naive, seasonal naive, drift, mean) are scored beside the model on the
@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lstmkit.data import WindowedSeries
 from lstmkit.forecast import intervals
 from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
@@ -30,8 +31,8 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import build_network, forecast_scaled, train_network
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
-from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, relative_inputs, scale_target,
-                                      unscale_target, windows)
+from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, scale_target,
+                                      unscale_target)
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
@@ -214,7 +215,7 @@ class Forecaster:
         train, validation = self._windows(series, starts)
         self.members_, self.histories_, self.best_epochs_ = [], [], []
         for member in range(self.ensemble):
-            model = build_network(self, train[0].shape[-1])
+            model = build_network(self, train.input_shape[-1])
             history, best_epoch = train_network(model, self, train, validation, member, verbose)
             self.members_.append(model)
             self.histories_.append(history)
@@ -239,32 +240,28 @@ class Forecaster:
                              "they are known ahead.")
 
     def _windows(self, series: list[SeriesData], starts: list[int | None]
-                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+                 ) -> tuple[WindowedSeries, WindowedSeries | None]:
         """Training windows (targets end before the validation tail) and validation windows
-        (origins in the tail) of all series, ready for the network."""
-        train, validation = [], []
+        (origins in the tail) of all series, ready for the network: the feature matrices of the
+        series one after another, and the start of every window that stays inside one series."""
+        matrices, train, validation, offset = [], [], [], 0
         for item, start in zip(series, starts):
             matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
-            inputs, targets, origins = windows(matrix, self.lookback, self.steps)
+            origins = known_origins(matrix, self.lookback, self.steps)
             end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
-            train.append((inputs[:end], targets[:end]))
+            train.append(offset + origins[:end] - self.lookback)
             if start is not None:
-                later = origins >= start
-                validation.append((inputs[later], targets[later]))
-        train_pair = self._stack(train)
-        if len(train_pair[0]) == 0:
+                validation.append(offset + origins[origins >= start] - self.lookback)
+            matrices.append(np.where(np.isnan(matrix), 0.0, matrix))  # unknown values lie outside those windows
+            offset += len(matrix)
+        train_starts = np.concatenate(train)
+        validation_starts = np.concatenate(validation) if validation else train_starts[:0]
+        if len(train_starts) == 0:
             raise ValueError("no training window is free of missing values; use missing='interpolate'.")
-        validation_pair = self._stack(validation) if validation else None
-        if validation_pair is not None and len(validation_pair[0]) == 0:
-            validation_pair = None
-        return train_pair, validation_pair
-
-    def _stack(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """Concatenate windows of all series; inputs relative to their last value when asked."""
-        inputs = np.concatenate([p[0] for p in pairs]) if len(pairs) > 1 else pairs[0][0]
-        targets = np.concatenate([p[1] for p in pairs]) if len(pairs) > 1 else pairs[0][1]
-        x, level = relative_inputs(inputs, self.relative)
-        return x, (targets - level[:, None]).astype(np.float32)
+        windows = WindowedSeries(np.concatenate(matrices), self.lookback, self.steps, target_columns=[0],
+                                 relative=self.relative, starts=np.concatenate([train_starts, validation_starts]))
+        validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
+        return windows.subset(slice(0, len(train_starts))), validation_windows
 
     def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> np.ndarray:
         return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lstmkit.callbacks import Callback, EarlyStopping
+from lstmkit.data import WindowedSeries
 from lstmkit.forecast.windows import relative_inputs
 from lstmkit.layers import LSTM, Dense, Dropout
 from lstmkit.models import Sequential
@@ -53,20 +54,16 @@ def build_network(spec: "Forecaster", features: int) -> Sequential:
     return model
 
 
-def train_network(model: Sequential, spec: "Forecaster", train: tuple[np.ndarray, np.ndarray],
-                  validation: tuple[np.ndarray, np.ndarray] | None, member: int, verbose: int) -> tuple[History, int]:
+def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
+                  validation: WindowedSeries | None, member: int, verbose: int) -> tuple[History, int]:
     """Fit one member (seed spec.seed + member), early-stopped on `validation` with the best
     weights restored. Returns its History and the 1-based epoch whose weights it keeps."""
-    def shaped(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        return pair[0], pair[1].reshape(len(pair[1]), *model.output_shape)
-
     stopper = None if validation is None else EarlyStopping(patience=spec.patience, restore_best_weights=True)
     callbacks: list[Callback] = [] if stopper is None else [stopper]
     if verbose == 1:
         callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
-    history = model.fit(*shaped(train), epochs=spec.epochs, batch_size=spec.batch_size,
-                        verbose=2 if verbose == 2 else 0,
-                        validation_data=None if validation is None else shaped(validation),
+    history = model.fit(train, epochs=spec.epochs, batch_size=spec.batch_size,
+                        verbose=2 if verbose == 2 else 0, validation_data=validation,
                         callbacks=callbacks, seed=spec.seed + member)
     best = stopper.best_epoch if stopper is not None else len(history.epoch) - 1
     return history, best + 1

@@ -7,7 +7,8 @@ H horizon, S the steps the model outputs: H for "direct", 1 for "recursive"):
 
 so a window of rows o-L .. o-1 (forecast origin o) holds the target and the past-observed
 covariates strictly before o, and the future-known covariates up to o+S-1: the times the
-model forecasts, which is what "known in advance" means. Windows are views of this matrix.
+model forecasts, which is what "known in advance" means. Training windows are cut from this
+matrix batch by batch (lstmkit.data.WindowedSeries), never copied all at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lstmkit.data import MinMaxScaler, StandardScaler, make_windows
+from lstmkit.data import MinMaxScaler, StandardScaler
 from lstmkit.forecast.series import SeriesData
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "none": None}
@@ -98,24 +99,14 @@ def feature_matrix(item: SeriesData, scalers: Scalers, shift: int, rows: int) ->
     return matrix
 
 
-def windows(matrix: np.ndarray, lookback: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (input, target) windows of a feature matrix whose values are known.
-
-    Returns:
-        inputs (N, lookback, F) and targets (N, steps) (views of a NaN-free copy of `matrix`
-        unless windows had to be skipped), and their forecast origins (N,): window k reads rows
-        origins[k]-lookback .. origins[k]-1 and targets rows origins[k] .. origins[k]+steps-1.
-    """
+def known_origins(matrix: np.ndarray, lookback: int, steps: int) -> np.ndarray:
+    """Forecast origins (N,) of the windows of a feature matrix whose values are all known:
+    window o reads rows o-lookback .. o-1 (every column) and targets rows o .. o+steps-1 (column 0)."""
     unknown = np.isnan(matrix)
-    inputs, targets = make_windows(np.where(unknown, 0.0, matrix), lookback, steps, target_columns=[0])
-    origins = np.arange(lookback, lookback + len(inputs))
-    row_unknown = unknown.any(axis=1)
-    bad = (sliding_window_view(row_unknown, lookback)[: len(inputs)].any(axis=1)
-           | sliding_window_view(unknown[lookback:, 0], steps)[: len(inputs)].any(axis=1))
-    if bad.any():
-        keep = ~bad
-        return inputs[keep], targets[keep, :, 0], origins[keep]
-    return inputs, targets[:, :, 0], origins
+    count = len(matrix) - lookback - steps + 1
+    bad = (sliding_window_view(unknown.any(axis=1), lookback)[:count].any(axis=1)
+           | sliding_window_view(unknown[lookback:, 0], steps)[:count].any(axis=1))
+    return np.flatnonzero(~bad) + lookback
 
 
 def relative_inputs(inputs: np.ndarray, relative: bool) -> tuple[np.ndarray, np.ndarray]:

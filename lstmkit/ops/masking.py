@@ -102,7 +102,8 @@ def masked_torch_lstm(
         x_compact[:, :longest], (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
     )
     h_n = outputs.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1]))[:, 0]
-    outputs = torch.nn.functional.pad(outputs, (0, 0, 0, timesteps - longest))
+    if longest < timesteps:
+        outputs = torch.nn.functional.pad(outputs, (0, 0, 0, timesteps - longest))
     return expand(outputs, mask, front), h_n, None
 
 
