@@ -61,3 +61,24 @@ def test_import_lstmkit_loads_neither_pandas_nor_matplotlib():
     code = "import sys, lstmkit; print('pandas' in sys.modules, 'matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_forecaster_plot_method_draws_its_own_forecast(fitted):
+    series, fc = fitted
+    ax = fc.plot(series, last=12)
+    assert len(ax.lines[0].get_xdata()) == 12
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), fc.predict()["forecast"])
+
+
+def test_forecaster_plot_of_a_long_frame_picks_one_series():
+    t = np.arange(40)
+    frame = pd.DataFrame({
+        "store": np.repeat(["a", "b"], 40),
+        "date": np.tile(pd.date_range("2020-01-01", periods=40, freq="D"), 2),
+        "sales": np.concatenate([10 + np.sin(t / 3), 20 + np.cos(t / 3)]),
+    })
+    fc = Forecaster(7, 3, units=4, epochs=2).fit(frame, id_col="store", time_col="date", value_col="sales")
+    ax = fc.plot(frame, series_id="b")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), frame.loc[frame.store == "b", "sales"])
+    with pytest.raises(ValueError, match="needs `series_id`"):
+        fc.plot(frame)

@@ -448,6 +448,33 @@ class Forecaster:
                          f"{self.calibration_}.")
         return "\n".join(lines)
 
+    def plot(self, history: Any, ax: Any = None, series_id: Any = None, last: int | None = None) -> Any:
+        """Draw `history` (the series that was fitted), the forecast after it and its interval
+        bands; returns the Axes. Shorthand for lstmkit.plot.forecast_plot(history, self.predict());
+        matplotlib is loaded here, on first use, never by `import lstmkit`.
+
+        Args:
+            history: a pandas Series, or the long DataFrame given to fit (then pass `series_id`).
+            ax: where to draw; a new figure when None.
+            series_id: which series of a many-series fit to draw.
+            last: draw only the last `last` points of the history.
+        """
+        from lstmkit.plot import forecast_plot
+
+        self._require_fitted("plot()")
+        if isinstance(history, pd.DataFrame):
+            columns = self.columns_
+            if columns["id_col"] is None or columns["time_col"] is None or columns["value_col"] is None:
+                raise ValueError("plot() takes the fitted series as a pandas Series, or the long DataFrame "
+                                 "given to fit(df, id_col=..., time_col=..., value_col=...).")
+            if series_id is None:
+                raise ValueError(f"plot() of many series needs `series_id`: one of the "
+                                 f"{columns['id_col']!r} values.")
+            rows = history[history[columns["id_col"]] == series_id]
+            history = pd.Series(rows[columns["value_col"]].to_numpy(), index=pd.Index(rows[columns["time_col"]]),
+                                name=columns["value_col"])
+        return forecast_plot(history, self.predict(), ax=ax, series_id=series_id, last=last)
+
     def _require_fitted(self, what: str) -> None:
         if not self.members_:
             raise ValueError(f"{what} needs a fitted Forecaster: call fit(data) first.")
