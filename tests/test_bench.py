@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from lstmkit.bench import _keras_samples, format_table
 from lstmkit.cli import main

@@ -10,7 +10,7 @@ import torch
 
 from lstmkit import Sequential
 from lstmkit.layers import LSTM, Bidirectional, Dense, Masking
-from lstmkit.ops.dispatch import lstm_forward, use_backend
+from lstmkit.ops.dispatch import lstm_forward
 from lstmkit.ops.masking import compact, expand, reverse_real_steps
 from lstmkit.optimizers import SGD
 from lstmkit.sequences import pad_sequences

@@ -4,7 +4,10 @@ Backends:
     "reference"  ops/reference.py, a Python loop over time: the ground truth; runs every option.
     "torch"      PyTorch's fused LSTM op (oneDNN on CPU, cuDNN on GPU); tanh/sigmoid only,
                  no recurrent dropout.
-    "auto"       "torch" where it applies, else "reference", quietly.
+    "blocked"    ops/blocked.py: BLAS GEMMs and compiled gate loops, CPU, float32/float64;
+                 tanh/sigmoid only, no recurrent dropout, no mask.
+    "auto"       "blocked" for CPU training above BLOCKED_MIN_FLOPS, else "torch" where it
+                 applies, else "reference", quietly.
 
 Training a whole tutorial-sized model in one compiled call is a different engine, chosen by
 the fit loop (lstmkit.training); it is tested against these same equations.
@@ -20,8 +23,18 @@ import torch
 from lstmkit.ops.activations import ACTIVATIONS
 from lstmkit.ops.masking import masked_torch_lstm
 from lstmkit.ops.reference import lstm_sequence
+from lstmkit.ops.threads import lstm_flops
 
-BACKENDS = ("auto", "torch", "reference")
+BACKENDS = ("auto", "torch", "reference", "blocked")
+# "auto" trains on "blocked" from this many forward FLOPs per call, 2·B·T·4H·(F+H). Measured on
+# the 2-core machine, one thread, a layer's forward+backward paired with "torch" (load 2.5-4):
+# (B,T,F,H) = (256,100,32,256) 1.3x, (128,50,16,128) 1.4-1.6x, (256,24,1,128) 1.4x,
+# (128,50,8,96) 1.5x; below 5e8 the two are level: (64,50,8,128) 0.9-1.1x, W2's (64,24,1,64)
+# 0.75-1.03x (W2's whole fit 0.99-1.10x). Inference stays on "torch", whose fused forward was
+# faster at every size (blocked 0.5-0.9x). On two threads (ops/blocked.py chooses them only
+# while other processes leave the cores idle) W3's step took 0.33 s on "blocked", 0.40 s on
+# "torch" (5.2 s with the other core busy). benchmarks/blocked_micro.py times W2 and W3.
+BLOCKED_MIN_FLOPS = 5e8
 _default_backend = "auto"
 
 
@@ -53,9 +66,16 @@ def _check_backend(backend: str) -> None:
 
 
 def choose_backend(
-    activation: str, recurrent_activation: str, has_recurrent_mask: bool, backend: str | None = None
+    activation: str,
+    recurrent_activation: str,
+    has_recurrent_mask: bool,
+    backend: str | None = None,
+    blocked_flops: float | None = None,
 ) -> str:
-    """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options."""
+    """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options.
+
+    `blocked_flops`: the forward FLOPs of a call "blocked" could run (CPU training, no mask), else None.
+    """
     backend = _default_backend if backend is None else backend
     _check_backend(backend)
     reasons = []
@@ -66,10 +86,12 @@ def choose_backend(
     if has_recurrent_mask:
         reasons.append("recurrent_dropout")
     if backend == "auto":
-        return "reference" if reasons else "torch"
-    if backend == "torch" and reasons:
+        if reasons:
+            return "reference"
+        return "blocked" if blocked_flops is not None and blocked_flops >= BLOCKED_MIN_FLOPS else "torch"
+    if backend in ("torch", "blocked") and reasons:
         raise ValueError(
-            f"backend 'torch' cannot run {', '.join(reasons)}; it supports tanh/sigmoid without "
+            f"backend {backend!r} cannot run {', '.join(reasons)}; it supports tanh/sigmoid without "
             f"recurrent dropout. Use backend 'auto', which falls back to 'reference'."
         )
     return backend
@@ -106,7 +128,19 @@ def lstm_forward(
     Returns:
         outputs (B, T, H), h_T (B, H), c_T (B, H) (with a mask: after each row's last real step).
     """
-    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend)
+    tensors = (x, h0, c0, kernel, recurrent_kernel, bias)
+    blocked_flops = None
+    cpu_float = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    if mask is None and cpu_float and training:
+        blocked_flops = lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])
+    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, blocked_flops)
+    if chosen == "blocked":
+        if mask is not None:
+            raise ValueError("backend 'blocked' cannot run a mask; use backend 'auto' (it picks 'torch').")
+        from lstmkit.ops.blocked import blocked_lstm  # numba loads on first use, not on import
+
+        return blocked_lstm(*tensors)
     if chosen == "torch":
         # PyTorch's layout is the transpose of Keras's, with two biases that sum to ours.
         weights = [kernel.t(), recurrent_kernel.t(), bias, torch.zeros_like(bias)]

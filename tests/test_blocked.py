@@ -1,0 +1,170 @@
+"""The "blocked" backend (ops/blocked.py) against the reference equations (ops/reference.py).
+
+Forward values and every gradient (input, initial state, kernel, recurrent kernel, bias) in
+float64 to 1e-10 and in float32 to float32 round-off; the outputs h_1..h_T and the final state.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstmkit.ops import blocked, dispatch, threads
+from lstmkit.ops.blocked import blocked_lstm
+from lstmkit.ops.dispatch import choose_backend, lstm_forward, use_backend
+from lstmkit.ops.reference import lstm_sequence
+
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def _inputs(dtype: torch.dtype, batch: int = 3, steps: int = 5, features: int = 4, units: int = 6):
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return (torch.randn(*shape, generator=generator, dtype=dtype) * scale).requires_grad_()
+
+    return [
+        draw(batch, steps, features),
+        draw(batch, units, scale=0.5),
+        draw(batch, units, scale=0.5),
+        draw(features, 4 * units, scale=0.5),
+        draw(units, 4 * units, scale=0.5),
+        draw(4 * units, scale=0.5),
+    ]
+
+
+def _forward_and_gradients(function, tensors, seed: int = 1):
+    """Outputs of `function`, and the gradients of a random weighting of all three outputs."""
+    tensors = [t.detach().clone().requires_grad_() for t in tensors]
+    outputs = function(*tensors)
+    generator = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(o.shape, generator=generator, dtype=o.dtype) for o in outputs]
+    sum((o * w).sum() for o, w in zip(outputs, weights)).backward()
+    return [o.detach() for o in outputs], [t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (2, 1, 1, 3), (4, 20, 2, 8)])
+def test_blocked_matches_reference_values_and_gradients(dtype, shape):
+    tensors = _inputs(dtype, *shape)
+    ours, our_grads = _forward_and_gradients(blocked_lstm, tensors)
+    theirs, their_grads = _forward_and_gradients(lstm_sequence, tensors)
+    tolerance = TOLERANCE[dtype]
+    assert ours[0].shape == (shape[0], shape[1], shape[3])
+    for name, got, expected in zip(["outputs", "h_T", "c_T"], ours, theirs):
+        torch.testing.assert_close(got, expected, rtol=0, atol=tolerance, msg=name)
+    names = ["x", "h0", "c0", "kernel", "recurrent_kernel", "bias"]
+    for name, got, expected in zip(names, our_grads, their_grads):
+        assert got is not None, name
+        torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance, msg=name)
+
+
+def test_blocked_gradient_of_one_output_only_and_repeated_calls():
+    """Only h_T used (the layer without return_sequences); the gate buffer handed back by one
+    backward is reused by the next call, which must not change the numbers."""
+    tensors = _inputs(torch.float64)
+    only_h = lambda *args: (blocked_lstm(*args)[1],)  # noqa: E731
+    only_h_reference = lambda *args: (lstm_sequence(*args)[1],)  # noqa: E731
+    first = _forward_and_gradients(only_h, tensors)
+    second = _forward_and_gradients(only_h, tensors)
+    expected = _forward_and_gradients(only_h_reference, tensors)
+    for got in (first, second):
+        torch.testing.assert_close(got[0][0], expected[0][0], rtol=0, atol=1e-10)
+        for ours, theirs in zip(got[1], expected[1]):
+            torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+def test_blocked_without_gradients_matches_reference_over_many_blocks():
+    """Under no_grad nothing is kept, and the input projection runs a block of steps at a time."""
+    tensors = [t.detach() for t in _inputs(torch.float64, batch=2, steps=2 * blocked._INFERENCE_BLOCK + 3)]
+    with torch.no_grad():
+        ours = blocked_lstm(*tensors)
+        theirs = lstm_sequence(*tensors)
+    for got, expected in zip(ours, theirs):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
+
+
+def test_blocked_activations_saturate_without_overflow():
+    x, h0, c0, kernel, recurrent_kernel, bias = (t.detach() for t in _inputs(torch.float32))
+    big = [x * 1000, h0, c0, kernel, recurrent_kernel, bias]
+    ours = blocked_lstm(*big)
+    theirs = lstm_sequence(*big)
+    for got, expected in zip(ours, theirs):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+def test_blocked_rejects_mixed_dtypes():
+    tensors = [t.detach() for t in _inputs(torch.float32)]
+    tensors[3] = tensors[3].double()
+    with pytest.raises(TypeError, match="one dtype"):
+        blocked_lstm(*tensors)
+
+
+def test_dispatch_runs_blocked_when_forced_and_auto_picks_it_by_size():
+    tensors = [t.detach() for t in _inputs(torch.float64)]
+    with use_backend("blocked"):
+        ours = lstm_forward(*tensors)
+    theirs = lstm_sequence(*tensors)
+    for got, expected in zip(ours, theirs):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
+    assert choose_backend("tanh", "sigmoid", False, "auto", dispatch.BLOCKED_MIN_FLOPS) == "blocked"
+    assert choose_backend("tanh", "sigmoid", False, "auto", dispatch.BLOCKED_MIN_FLOPS / 2) == "torch"
+    assert choose_backend("tanh", "sigmoid", False, "auto", None) == "torch"  # inference, or a mask
+    assert choose_backend("tanh", "sigmoid", True, "auto", dispatch.BLOCKED_MIN_FLOPS) == "reference"
+    with pytest.raises(ValueError, match="backend 'blocked' cannot run"):
+        choose_backend("relu", "sigmoid", False, "blocked")
+
+
+def test_fifty_adam_steps_of_a_model_match_the_reference():
+    """A Sequential trained 50 steps on "blocked" follows the reference's trajectory."""
+    from lstmkit import Sequential
+    from lstmkit.layers import LSTM, Dense
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(10, 6, 2, generator=generator).numpy()
+    y = torch.randn(10, 1, generator=generator).numpy()
+    weights = {}
+    for backend in ("reference", "blocked"):
+        torch.manual_seed(0)
+        model = Sequential([LSTM(5, input_shape=(6, 2), return_sequences=True), LSTM(4), Dense(1)])
+        model.compile(loss="mse", optimizer="adam", device="cpu")
+        with use_backend(backend):
+            model.fit(x, y, epochs=10, batch_size=2, verbose=0, seed=0)  # 5 batches x 10 epochs
+        weights[backend] = [w for layer in model.layers for w in layer.get_weights()]
+    for ours, theirs in zip(weights["blocked"], weights["reference"]):
+        torch.testing.assert_close(torch.from_numpy(ours), torch.from_numpy(theirs), rtol=1e-4, atol=1e-5)
+
+
+def test_blocked_refuses_a_second_backward_through_one_forward():
+    tensors = _inputs(torch.float64)
+    outputs, h_n, c_n = blocked_lstm(*tensors)
+    h_n.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward once per forward"):
+        h_n.sum().backward()
+
+
+def test_dispatch_refuses_a_mask_on_forced_blocked():
+    tensors = _inputs(torch.float64)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match="backend 'blocked' cannot run a mask"):
+        lstm_forward(*tensors, backend="blocked", mask=mask)
+
+
+def test_blocked_restores_the_thread_count_and_follows_the_users_count():
+    from lstmkit.ops.threads import set_num_threads, thread_limit
+
+    tensors = _inputs(torch.float32)
+    with thread_limit(2):
+        blocked_lstm(*tensors)[1].sum().backward()
+        assert torch.get_num_threads() == 2
+    x = torch.zeros(256, 100, 32)
+    assert blocked._threads(torch.zeros(2, 3, 4), units=5) == 1  # small work: one thread
+    assert blocked._threads(x, units=256) in (1, torch.get_num_threads())
+    set_num_threads(3)
+    try:
+        assert blocked._threads(x, units=256) == 3
+    finally:
+        set_num_threads(None)
+    others = threads._others_cores()
+    assert others is None or others >= -1.0  # cores others kept busy (None off Linux, or too soon)
