@@ -16,7 +16,7 @@ from typing import Iterator
 
 import torch
 
-SMALL_WORK_FLOPS = 1e9  # per forward+backward step; W2-sized steps (~0.15 GFLOP) stay on one thread
+SMALL_WORK_FLOPS = 1e8  # per forward+backward step; W1 (~0.3 MFLOP) stays on one thread, W2 (~0.15 GFLOP) gets two
 _available = torch.get_num_threads()
 _override: int | None = None
 
