@@ -27,7 +27,7 @@ import torch
 from lstmkit import optimizers
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops.dispatch import current_backend
-from lstmkit.training import FitData, History, ProgressBar, _format_duration, _format_logs, evaluate_batches
+from lstmkit.training import FitData, History, ProgressBar, end_epoch, evaluate_batches
 
 # Above these sizes PyTorch's batched GEMMs beat the kernels' per-sample loops (measured on
 # 2 cores: W2's LSTM(64), batch 64, ~51 MFLOP a step, runs faster on the torch loop).
@@ -208,20 +208,13 @@ def run_fused_fit(
             if data.validation is not None:
                 val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
                 logs.update((f"val_{key}", value) for key, value in val_logs.items())
-            history.record(epoch, logs)
-            elapsed = time.perf_counter() - start
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            if verbose == 1:
-                ProgressBar(steps).draw(steps, logs, final=True)
-            elif verbose == 2:
-                print(
-                    f"{steps}/{steps} - {elapsed:.0f}s{_format_logs(logs)} - "
-                    f"{_format_duration(elapsed, 'epoch')} - {_format_duration(elapsed / steps, 'step')}"
-                )
+            progress = ProgressBar(steps) if verbose == 1 else None
+            elapsed = time.perf_counter() - start
+            if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks):
+                epochs = epoch + 1  # a callback stopped training
             epoch += 1
-            if any([callback.on_epoch_end(epoch - 1, logs) for callback in callbacks]):
-                epochs = epoch  # stop
         if type(model._torch_optimizer) is torch.optim.Adam:
             for param in params:
                 model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))

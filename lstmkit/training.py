@@ -244,6 +244,29 @@ def begin_callbacks(callbacks: Sequence[Any], data: FitData) -> None:
         callback.on_train_begin(log_keys)
 
 
+def end_epoch(
+    history: History,
+    epoch: int,
+    logs: dict[str, float],
+    elapsed: float,
+    steps: int,
+    verbose: int,
+    progress: ProgressBar | None,
+    callbacks: Sequence[Any],
+) -> bool:
+    """Finish an epoch on any engine: Keras's line, the History entry, the callbacks.
+    Returns True when a callback asks to stop."""
+    if progress is not None:
+        progress.draw(steps, logs, final=True)
+    elif verbose == 2:
+        print(
+            f"{steps}/{steps} - {elapsed:.0f}s{_format_logs(logs)} - "
+            f"{_format_duration(elapsed, 'epoch')} - {_format_duration(elapsed / steps, 'step')}"
+        )
+    history.record(epoch, logs)
+    return any([callback.on_epoch_end(epoch, logs) for callback in callbacks])  # every callback sees it
+
+
 def run_fit(
     module: torch.nn.Module,
     loss_fn: LossFn,
@@ -277,18 +300,7 @@ def run_fit(
             )
             logs.update((f"val_{key}", value) for key, value in val_logs.items())
         elapsed = time.perf_counter() - start
-        if progress is not None:
-            progress.draw(steps, logs, final=True)
-        elif verbose == 2:
-            print(
-                f"{steps}/{steps} - {elapsed:.0f}s{_format_logs(logs)} - "
-                f"{_format_duration(elapsed, 'epoch')} - {_format_duration(elapsed / steps, 'step')}"
-            )
-        history.record(epoch, logs)
-        stop = False
-        for callback in callbacks:
-            stop = callback.on_epoch_end(epoch, logs) or stop
-        if stop:
+        if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks):
             break
     for callback in callbacks:
         callback.on_train_end()
