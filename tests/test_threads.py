@@ -42,9 +42,30 @@ def test_user_override_and_restore(two_threads):
     assert torch.get_num_threads() == before
 
 
-def test_other_cores_reads_proc_stat():
+def test_other_cores_looks_afresh_when_the_last_look_is_old(monkeypatch):
     threads._last_sample.clear()
-    assert threads._others_cores() is None  # the first look only sets the baseline
-    threads._last_sample[0] -= 1.0  # pretend a second has passed
-    value = threads._others_cores()
-    assert value is None or -1.0 <= value <= 64
+    first = threads._others_cores()  # no earlier look: a fresh 30 ms one
+    assert first is None or -1.0 <= first <= 64
+    assert threads._others_cores() is None  # right after: too soon to tell
+    slept = []
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: slept.append(seconds))
+    threads._last_sample[0] -= 5.0  # the last look was long ago
+    threads._others_cores()
+    assert slept == [0.03]
+
+
+def test_a_spinning_process_counts_as_busy():
+    import subprocess
+    import sys
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        threads._last_sample.clear()
+        busy = threads._others_cores()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy > 0.5  # Linux: one core spinning

@@ -54,21 +54,36 @@ _others_busy = [False]
 
 
 def _others_cores() -> float | None:
-    """How many cores other processes kept busy since the last look (Linux's /proc/stat), or
-    None where that cannot be read or too little time has passed to tell."""
+    """How many cores other processes kept busy lately (Linux's /proc/stat), or None where
+    that cannot be read or too little time has passed to tell.
+
+    "Lately" is since the previous look when that was under a second ago; otherwise a fresh
+    look over 30 ms, so that a process that finished long ago does not count.
+    """
+    previous = _last_sample[:] if _last_sample else None
+    sample = _cpu_sample()
+    if sample is None:
+        return None
+    if previous is None or sample[0] - previous[0] > 1.0:
+        time.sleep(0.03)
+        previous, sample = sample, _cpu_sample()
+        if sample is None:
+            return None
+    elif sample[0] - previous[0] < 0.05:  # too short to tell: keep the baseline
+        return None
+    _last_sample[:] = sample
+    return ((sample[1] - previous[1]) - (sample[2] - previous[2])) / (sample[0] - previous[0])
+
+
+def _cpu_sample() -> list[float] | None:
+    """[wall seconds, busy seconds of all CPUs, this process's CPU seconds], or None off Linux."""
     try:
         with open("/proc/stat") as stat:
             fields = [int(value) for value in stat.readline().split()[1:]]
     except (OSError, ValueError):
         return None
     busy = (sum(fields[:8]) - fields[3] - fields[4]) / _CLOCK_TICKS  # all but idle and iowait
-    sample = [time.monotonic(), busy, sum(os.times()[:2])]
-    if _last_sample and sample[0] - _last_sample[0] < 0.05:  # too short to tell: keep the baseline
-        return None
-    previous, _last_sample[:] = list(_last_sample), sample
-    if not previous:
-        return None
-    return ((sample[1] - previous[1]) - (sample[2] - previous[2])) / (sample[0] - previous[0])
+    return [time.monotonic(), busy, sum(os.times()[:2])]
 
 
 @contextlib.contextmanager
