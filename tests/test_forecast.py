@@ -328,3 +328,16 @@ def test_predict_from_new_history_with_the_fitted_model(sine_fit):
     assert str(forecast.index[0].date()) == "2010-01-01"
     actual = series.to_numpy()[:6]  # the sine's next cycle
     assert np.abs(forecast["forecast"] - actual).mean() < 0.6 * np.abs(series.iloc[-1] - actual).mean()
+
+
+def test_validation_scoring_in_chunks_gives_the_same_table(monkeypatch):
+    import lstmkit.forecast.forecaster as forecaster_module
+
+    t = np.arange(160)
+    series = pd.Series(10 + np.sin(2 * np.pi * t / 12) + 0.01 * t, index=pd.date_range("2000-01", periods=160, freq="MS"))
+    whole = Forecaster(24, 6, units=4, epochs=3, levels=(80,)).fit(series)
+    monkeypatch.setattr(forecaster_module, "_SCORE_CHUNK", 5)
+    chunked = Forecaster(24, 6, units=4, epochs=3, levels=(80,)).fit(series)
+    pd.testing.assert_frame_equal(whole.validation_, chunked.validation_)
+    np.testing.assert_array_equal(whole.quantiles_[80], chunked.quantiles_[80])
+    assert whole.calibration_size_ > 5  # more origins than one chunk

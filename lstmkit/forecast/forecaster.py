@@ -51,6 +51,9 @@ def _fraction(value: Any, name: str) -> float:
     return float(value)
 
 
+_SCORE_CHUNK = 4096  # validation origins forecast at once
+
+
 class Forecaster:
     """Forecast one or many series `horizon` steps ahead from the last `lookback` values.
 
@@ -269,7 +272,7 @@ class Forecaster:
     def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Inputs at each origin (N, L, F) and the covariates recursive steps append (N, horizon, K)."""
-        rows = max(origins) + horizon
+        rows = max(max(origins) + horizon, len(item))  # the whole series, plus steps past its end
         matrix = feature_matrix(item, scalers, self.steps, rows)
         contexts = np.stack([matrix[o - self.lookback : o] for o in origins])
         future_start = 1 + item.past.shape[1]
@@ -285,7 +288,10 @@ class Forecaster:
         if not val_origins:
             return
         residuals, rows = [], TidyRows(self.horizon, self.season_)
-        for item, origins in val_origins:
+        # Origins in chunks, so the stacked contexts stay O(chunk · lookback), never O(N · lookback).
+        chunks = [(item, origins[start : start + _SCORE_CHUNK])
+                  for item, origins in val_origins for start in range(0, len(origins), _SCORE_CHUNK)]
+        for item, origins in chunks:
             scalers = self.scalers_[item.id]
             contexts, ahead = self._contexts(item, scalers, origins, self.horizon)
             known = ~np.isnan(contexts[:, :, : 1 + item.past.shape[1]]).any(axis=(1, 2))
