@@ -716,6 +716,11 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     """Read a model saved with `model.save(path)`. Never runs code from the file."""
     target_device = resolve_device(device)  # a bad `device` is the caller's error, not the file's
     config, tensors = read_model_file(path)
+    if config.get("kind") == "Forecaster":
+        raise ValueError(
+            f"{str(path)!r} holds a Forecaster, not a Sequential model; load it with "
+            f"lstmkit.forecast.Forecaster.load(path)."
+        )
     try:
         model = Sequential.from_config(config["model"])
         state = model.state_dict()

@@ -341,3 +341,12 @@ def test_validation_scoring_in_chunks_gives_the_same_table(monkeypatch):
     pd.testing.assert_frame_equal(whole.validation_, chunked.validation_)
     np.testing.assert_array_equal(whole.quantiles_[80], chunked.quantiles_[80])
     assert whole.calibration_size_ > 5  # more origins than one chunk
+
+
+def test_load_model_on_a_forecaster_file_points_to_forecaster_load(tmp_path):
+    from lstmkit import load_model
+
+    series = pd.Series(np.sin(np.arange(60) / 4) + 5)
+    Forecaster(8, 2, units=2, epochs=1).fit(series).save(tmp_path / "f.lstmkit")
+    with pytest.raises(ValueError, match=r"holds a Forecaster.*Forecaster.load"):
+        load_model(tmp_path / "f.lstmkit")
