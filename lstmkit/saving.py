@@ -91,4 +91,6 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         config = json.loads(metadata["config"])
     except (KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{path!r} has a damaged configuration header: {err}.") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path!r} has a damaged configuration header: a JSON object was expected.")
     return config, tensors

@@ -401,7 +401,7 @@ def test_load_damaged_config_json_raises(saved_model):
     with pytest.raises(ValueError, match=r"holds a damaged lstmkit model: unknown layer class 'GRU'"):
         load_model(path)
     _rewrite(model, path, "[1, 2]")
-    with pytest.raises(ValueError, match=r"holds a damaged lstmkit model"):
+    with pytest.raises(ValueError, match=r"damaged configuration header: a JSON object was expected"):
         load_model(path)
     # The training section damaged: an unknown optimizer class.
     config = _saved_config(model)
