@@ -56,6 +56,11 @@ def _shape_text(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
+def _shape_fits(expected: Sequence[int | None], got: Sequence[int]) -> bool:
+    """True when `got` has `expected`'s rank and size on every axis that is not None."""
+    return len(got) == len(expected) and all(e is None or e == g for e, g in zip(expected, got))
+
+
 def _to_tensor(data: Any, argument: str) -> torch.Tensor:
     """numpy / list / tensor -> tensor on the CPU, refusing non-numbers and NaN/inf."""
     if isinstance(data, torch.Tensor):
@@ -292,7 +297,7 @@ class Sequential(nn.Module):
             self.build(tuple(tensor.shape[1:]))
         expected = self.built_input_shape
         got = tuple(tensor.shape[1:])
-        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        if not _shape_fits(expected, got):
             raise ValueError(
                 f"`{argument}` has shape {tuple(tensor.shape)} but the model expects "
                 f"{_shape_text((None, *expected))} (samples first). Cut inputs to that shape, or "
@@ -394,7 +399,7 @@ class Sequential(nn.Module):
         if tensor.ndim == len(expected) - 1 and expected[-1] == 1:
             tensor = tensor.unsqueeze(-1)  # (samples,) targets for a one-output model
         got = tuple(tensor.shape)
-        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        if not _shape_fits(expected, got):
             raise ValueError(
                 f"`{argument}` has shape {got} but the model outputs {_shape_text((None, *output))}. "
                 f"Give targets of that shape (one-hot rows for categorical_crossentropy), or change "
@@ -416,7 +421,7 @@ class Sequential(nn.Module):
             self._require_built_layers()
             self.build(got)
         expected = self.built_input_shape
-        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        if not _shape_fits(expected, got):
             raise ValueError(
                 f"`{argument}` has samples of shape {got} but the model expects {_shape_text(expected)}; "
                 f"build the model with input_shape={got}."
@@ -626,7 +631,7 @@ class Sequential(nn.Module):
             return None
         if x.ndim == 2:
             x = x[..., None]  # (samples, timesteps) -> one feature
-        if x.ndim != 3 or len(x) == 0 or any(e is not None and e != g for e, g in zip(shape, x.shape[1:])):
+        if x.ndim != 3 or len(x) == 0 or not _shape_fits(shape, x.shape[1:]):
             return None  # the general path explains what is wrong
         if not np.isfinite(x).all() or self.forward_flops(len(x)) > fastpath.PREDICT_MAX_FLOPS:
             return None
