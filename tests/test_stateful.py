@@ -82,8 +82,10 @@ def test_batch_size_must_stay_fixed():
 def test_shuffling_a_stateful_model_warns():
     stateful, _ = _pair(return_sequences=False)
     stateful.compile(loss="mse")
-    with pytest.warns(UserWarning, match=r"fit\(shuffle=True\) with a stateful LSTM.*Pass shuffle=False"):
-        stateful.fit(X, np.zeros((3, 1)), batch_size=3, verbose=0)
+    with pytest.warns(UserWarning, match=r"fit\(shuffle=True\) with a stateful LSTM.*Pass shuffle=False") as caught:
+        history = stateful.fit(X, np.zeros((3, 1)), batch_size=3, verbose=0)
+    assert len(caught) == 1  # warned once, before training
+    assert len(history.history["loss"]) == 1  # and trained anyway: it is a warning, not an error
 
 
 def test_stateful_config_and_files_keep_the_flag_not_the_state(tmp_path):

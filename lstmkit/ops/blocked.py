@@ -66,8 +66,9 @@ def _bits_as_float(typingctx, bits):  # type: ignore[no-untyped-def]
 
 
 def _exp(x: float) -> float:
-    """e^x for |x| <= _BOUND in x's own precision, without calls or branches (so loops vectorize)."""
-    raise NotImplementedError("compiled only (see _exp_overload)")
+    """e^x. Interpreted Python gets libm's; compiled code gets `_exp_overload`, which works in
+    x's own precision without calls or branches (so loops vectorize), for |x| <= _BOUND."""
+    return math.exp(x)
 
 
 @overload(_exp)
