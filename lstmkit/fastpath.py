@@ -27,6 +27,7 @@ import torch
 from lstmkit import optimizers
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops.dispatch import current_backend
+from lstmkit.sampling import epoch_order
 from lstmkit.training import FitData, History, ProgressBar, end_epoch, evaluate_batches
 
 # Above these sizes PyTorch's batched GEMMs beat the kernels' per-sample loops (measured on
@@ -76,6 +77,8 @@ def training_is_fusable(model: Any, data: FitData) -> bool:
         return False
     if data.mask is not None or data.sample_weight is not None or data.validation_mask is not None:
         return False  # variable-length inputs and class weights take the torch loop
+    if data.steps is not None:
+        return False  # steps_per_epoch: the kernels run whole epochs
     if data.y is None:
         return False  # a batch source too large to gather into arrays (models.MATERIALIZE_MAX_BYTES)
     return _optimizer_kind(model) is not None and data.y.ndim == 2
@@ -177,7 +180,8 @@ def run_fused_fit(
     epochs: int,
     verbose: int,
     callbacks: Sequence[Any],
-    generator: torch.Generator,
+    shuffle_seed: int,
+    first_epoch: int = 0,
 ) -> History:
     """The fit loop of lstmkit.training.run_fit, each epoch one compiled call."""
     from lstmkit.ops import fused
@@ -196,12 +200,12 @@ def run_fused_fit(
     # Per-epoch work (printing, validation, callbacks) needs an epoch per call; else one call.
     per_epoch = bool(verbose or callbacks or data.validation is not None)
     chunk = 1 if per_epoch else max(epochs, 1)
-    epoch = 0
+    epoch = first_epoch
     model.train()
     while epoch < epochs:
         count = min(chunk, epochs - epoch)
         start = time.perf_counter()
-        orders = _draw_orders(samples, count, data.shuffle, generator)
+        orders = _draw_orders(samples, epoch, count, data.shuffle, shuffle_seed)
         losses = fused.lstm_dense_fit(x, y, weights, state, orders, data.batch_size, loss)
         for row in losses:
             logs = {"loss": float(np.average(row, weights=batch_sizes))}
@@ -223,11 +227,12 @@ def run_fused_fit(
     return history
 
 
-def _draw_orders(samples: int, epochs: int, shuffle: bool, generator: torch.Generator) -> np.ndarray:
-    """Each epoch's sample order (epochs, samples): the same draws as the torch loop makes."""
+def _draw_orders(samples: int, first: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:
+    """The sample order (epochs, samples) of epochs first, first + 1, ...: the torch loop's."""
     if not shuffle:
         return np.tile(np.arange(samples, dtype=np.int64), (epochs, 1))
-    return np.stack([torch.randperm(samples, generator=generator).numpy() for _ in range(epochs)])
+    return np.stack([torch.cat(list(epoch_order(samples, epoch, seed, True))).numpy()
+                     for epoch in range(first, first + epochs)])
 
 
 def fused_predict(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:

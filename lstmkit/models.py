@@ -546,12 +546,12 @@ class Sequential(nn.Module):
                 if self._is_fresh():
                     for layer in self.layers:
                         layer.reset_parameters()
-            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+            shuffle_seed = int(torch.randint(2**62, ()))
             if fastpath.training_is_fusable(self, data):
-                history = fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, generator)
+                history = fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, shuffle_seed)
             else:
                 with thread_limit(threads_for(3 * self.forward_flops(batch_size))):  # forward + backward
-                    history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, generator)
+                    history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, shuffle_seed)
         self._trained = True
         self.eval()
         return history

@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
 
 from lstmkit.losses import weighted_loss
 from lstmkit.metrics import Metric
+from lstmkit.sampling import epoch_batches, steps_per_epoch
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -146,6 +147,7 @@ class FitData:
     mask: torch.Tensor | None = None  # (N, T) bool, True at real steps (variable-length inputs)
     sample_weight: torch.Tensor | None = None  # (N,), from class_weight
     validation_mask: torch.Tensor | None = None
+    steps: int | None = None  # steps_per_epoch: batches an epoch, when fewer than all
 
 
 def _rows(values: torch.Tensor | None, index: torch.Tensor | slice) -> torch.Tensor | None:
@@ -203,17 +205,17 @@ def train_epoch(
     loss_fn: LossFn,
     optimizer: torch.optim.Optimizer,
     data: FitData,
-    order: torch.Tensor,
+    batches: Iterable[torch.Tensor],
     progress: ProgressBar | None,
 ) -> dict[str, float]:
-    """One pass over the data in `order`: zero_grad, forward, loss, backward, step per batch."""
+    """One pass over `batches` (index tensors): zero_grad, forward, loss, backward, step per batch."""
     module.train()
     for metric in data.metrics:
         metric.reset()
     total = torch.zeros((), dtype=torch.float64, device=data.x.device)
     seen = 0
-    for step, start in enumerate(range(0, len(order), data.batch_size), 1):
-        index = order[start : start + data.batch_size]
+    for step, index in enumerate(batches, 1):
+        index = index.to(data.x.device)
         xb, yb = take_rows(data.x, data.y, index)
         optimizer.zero_grad(set_to_none=True)
         y_pred, loss, output_mask = forward_loss(
@@ -275,25 +277,24 @@ def run_fit(
     epochs: int,
     verbose: int,
     callbacks: Sequence[Any],
-    generator: torch.Generator,
+    shuffle_seed: int,
+    first_epoch: int = 0,
 ) -> History:
-    """Train for `epochs`, printing Keras's lines and calling the callbacks; returns History.
+    """Train epochs first_epoch .. epochs - 1, printing Keras's lines and calling the callbacks;
+    returns History. Each epoch's order is lstmkit.sampling's for (shuffle_seed, epoch).
 
     The callbacks must have been through `begin_callbacks`.
     """
     history = History()
-    steps = -(-len(data.x) // data.batch_size)
+    steps = steps_per_epoch(len(data.x), data.batch_size, steps=data.steps)
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    for epoch in range(epochs):
+    for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
-        if data.shuffle:
-            order = torch.randperm(len(data.x), generator=generator).to(data.x.device)
-        else:
-            order = torch.arange(len(data.x), device=data.x.device)
+        batches = epoch_batches(len(data.x), data.batch_size, epoch, shuffle_seed, data.shuffle, steps=data.steps)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         progress = ProgressBar(steps) if verbose == 1 else None
-        logs = train_epoch(module, loss_fn, optimizer, data, order, progress)
+        logs = train_epoch(module, loss_fn, optimizer, data, batches, progress)
         if data.validation is not None:
             val_logs = evaluate_batches(
                 module, loss_fn, *data.validation, data.batch_size, data.metrics, data.validation_mask
