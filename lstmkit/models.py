@@ -451,6 +451,7 @@ class Sequential(nn.Module):
         seed: int | None = None,
         class_weight: Mapping[int, float] | None = None,
         lengths: Any = None,
+        steps_per_epoch: int | None = None,
     ) -> History:
         """Train the model; returns a History of the per-epoch logs.
 
@@ -475,6 +476,9 @@ class Sequential(nn.Module):
                 (T_i, F), or a padded array whose first lengths[i] steps are real. Padded steps
                 are skipped by the LSTMs and by the loss; validation_data may then carry a
                 third item, the validation lengths.
+            steps_per_epoch: batches per epoch, when fewer than all (None: every sample once).
+                Each epoch takes the first batches of its own shuffled order, so successive
+                epochs see different samples: for sources too large to pass over often.
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
@@ -486,6 +490,8 @@ class Sequential(nn.Module):
             raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; got {verbose!r}.")
         if seed is not None:
             seed = _check_positive_int(seed, "seed", minimum=0)
+        if steps_per_epoch is not None:
+            steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
         if isinstance(x, BatchSource):
@@ -537,7 +543,8 @@ class Sequential(nn.Module):
                 UserWarning,
                 stacklevel=2,
             )
-        data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics(), mask, weights, validation_mask)
+        data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics(), mask, weights,
+                       validation_mask, steps_per_epoch)
         begin_callbacks(callbacks, data)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
