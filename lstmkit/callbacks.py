@@ -26,8 +26,18 @@ class Callback:
         """Called after each epoch (0-based); return True to stop training."""
         return False
 
+    def after_epoch(self, epoch: int, stopping: bool) -> None:
+        """Called after every callback has seen the epoch's logs (`stopping`: one asked to stop)."""
+
     def on_train_end(self) -> None:
         """Called once training stops."""
+
+    def get_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this callback (JSON), for `fit(resume_from=...)`."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Take back what `get_state` returned."""
 
 
 class _Monitor:
@@ -111,6 +121,12 @@ class EarlyStopping(Callback):
             return True
         return False
 
+    def get_state(self) -> dict[str, Any]:
+        return {"best": self.tracker.best, "wait": self.wait, "best_epoch": self.best_epoch}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.tracker.best, self.wait, self.best_epoch = float(state["best"]), int(state["wait"]), int(state["best_epoch"])
+
     def on_train_end(self) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
@@ -118,6 +134,11 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Save the model after each epoch (or only when `monitor` improves).
+
+    The file is a model file `load_model` reads, which also holds the training state (optimizer,
+    epochs done, random-number generator states) that `fit(..., resume_from=path)` continues
+    from. It is written under a temporary name and renamed into place once complete, so a run
+    killed mid-save leaves the previous checkpoint whole. Under torchrun only rank 0 writes.
 
     Args:
         filepath: where to save; may hold fields like "model-{epoch:02d}-{val_loss:.3f}.lstmkit".
@@ -140,6 +161,7 @@ class ModelCheckpoint(Callback):
         self.tracker = _Monitor(monitor, mode)
         self.save_best_only = save_best_only
         self.verbose = verbose
+        self.pending: str | None = None
 
     def on_train_begin(self, log_keys: Sequence[str] = ()) -> None:
         if self.save_best_only:
@@ -159,7 +181,28 @@ class ModelCheckpoint(Callback):
                 return False
             self.tracker.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        self.model.save(path)
-        if self.verbose:
-            print(f"Epoch {epoch + 1}: saved model to {path}")
+        if getattr(self.model, "_fit_context", None) is None:  # called outside fit: the model alone
+            self.model.save(path)
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: saved model to {path}")
+        else:
+            self.pending = path
         return False
+
+    def after_epoch(self, epoch: int, stopping: bool) -> None:
+        # Written once every callback has seen the epoch, so their saved states are this epoch's.
+        path, self.pending = self.pending, None
+        context = getattr(self.model, "_fit_context", None)
+        if path is None or context is None:
+            return
+        from lstmkit.checkpoint import save_checkpoint
+
+        save_checkpoint(self.model, path, epoch + 1, stopping, context)
+        if self.verbose and (context.cluster is None or context.cluster.is_main):
+            print(f"Epoch {epoch + 1}: saved model to {path}")
+
+    def get_state(self) -> dict[str, Any]:
+        return {"best": self.tracker.best}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.tracker.best = float(state["best"])

@@ -123,6 +123,8 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
                           help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
                                "intervals from its residuals")
     forecast.add_argument("--out", default="lstmkit_forecast", help="results folder (default lstmkit_forecast)")
+    forecast.add_argument("--nproc", type=_positive_int, default=1,
+                          help="train data-parallel on N processes of this machine, through torchrun (default 1)")
     forecast.add_argument("--quiet", action="store_true", help="print only the final line")
 
 
@@ -156,8 +158,46 @@ def _read_table(args: argparse.Namespace) -> tuple[object, str, dict[str, str | 
     return table, os.path.basename(args.data), {"id_col": args.id, "time_col": time, "value_col": target}
 
 
+def run_distributed(nproc: int, argv: Sequence[str]) -> int:
+    """Run `lstmkit ARGV` on `nproc` processes under torchrun (one machine, a free port); every
+    process trains its share, rank 0 prints and writes. Its stdout passes through; of stderr,
+    lstmkit's own lines (once each), or everything when a process failed without one."""
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc))}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "lstmkit", *argv]
+    process = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True)
+    ours = [line for line in dict.fromkeys(process.stderr.splitlines()) if line.startswith("lstmkit:")]
+    for line in ours:
+        print(line, file=sys.stderr)
+    if process.returncode and not ours:
+        sys.stderr.write(process.stderr)
+    return 2 if any(line.startswith("lstmkit: error:") for line in ours) else process.returncode
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    return rest
+
+
 def run_forecast_command(args: argparse.Namespace) -> int:
     import warnings
+
+    from lstmkit.distributed import launched_rank, world_size_from_env
+
+    if args.nproc > 1 and world_size_from_env() == 1:
+        return run_distributed(args.nproc, _without_nproc(args.argv))
+    main_process = launched_rank() == 0
+    if not main_process:
+        args.quiet = True
 
     from lstmkit import plot
     from lstmkit.forecast import Forecaster, infer_season, suggest_lookback
@@ -189,6 +229,8 @@ def run_forecast_command(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(result.summary())
         forecast = forecaster.predict()
+    if not main_process:
+        return 0  # rank 0 writes the results
     name = columns.get("value_col") or getattr(data, "name", None) or "value"
     histories = {s.id: _history_series(s, name) for s in series}
     metrics = result.metrics if result is not None else forecaster.validation_metrics_
@@ -308,11 +350,16 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return COMMANDS[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        print(f"lstmkit: error: {err}", file=sys.stderr)
+        from lstmkit.distributed import launched_rank
+
+        if launched_rank() == 0:  # under torchrun, one process says it
+            print(f"lstmkit: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -207,6 +207,9 @@ def run_fused_fit(
         start = time.perf_counter()
         orders = _draw_orders(samples, epoch, count, data.shuffle, shuffle_seed)
         losses = fused.lstm_dense_fit(x, y, weights, state, orders, data.batch_size, loss)
+        if type(model._torch_optimizer) is torch.optim.Adam:  # callbacks (checkpoints) read it
+            for param in params:
+                model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))
         for row in losses:
             logs = {"loss": float(np.average(row, weights=batch_sizes))}
             if data.validation is not None:
@@ -219,9 +222,6 @@ def run_fused_fit(
             if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks):
                 epochs = epoch + 1  # a callback stopped training
             epoch += 1
-        if type(model._torch_optimizer) is torch.optim.Adam:
-            for param in params:
-                model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))
     for callback in callbacks:
         callback.on_train_end()
     return history

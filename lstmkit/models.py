@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit import fastpath, losses, metrics as metrics_module, optimizers, sequences
+from lstmkit import checkpoint, fastpath, losses, metrics as metrics_module, optimizers, sequences
 from lstmkit.callbacks import Callback
 from lstmkit.classification import class_labels, sample_weights
+from lstmkit.distributed import Cluster, broadcast_int, check_mode, join, local_device, world_size_from_env, wrap
 from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Masking, Shape, apply_layer
 from lstmkit.ops.masking import front_mask
 from lstmkit.ops.dispatch import current_backend
@@ -36,14 +37,14 @@ MATERIALIZE_MAX_BYTES = 64 * 2**20
 def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' -> cuda when a GPU is visible, else cpu; 'cuda' without a GPU is an error."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda'; got {device!r}.") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use device='auto' or 'cpu'.")
-    return resolved
+    return local_device(resolved)
 
 
 def _check_positive_int(value: object, argument: str, minimum: int = 1) -> int:
@@ -120,6 +121,7 @@ class Sequential(nn.Module):
         self._trained = False
         self._fused_weights: list[np.ndarray] | None = None  # numpy views for fused predict
         self._fused_optimizer_state: Any = None  # fused fits' optimizer state until torch's exists
+        self._fit_context: checkpoint.FitContext | None = None  # while fit runs, for ModelCheckpoint
         for layer in layers or []:
             self.add(layer)
 
@@ -452,6 +454,8 @@ class Sequential(nn.Module):
         class_weight: Mapping[int, float] | None = None,
         lengths: Any = None,
         steps_per_epoch: int | None = None,
+        distributed: str = "auto",
+        resume_from: str | os.PathLike | None = None,
     ) -> History:
         """Train the model; returns a History of the per-epoch logs.
 
@@ -479,6 +483,13 @@ class Sequential(nn.Module):
             steps_per_epoch: batches per epoch, when fewer than all (None: every sample once).
                 Each epoch takes the first batches of its own shuffled order, so successive
                 epochs see different samples: for sources too large to pass over often.
+            distributed: "auto" trains data-parallel when the script was started by torchrun
+                with more than one process (DistributedDataParallel; `batch_size` is then the
+                global batch, split evenly across the processes; only rank 0 prints and writes
+                files); "off" trains each process on its own. See docs/SCALING.md.
+            resume_from: a file written by ModelCheckpoint: its weights, optimizer state,
+                epochs done and random-number generator states are put back, and training
+                continues with the next epoch up to `epochs`, ending as an uninterrupted run would.
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
@@ -492,6 +503,14 @@ class Sequential(nn.Module):
             seed = _check_positive_int(seed, "seed", minimum=0)
         if steps_per_epoch is not None:
             steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+        world = world_size_from_env() if check_mode(distributed) == "auto" else 1
+        if batch_size % world:
+            raise ValueError(
+                f"batch_size={batch_size} does not split evenly over the {world} processes torchrun started; "
+                f"batch_size is the global batch: pass a multiple of {world}, e.g. {batch_size - batch_size % world or world}."
+            )
+        if resume_from is not None and not os.path.isfile(resume_from):
+            raise FileNotFoundError(f"resume_from={str(resume_from)!r}: no such checkpoint file.")
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
         if isinstance(x, BatchSource):
@@ -545,7 +564,14 @@ class Sequential(nn.Module):
             )
         data = FitData(x_t, y_t, batch_size, bool(shuffle), validation, self._new_metrics(), mask, weights,
                        validation_mask, steps_per_epoch)
+        resume = None if resume_from is None else checkpoint.read_checkpoint(resume_from, self)
         begin_callbacks(callbacks, data)
+        cluster = join(distributed, self.device)
+        if cluster is not None and any(getattr(layer, "stateful", False) for layer in self._lstm_layers()):
+            raise ValueError(
+                "a stateful LSTM cannot train data-parallel: each process sees other batches, so no state "
+                "carries from one batch to the next. Pass distributed='off' or make the LSTM stateless."
+            )
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
@@ -553,15 +579,42 @@ class Sequential(nn.Module):
                 if self._is_fresh():
                     for layer in self.layers:
                         layer.reset_parameters()
-            shuffle_seed = int(torch.randint(2**62, ()))
-            if fastpath.training_is_fusable(self, data):
-                history = fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, shuffle_seed)
-            else:
-                with thread_limit(threads_for(3 * self.forward_flops(batch_size))):  # forward + backward
-                    history = run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, shuffle_seed)
+            shuffle_seed, first_epoch = int(torch.randint(2**62, ())), 0
+            if resume is not None:
+                checkpoint.restore(self, resume, callbacks, cluster)
+                shuffle_seed, first_epoch = resume.shuffle_seed, epochs if resume.stopped else resume.epoch
+            self._fit_context = checkpoint.FitContext(shuffle_seed, cluster, callbacks)
+            try:
+                history = self._run_fit(data, epochs, verbose, callbacks, shuffle_seed, first_epoch, cluster)
+            finally:
+                self._fit_context = None
         self._trained = True
         self.eval()
         return history
+
+    def _run_fit(self, data: FitData, epochs: int, verbose: int, callbacks: list[Callback], shuffle_seed: int,
+                 first_epoch: int, cluster: Cluster | None) -> History:
+        """The training itself, on the engine that suits: data-parallel, fused, or the torch loop."""
+        threads = threads_for(3 * self.forward_flops(data.batch_size))  # forward + backward
+        if cluster is not None:
+            shuffle_seed = broadcast_int(shuffle_seed, cluster)  # one order for all processes
+            self._fit_context.shuffle_seed = shuffle_seed
+            module = wrap(self, cluster)  # starts every process from rank 0's weights
+            with thread_limit(min(threads, max(1, (os.cpu_count() or 1) // cluster.local_world))), \
+                    warnings.catch_warnings():
+                # A (1, 4H) kernel (one input feature) gets its gradient with stride 1 on the size-1
+                # axis, which DDP's exact stride check reports though the layout is the same.
+                warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+                try:
+                    return run_fit(module, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks,
+                                   shuffle_seed, first_epoch, cluster)
+                finally:
+                    del module  # its reducer's hooks leave the parameters with it
+        if fastpath.training_is_fusable(self, data):
+            return fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, shuffle_seed, first_epoch)
+        with thread_limit(threads):
+            return run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, shuffle_seed,
+                           first_epoch)
 
     def _dtype(self) -> torch.dtype:
         """The parameters' dtype (float32 for a model without parameters, e.g. only Dropout)."""
@@ -728,6 +781,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     """Read a model saved with `model.save(path)`. Never runs code from the file."""
     target_device = resolve_device(device)  # a bad `device` is the caller's error, not the file's
     config, tensors = read_model_file(path)
+    tensors = {name: t for name, t in tensors.items() if not name.startswith(checkpoint.PREFIX)}
     if config.get("kind") == "Forecaster":
         raise ValueError(
             f"{str(path)!r} holds a Forecaster, not a Sequential model; load it with "

@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from lstmkit import __version__
+from lstmkit.distributed import is_main_process
 
 FORMAT = "lstmkit"
 FORMAT_VERSION = 1
@@ -51,7 +52,10 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
 
 
 def write_model_file(path: str | os.PathLike, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-    """Write `tensors` and the JSON `config` to `path` atomically."""
+    """Write `tensors` and the JSON `config` to `path` atomically. In a data-parallel run
+    (torchrun) only rank 0 writes: every process holds the same weights."""
+    if not is_main_process():
+        return
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),

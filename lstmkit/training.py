@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkabl
 import numpy as np
 import torch
 
+from lstmkit.distributed import Cluster, all_sum
 from lstmkit.losses import weighted_loss
 from lstmkit.metrics import Metric
 from lstmkit.sampling import epoch_batches, steps_per_epoch
@@ -180,22 +181,40 @@ def evaluate_batches(
     batch_size: int,
     metrics: Sequence[Metric],
     mask: torch.Tensor | None = None,
+    cluster: Cluster | None = None,
 ) -> dict[str, float]:
     """Loss (sample-weighted mean of batch losses, as Keras logs it) and metrics over (x, y).
-    `mask` (N, T): real steps of variable-length inputs."""
+    `mask` (N, T): real steps of variable-length inputs. With a `cluster`, each process scores
+    its own contiguous part and the sums are combined, so every process returns the same logs."""
     module.eval()
     for metric in metrics:
         metric.reset()
     total = torch.zeros((), dtype=torch.float64, device=x.device)
+    first, last = (0, len(x)) if cluster is None else _part(len(x), cluster)
     with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            rows = slice(start, start + batch_size)
+        for start in range(first, last, batch_size):
+            rows = slice(start, min(start + batch_size, last))
             xb, yb = take_rows(x, y, rows)
             y_pred, loss, output_mask = forward_loss(module, loss_fn, xb, yb, _rows(mask, rows))
             total += loss.double() * len(xb)
             for metric in metrics:
                 metric.update(y_pred, yb, output_mask)
-    logs = {"loss": float(total) / len(x)}
+    return _epoch_logs(float(total), last - first, metrics, cluster)
+
+
+def _part(samples: int, cluster: Cluster) -> tuple[int, int]:
+    """This process's contiguous share of `samples` rows."""
+    return samples * cluster.rank // cluster.world, samples * (cluster.rank + 1) // cluster.world
+
+
+def _epoch_logs(total: float, seen: int, metrics: Sequence[Metric], cluster: Cluster | None) -> dict[str, float]:
+    """{"loss": total / seen, metric: result}, the sums taken over every process of a cluster."""
+    if cluster is not None:
+        sums = all_sum([total, seen, *(v for m in metrics for v in (float(m.total), m.count))], cluster)
+        total, seen = sums[0], int(sums[1])
+        for index, metric in enumerate(metrics):
+            metric.total, metric.count = sums[2 + 2 * index], int(sums[3 + 2 * index])
+    logs = {"loss": total / seen}
     logs.update((metric.name, metric.result()) for metric in metrics)
     return logs
 
@@ -207,6 +226,7 @@ def train_epoch(
     data: FitData,
     batches: Iterable[torch.Tensor],
     progress: ProgressBar | None,
+    cluster: Cluster | None = None,
 ) -> dict[str, float]:
     """One pass over `batches` (index tensors): zero_grad, forward, loss, backward, step per batch."""
     module.train()
@@ -229,9 +249,7 @@ def train_epoch(
             metric.update(y_pred, yb, output_mask)
         if progress is not None and progress.wants_update():
             progress.draw(step, {"loss": float(total) / seen})
-    logs = {"loss": float(total) / seen}
-    logs.update((metric.name, metric.result()) for metric in data.metrics)
-    return logs
+    return _epoch_logs(float(total), seen, data.metrics, cluster)
 
 
 def begin_callbacks(callbacks: Sequence[Any], data: FitData) -> None:
@@ -266,7 +284,10 @@ def end_epoch(
             f"{_format_duration(elapsed, 'epoch')} - {_format_duration(elapsed / steps, 'step')}"
         )
     history.record(epoch, logs)
-    return any([callback.on_epoch_end(epoch, logs) for callback in callbacks])  # every callback sees it
+    stopping = any([callback.on_epoch_end(epoch, logs) for callback in callbacks])  # every callback sees it
+    for callback in callbacks:
+        callback.after_epoch(epoch, stopping)
+    return stopping
 
 
 def run_fit(
@@ -279,25 +300,31 @@ def run_fit(
     callbacks: Sequence[Any],
     shuffle_seed: int,
     first_epoch: int = 0,
+    cluster: Cluster | None = None,
 ) -> History:
     """Train epochs first_epoch .. epochs - 1, printing Keras's lines and calling the callbacks;
     returns History. Each epoch's order is lstmkit.sampling's for (shuffle_seed, epoch).
 
+    With a `cluster`, `module` is the model in DistributedDataParallel: this process trains on
+    its share of each batch and logs the sums over all processes; only rank 0 prints.
     The callbacks must have been through `begin_callbacks`.
     """
+    world, rank = (1, 0) if cluster is None else (cluster.world, cluster.rank)
+    if cluster is not None and not cluster.is_main:
+        verbose = 0
     history = History()
-    steps = steps_per_epoch(len(data.x), data.batch_size, steps=data.steps)
+    steps = steps_per_epoch(len(data.x), data.batch_size, world, data.steps)
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
     for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
-        batches = epoch_batches(len(data.x), data.batch_size, epoch, shuffle_seed, data.shuffle, steps=data.steps)
+        batches = epoch_batches(len(data.x), data.batch_size, epoch, shuffle_seed, data.shuffle, world, rank, data.steps)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         progress = ProgressBar(steps) if verbose == 1 else None
-        logs = train_epoch(module, loss_fn, optimizer, data, batches, progress)
+        logs = train_epoch(module, loss_fn, optimizer, data, batches, progress, cluster)
         if data.validation is not None:
             val_logs = evaluate_batches(
-                module, loss_fn, *data.validation, data.batch_size, data.metrics, data.validation_mask
+                module, loss_fn, *data.validation, data.batch_size, data.metrics, data.validation_mask, cluster
             )
             logs.update((f"val_{key}", value) for key, value in val_logs.items())
         elapsed = time.perf_counter() - start

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.data import WindowedSeries
+from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
 from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
@@ -185,6 +186,7 @@ class Forecaster:
         past_covariates: Any = None,
         future_covariates: Any = None,
         verbose: int = 0,
+        distributed: str = "auto",
     ) -> "Forecaster":
         """Train on `data`; returns self.
 
@@ -198,17 +200,21 @@ class Forecaster:
             future_covariates: values known ahead (calendar, planned prices), same forms; they may
                 run past the data to cover the horizon, or be given to `predict`.
             verbose: 0 silent, 1 one progress line per model and the summary, 2 Keras's epoch lines.
+            distributed: "auto" trains data-parallel when started by torchrun with several
+                processes (only rank 0 prints); "off" trains each process alone. See Sequential.fit.
         """
+        if check_mode(distributed) == "auto" and launched_rank() != 0:
+            verbose = 0
         series, past_names, future_names = read_series(
             data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
         self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
-        self._fit_series(series, past_names, future_names, verbose)
+        self._fit_series(series, past_names, future_names, verbose, distributed)
         if verbose:
             print(self.summary())
         return self
 
     def _fit_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str],
-                    verbose: int = 0) -> None:
+                    verbose: int = 0, distributed: str = "auto") -> None:
         self._check_series(series, past_names, future_names)
         self.past_names_, self.future_names_ = past_names, future_names
         self.season_, self.season_note_ = infer_season(series[0].index, self.season)
@@ -219,7 +225,7 @@ class Forecaster:
         self.members_, self.histories_, self.best_epochs_ = [], [], []
         for member in range(self.ensemble):
             model = build_network(self, train.input_shape[-1])
-            history, best_epoch = train_network(model, self, train, validation, member, verbose)
+            history, best_epoch = train_network(model, self, train, validation, member, verbose, distributed)
             self.members_.append(model)
             self.histories_.append(history)
             self.best_epochs_.append(best_epoch)

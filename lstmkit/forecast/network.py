@@ -14,6 +14,7 @@ import numpy as np
 
 from lstmkit.callbacks import Callback, EarlyStopping
 from lstmkit.data import WindowedSeries
+from lstmkit.distributed import world_size_from_env
 from lstmkit.forecast.windows import relative_inputs
 from lstmkit.layers import LSTM, Dense, Dropout
 from lstmkit.models import Sequential
@@ -55,16 +56,19 @@ def build_network(spec: "Forecaster", features: int) -> Sequential:
 
 
 def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
-                  validation: WindowedSeries | None, member: int, verbose: int) -> tuple[History, int]:
+                  validation: WindowedSeries | None, member: int, verbose: int,
+                  distributed: str = "auto") -> tuple[History, int]:
     """Fit one member (seed spec.seed + member), early-stopped on `validation` with the best
-    weights restored. Returns its History and the 1-based epoch whose weights it keeps."""
+    weights restored. Returns its History and the 1-based epoch whose weights it keeps.
+    Data-parallel, the batch grows to the next multiple of the number of processes."""
+    world = world_size_from_env() if distributed == "auto" else 1
     stopper = None if validation is None else EarlyStopping(patience=spec.patience, restore_best_weights=True)
     callbacks: list[Callback] = [] if stopper is None else [stopper]
     if verbose == 1:
         callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
-    history = model.fit(train, epochs=spec.epochs, batch_size=spec.batch_size,
+    history = model.fit(train, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
                         verbose=2 if verbose == 2 else 0, validation_data=validation,
-                        callbacks=callbacks, seed=spec.seed + member)
+                        callbacks=callbacks, seed=spec.seed + member, distributed=distributed)
     best = stopper.best_epoch if stopper is not None else len(history.epoch) - 1
     return history, best + 1
 
