@@ -7,7 +7,16 @@ The forecasting recipe, done so that nothing looks ahead:
     scaled = scaler.transform(series)
     inputs, targets = make_windows(scaled[:split], lookback=3)
 
-Only numpy is imported here; pandas objects are accepted wherever an array is.
+Only numpy is imported here (and pyarrow when a Parquet file is read); pandas objects are
+accepted wherever an array is.
+
+Series larger than memory stay on disk (lstmkit.storage, exported here): a .npy file or an
+np.memmap is read batch by batch with positional reads, a Parquet column through a cached .npy,
+and many series in long format by id:
+
+    windows = WindowedSeries(np.load("series.npy", mmap_mode="r"), lookback=24)
+    windows = WindowedSeries(open_parquet_series("series.parquet", column="value"), lookback=24)
+    windows = WindowedSeries.from_long_parquet(LongParquet("sales.parquet"), lookback=24)
 """
 
 from __future__ import annotations
@@ -20,7 +29,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["make_windows", "WindowedSeries", "time_split", "MinMaxScaler", "StandardScaler"]
+from lstmkit.storage import LongParquet, SeriesFile, open_parquet_series, write_npy
+
+__all__ = ["make_windows", "WindowedSeries", "time_split", "MinMaxScaler", "StandardScaler",
+           "SeriesFile", "write_npy", "open_parquet_series", "LongParquet"]
 
 
 def _as_numeric_array(values: Any, name: str) -> np.ndarray:
@@ -129,13 +141,16 @@ class WindowedSeries:
     """The (input, target) windows of a (T, F) series, cut batch by batch for training.
 
     `make_windows` hands back views, but a model trains on a contiguous float32 copy of them:
-    lookback times the series. A WindowedSeries keeps only the series (an array, or an
-    `np.memmap` of a file larger than memory) and the start of each window, and copies out just
-    the windows of one batch, so training memory stays O(T). `Sequential.fit(windows)`,
-    `evaluate` and `predict` take it in place of (x, y).
+    lookback times the series. A WindowedSeries keeps only the series and where its windows
+    start (as runs of consecutive starts, not one number per window), and copies out just the
+    windows of one batch. Training memory is that of the series, or of one batch when the series
+    stays on disk: a `SeriesFile`, or an `np.memmap`, which is read through a SeriesFile so the
+    pages read never pile up in resident memory. `Sequential.fit(windows)`, `evaluate` and
+    `predict` take it in place of (x, y).
 
     Args:
-        series: values in time order, shape (T,) (one feature) or (T, F); not copied.
+        series: values in time order, shape (T,) (one feature) or (T, F): an array, an
+            np.memmap or a SeriesFile, never copied.
         lookback: number of past steps in each input window.
         horizon: number of future steps in each target.
         target_columns: feature indices the targets are taken from (default: all F).
@@ -156,6 +171,10 @@ class WindowedSeries:
         >>> x, y = windows.batch(np.array([0, 1]))
         >>> x[:, :, 0].tolist(), y.tolist()
         ([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]], [[3.0], [5.0]])
+
+        A series larger than memory, on disk: resident memory stays that of a batch.
+
+        >>> windows = WindowedSeries(np.load("series.npy", mmap_mode="r"), lookback=24)
     """
 
     def __init__(
@@ -167,15 +186,11 @@ class WindowedSeries:
         relative: bool = False,
         starts: Any = None,
     ) -> None:
-        values = series if isinstance(series, np.ndarray) else np.asarray(series)
-        if values.dtype.kind not in "iuf":
-            raise TypeError(f"series must hold numbers (int or float), got dtype {values.dtype}.")
-        if values.ndim not in (1, 2):
-            raise ValueError(f"series must be 1-D (T,) or 2-D (T, F), got shape {values.shape}.")
-        values = values[:, np.newaxis] if values.ndim == 1 else values  # (T, 1), a view
+        values = _series_values(series)
         self.lookback = _check_positive_int(lookback, "lookback")
         self.horizon = _check_positive_int(horizon, "horizon")
-        length, n_features = values.shape
+        length = len(values)
+        n_features = values.n_features if isinstance(values, SeriesFile) else values.shape[1]
         if length < self.lookback + self.horizon:
             raise ValueError(
                 f"series has {length} points but lookback={self.lookback} and horizon={self.horizon} "
@@ -189,27 +204,119 @@ class WindowedSeries:
                 f"(the series has {n_features} features), got {target_columns!r}."
             )
         last_start = length - self.lookback - self.horizon
-        starts = np.arange(last_start + 1) if starts is None else np.asarray(starts)
-        if starts.ndim != 1 or (starts.size and starts.dtype.kind not in "iu"):
-            raise TypeError(f"starts must be a 1-D array of integer time steps, got {starts.dtype} {starts.shape}.")
-        if starts.size and not (0 <= starts.min() and starts.max() <= last_start):
-            raise ValueError(
-                f"starts must lie in 0..{last_start} (the last window of {length} points with "
-                f"lookback={self.lookback} and horizon={self.horizon}), got {starts.min()}..{starts.max()}."
-            )
+        if starts is None:
+            self._starts = _WindowStarts(np.array([0]), np.array([last_start + 1]))
+        else:
+            starts = np.asarray(starts)
+            if starts.ndim != 1 or (starts.size and starts.dtype.kind not in "iu"):
+                raise TypeError(f"starts must be a 1-D array of integer time steps, got {starts.dtype} {starts.shape}.")
+            if starts.size and not (0 <= starts.min() and starts.max() <= last_start):
+                raise ValueError(
+                    f"starts must lie in 0..{last_start} (the last window of {length} points with "
+                    f"lookback={self.lookback} and horizon={self.horizon}), got {starts.min()}..{starts.max()}."
+                )
+            self._starts = _WindowStarts.listed(starts.astype(np.int64, copy=False))
         _check_finite_in_chunks(values)
         self.series, self.target_columns, self.relative = values, columns, bool(relative)
-        self.starts = starts.astype(np.int64, copy=False)
-        # (T - lookback - horizon + 1, F, lookback + horizon): a view, nothing is copied here.
-        self._windows = sliding_window_view(values, self.lookback + self.horizon, axis=0)
+        self._n_features = n_features
+        if isinstance(values, np.ndarray):
+            # (T - lookback - horizon + 1, F, lookback + horizon): a view, nothing is copied here.
+            self._windows = sliding_window_view(values, self.lookback + self.horizon, axis=0)
+
+    @classmethod
+    def from_concatenated(
+        cls,
+        series: Any,
+        lengths: Any,
+        lookback: int,
+        horizon: int = 1,
+        target_columns: Sequence[int] | None = None,
+        relative: bool = False,
+    ) -> "WindowedSeries":
+        """The windows of several series stored one after another, none crossing from one into the next.
+
+        Memory is one number per series, however many windows there are.
+
+        Args:
+            series: the series one after another, shape (sum of lengths,) or (sum of lengths, F),
+                as for WindowedSeries.
+            lengths: points of each series, in order: series k is rows offsets[k] .. offsets[k+1]-1,
+                offsets = [0, *cumsum(lengths)].
+            lookback, horizon, target_columns, relative: as for WindowedSeries.
+
+        Raises:
+            TypeError, ValueError: as for WindowedSeries, and lengths that are not positive integers,
+                do not add up to the series' length, or leave a series shorter than lookback + horizon.
+
+        Example:
+            Series [0 1 2 3] and [10 11 12], lookback=2: [0 1]->[2], [1 2]->[3], [10 11]->[12].
+
+            >>> windows = WindowedSeries.from_concatenated(np.r_[0.0, 1, 2, 3, 10, 11, 12], [4, 3], 2)
+            >>> windows.batch(np.arange(3))[1].tolist()
+            [[2.0], [3.0], [12.0]]
+        """
+        lookback, horizon = _check_positive_int(lookback, "lookback"), _check_positive_int(horizon, "horizon")
+        counts = np.asarray(lengths)
+        if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 1:
+            raise TypeError(f"lengths must be a non-empty 1-D array of positive integers (points per series), "
+                            f"got {counts.dtype} {counts.shape}.")
+        if counts.sum() != len(series):
+            raise ValueError(f"lengths add up to {counts.sum()} points but the series has {len(series)}; "
+                             "pass the length of every series stored in it, in order.")
+        short = np.flatnonzero(counts < lookback + horizon)
+        if short.size:
+            raise ValueError(
+                f"series {short[0]} has {counts[short[0]]} points ({short.size} of {counts.size} series are that "
+                f"short) but lookback={lookback} and horizon={horizon} need at least {lookback + horizon}. "
+                "Reduce `lookback`, or leave the short series out."
+            )
+        windows = cls(series, lookback, horizon, target_columns, relative)
+        windows._starts = _WindowStarts.over_series(counts.astype(np.int64), lookback + horizon)
+        return windows
+
+    @classmethod
+    def from_long_parquet(cls, table: LongParquet, lookback: int, horizon: int = 1, relative: bool = False
+                          ) -> "WindowedSeries":
+        """The windows of every series of a long-format Parquet file, none crossing from one into the next.
+
+        The lengths are checked first (reading only the id column); then the series are written
+        one after another into the table's .npy cache (`LongParquet.to_npy`, once) and cut batch
+        by batch from there: memory is one number per series and one batch, however large the file.
+        Windows come series by series in `table.ids()` order.
+
+        Raises:
+            TypeError: `table` is not a LongParquet.
+            ValueError: a series shorter than lookback + horizon (named by id), or what
+                `LongParquet.to_npy` refuses: missing or NaN values, a time repeated within one series.
+
+        Example:
+            >>> sales = LongParquet("sales.parquet", id_col="store", time_col="date", value_col="sales")
+            >>> windows = WindowedSeries.from_long_parquet(sales, lookback=28, horizon=7)
+            >>> model.fit(windows, epochs=1, batch_size=256, steps_per_epoch=1000)
+        """
+        if not isinstance(table, LongParquet):
+            raise TypeError(f"table must be a lstmkit.data.LongParquet, got {type(table).__name__}; "
+                            "open the file with LongParquet(path, id_col=..., time_col=..., value_col=...).")
+        lookback, horizon = _check_positive_int(lookback, "lookback"), _check_positive_int(horizon, "horizon")
+        lengths = table.lengths()
+        short = [series_id for series_id, points in lengths.items() if points < lookback + horizon]
+        if short:
+            raise ValueError(
+                f"{len(short)} of {len(lengths)} series in {table.path.name} have fewer than "
+                f"lookback={lookback} + horizon={horizon} = {lookback + horizon} points, e.g. "
+                f"{table.id_col}={short[0]!r} with {lengths[short[0]]}. Reduce `lookback`, or leave "
+                "those series out of the file."
+            )
+        values, counts = table.to_npy()
+        return cls.from_concatenated(values, counts, lookback, horizon, relative=relative)
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self._starts)
 
     @property
     def input_shape(self) -> tuple[int, int]:
         """One window's input: (lookback, F)."""
-        return (self.lookback, self.series.shape[1])
+        return (self.lookback, self._n_features)
 
     @property
     def target_shape(self) -> tuple[int]:
@@ -217,30 +324,114 @@ class WindowedSeries:
         return (self.horizon * len(self.target_columns),)
 
     def batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The windows at positions `index` (B,) of `starts`: inputs (B, lookback, F) and targets
+        """The windows at positions `index` (B,): inputs (B, lookback, F) and targets
         (B, horizon * len(target_columns)), both new float32 arrays."""
-        window = self._windows[self.starts[index]]  # fancy indexing copies just these: (B, F, L + H)
-        x = window[:, :, : self.lookback].transpose(0, 2, 1).astype(np.float32)
-        targets = window[:, self.target_columns, self.lookback :].transpose(0, 2, 1)  # (B, H, K)
+        window = self._read(self._starts.at(np.asarray(index)))  # (B, lookback + horizon, F)
+        x = np.ascontiguousarray(window[:, : self.lookback], dtype=np.float32)
+        targets = window[:, self.lookback :, self.target_columns]  # (B, H, K)
         if self.relative:
             level = x[:, -1, self.target_columns].copy()  # (B, K): each window's last value
             x[:, :, self.target_columns] -= level[:, np.newaxis, :]
             targets = targets - level[:, np.newaxis, :]
-        return x, targets.reshape(len(x), -1).astype(np.float32)
+        return x, targets.reshape(len(x), *self.target_shape).astype(np.float32)
 
     def subset(self, positions: Any) -> "WindowedSeries":
-        """The windows at `positions` of `starts` (e.g. a validation tail), over the same series."""
+        """The windows at `positions` (a slice, integer positions or a boolean mask), e.g. a
+        validation tail, over the same series."""
         part = copy.copy(self)  # shares the series and its window view
-        part.starts = self.starts[positions]
+        part._starts = self._starts.subset(positions)
         return part
 
+    def _read(self, starts: np.ndarray) -> np.ndarray:
+        """The lookback + horizon rows from each of `starts` (B,): (B, lookback + horizon, F)."""
+        if isinstance(self.series, SeriesFile):
+            return self.series.read_windows(starts, self.lookback + self.horizon)
+        return self._windows[starts].transpose(0, 2, 1)  # fancy indexing copies just these windows
 
-def _check_finite_in_chunks(values: np.ndarray, rows: int = 1 << 20) -> None:
-    """Raise on NaN/inf in `values` (T, F), reading it a chunk of rows at a time (a memmap stays on disk)."""
+
+def _series_values(series: Any) -> np.ndarray | SeriesFile:
+    """`series` as a (T, F) array view, or a SeriesFile when it lives in a file: a C-contiguous
+    np.memmap is read positionally from its file, so the pages read do not stay resident."""
+    if isinstance(series, np.memmap) and series.flags.c_contiguous and series.mode != "c":
+        series = SeriesFile.from_memmap(series)
+    if isinstance(series, SeriesFile):
+        return series
+    values = series if isinstance(series, np.ndarray) else np.asarray(series)
+    if values.dtype.kind not in "iuf":
+        raise TypeError(f"series must hold numbers (int or float), got dtype {values.dtype}.")
+    if values.ndim not in (1, 2):
+        raise ValueError(f"series must be 1-D (T,) or 2-D (T, F), got shape {values.shape}.")
+    return values[:, np.newaxis] if values.ndim == 1 else values  # (T, 1), a view
+
+
+class _WindowStarts:
+    """Where each window starts, as runs of consecutive time steps: the windows bounds[r] ..
+    bounds[r+1]-1 of run r start at first[r], first[r] + 1, ... Every window of a series is
+    one run, so memory is per run, not per window."""
+
+    def __init__(self, first: np.ndarray, counts: np.ndarray) -> None:
+        self.first = first.astype(np.int64, copy=False)
+        self.bounds = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+
+    @classmethod
+    def listed(cls, starts: np.ndarray) -> "_WindowStarts":
+        """`starts` (N,) in their order; each run of consecutive values becomes one run."""
+        opens = np.ones(len(starts), dtype=bool)
+        opens[1:] = np.diff(starts) != 1
+        firsts = np.flatnonzero(opens)
+        return cls(starts[firsts], np.diff(np.r_[firsts, len(starts)]))
+
+    @classmethod
+    def over_series(cls, lengths: np.ndarray, window: int) -> "_WindowStarts":
+        """Every window of series of `lengths` (S,) points stored one after another."""
+        return cls(np.cumsum(lengths) - lengths, lengths - window + 1)
+
+    def __len__(self) -> int:
+        return int(self.bounds[-1])
+
+    def at(self, index: np.ndarray) -> np.ndarray:
+        """The start of each window in `index` (B,), positions in 0..len-1."""
+        if len(self.first) == len(self):  # every run is one window: the starts are listed one by one
+            return self.first[index]
+        run = np.searchsorted(self.bounds, index, side="right") - 1
+        return self.first[run] + (index - self.bounds[run])
+
+    def subset(self, positions: Any) -> "_WindowStarts":
+        """The starts at `positions`, a slice, integer positions (negative from the end) or a boolean mask."""
+        if isinstance(positions, slice):
+            begin, end, step = positions.indices(len(self))
+            if step == 1:
+                return self._between(begin, max(begin, end))
+            return _WindowStarts.listed(self.at(np.arange(begin, end, step)))
+        index = np.asarray(positions)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise IndexError(f"a boolean mask of windows needs shape ({len(self)},), got {index.shape}.")
+            index = np.flatnonzero(index)
+        elif index.dtype.kind not in "iu" or index.ndim != 1:
+            raise IndexError(f"positions must be a slice, 1-D integer positions or a boolean mask, "
+                             f"got {index.dtype} {index.shape}.")
+        if index.size and not (-len(self) <= index.min() and index.max() < len(self)):
+            raise IndexError(f"positions must lie in -{len(self)}..{len(self) - 1}, got {index.min()}..{index.max()}.")
+        return _WindowStarts.listed(self.at(np.where(index < 0, index + len(self), index)))
+
+    def _between(self, begin: int, end: int) -> "_WindowStarts":
+        """Windows begin .. end-1: the runs overlapping them, trimmed at both ends."""
+        first_run = np.searchsorted(self.bounds, begin, side="right") - 1
+        last_run = np.searchsorted(self.bounds, end, side="left")  # runs first_run .. last_run - 1
+        bounds = np.clip(self.bounds[first_run : last_run + 1], begin, end)
+        first = self.first[first_run:last_run] + (bounds[:-1] - self.bounds[first_run:last_run])
+        return _WindowStarts(first, np.diff(bounds))
+
+
+def _check_finite_in_chunks(values: np.ndarray | SeriesFile, rows: int = 1 << 20) -> None:
+    """Raise on NaN/inf in `values` (T, F), reading it a chunk of rows at a time (a file stays on disk)."""
     if values.dtype.kind != "f":
         return
     for start in range(0, len(values), rows):
-        bad = ~np.isfinite(values[start : start + rows])
+        stop = min(start + rows, len(values))
+        chunk = values.read_rows(start, stop) if isinstance(values, SeriesFile) else values[start:stop]
+        bad = ~np.isfinite(chunk)
         if bad.any():
             first_step = start + int(np.argwhere(bad)[0][0])
             raise ValueError(

@@ -136,3 +136,51 @@ def test_a_memory_mapped_series_trains(tmp_path):
                         epochs=2, batch_size=32, verbose=0, seed=0)
     assert np.isfinite(history.history["val_loss"]).all()
     assert torch.isfinite(torch.as_tensor(model.predict(windows))).all()
+
+
+def test_subsets_pick_the_windows_indexing_starts_would():
+    starts = np.r_[0:10, 15, 17:25, 3:6]  # runs of consecutive starts, a lone one, a run going back
+    windows = WindowedSeries(np.arange(40.0), 4, starts=starts)  # each window's first value is its start
+    mask = np.arange(len(starts)) % 3 == 0
+    for positions in [slice(2, 20), slice(None, None, 3), slice(-5, None), slice(30, 40), slice(12, 3),
+                      np.array([4, -1, 0, 4]), mask]:
+        part = windows.subset(positions)
+        np.testing.assert_array_equal(part.batch(np.arange(len(part)))[0][:, 0, 0], starts[positions])
+    nested = windows.subset(slice(3, None)).subset(np.array([0, 9, 10]))
+    np.testing.assert_array_equal(nested.batch(np.arange(3))[0][:, 0, 0], starts[3:][[0, 9, 10]])
+    spaced = WindowedSeries(np.arange(40.0), 4, starts=np.arange(0, 36, 3))  # no two starts in a row
+    np.testing.assert_array_equal(spaced.batch(np.array([11, 0, 5]))[0][:, 0, 0], [33, 0, 15])
+    with pytest.raises(IndexError, match=r"positions must lie in -22\.\.21, got 0\.\.22"):
+        windows.subset([0, 22])
+    with pytest.raises(IndexError, match=r"boolean mask of windows needs shape \(22,\)"):
+        windows.subset(mask[:5])
+
+
+def test_the_windows_of_a_long_series_take_no_memory_per_window():
+    series = np.zeros(10_000_000, dtype=np.float32)
+    tracemalloc.start()
+    try:
+        windows = WindowedSeries(series, 24)
+        tail = windows.subset(slice(-1000, None))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(windows) == 10_000_000 - 24 and len(tail) == 1000
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB; one start per window would take 80 MiB"
+
+
+def test_windows_of_concatenated_series_never_cross_from_one_into_the_next():
+    lengths = [7, 5, 9]
+    parts = [100.0 * k + np.arange(n) for k, n in enumerate(lengths)]
+    windows = WindowedSeries.from_concatenated(np.concatenate(parts), lengths, lookback=3, horizon=2)
+    pieces = [materialized(part, 3, 2) for part in parts]
+    x, y = windows.batch(np.arange(len(windows)))
+    assert len(windows) == sum(n - 3 - 2 + 1 for n in lengths)
+    np.testing.assert_array_equal(x, np.concatenate([p[0] for p in pieces]))
+    np.testing.assert_array_equal(y, np.concatenate([p[1] for p in pieces]))
+    with pytest.raises(ValueError, match="lengths add up to 20 points but the series has 21"):
+        WindowedSeries.from_concatenated(np.concatenate(parts), [7, 5, 8], 3, 2)
+    with pytest.raises(ValueError, match=r"series 1 has 5 points \(1 of 3 series are that short\).*Reduce `lookback`"):
+        WindowedSeries.from_concatenated(np.concatenate(parts), lengths, 4, 2)
+    with pytest.raises(TypeError, match="lengths must be a non-empty 1-D array of positive integers"):
+        WindowedSeries.from_concatenated(np.concatenate(parts), [7.0, 5.0, 9.0], 3, 2)
