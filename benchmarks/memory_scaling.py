@@ -97,11 +97,11 @@ def measure(form: str, path: Path, steps: int) -> dict[str, float]:
     import pandas  # noqa: F401  loaded before measuring, like torch: libraries, not data
     import pyarrow.compute  # noqa: F401
 
-    from lstmkit import Sequential, models
+    from lstmkit import Sequential, model_inputs
     from lstmkit.data import LongParquet, WindowedSeries, open_parquet_series
     from lstmkit.layers import LSTM, Dense
 
-    models.MATERIALIZE_MAX_BYTES = 0  # cut every batch from the source, as for any source above 64 MiB
+    model_inputs.MATERIALIZE_MAX_BYTES = 0  # cut every batch from the source, as for any source above 64 MiB
     model = Sequential([LSTM(16, input_shape=(LOOKBACK, 1)), Dense(1)])
     model.compile(loss="mse", optimizer="adam")
     # A first fit loads what torch needs for training (~150 MiB): not part of the data's cost.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstmkit import Sequential, models
+from lstmkit import Sequential, model_inputs
 from lstmkit.data import WindowedSeries, make_windows
 from lstmkit.layers import LSTM, Dense
 
@@ -78,7 +78,7 @@ def _fit_weights(fit_args, metrics, **kwargs):
 @pytest.mark.parametrize("gathered_at_once", [False, True])
 def test_fit_on_windows_equals_fit_on_the_materialized_arrays(monkeypatch, gathered_at_once):
     if not gathered_at_once:  # cut batch by batch on the torch loop, as large series are
-        monkeypatch.setattr(models, "MATERIALIZE_MAX_BYTES", 0)
+        monkeypatch.setattr(model_inputs, "MATERIALIZE_MAX_BYTES", 0)
     series = np.sin(np.arange(300.0)[:, None] / [7, 11])
     windows = WindowedSeries(series, 8, 2, target_columns=[0], relative=True)
     train, validation = windows.subset(slice(0, 200)), windows.subset(slice(200, None))
@@ -93,7 +93,7 @@ def test_fit_on_windows_equals_fit_on_the_materialized_arrays(monkeypatch, gathe
 
 
 def test_predict_and_evaluate_take_windows_batch_by_batch(monkeypatch):
-    monkeypatch.setattr(models, "MATERIALIZE_MAX_BYTES", 0)
+    monkeypatch.setattr(model_inputs, "MATERIALIZE_MAX_BYTES", 0)
     series = np.cos(np.arange(100.0) / 5)
     windows = WindowedSeries(series, 6, 1)
     x, y = materialized(series, 6, 1)
@@ -108,7 +108,7 @@ def test_fit_on_a_long_series_never_copies_every_window():
     series = np.sin(np.arange(points, dtype=np.float32) / 50)
     windows = WindowedSeries(series, lookback, 1)
     copy_bytes = len(windows) * lookback * 4  # what np.array(inputs, float32) would take: ~80 MB
-    assert copy_bytes > models.MATERIALIZE_MAX_BYTES  # so fit cuts it batch by batch
+    assert copy_bytes > model_inputs.MATERIALIZE_MAX_BYTES  # so fit cuts it batch by batch
     model = Sequential([LSTM(2, input_shape=(lookback, 1)), Dense(1)])
     model.compile(loss="mse", optimizer="sgd")
     assert model.optimizer is not None  # built before measuring: the first one imports torch._dynamo
