@@ -1,9 +1,11 @@
-"""The fused engine: when a Sequential trains and predicts through lstmkit.ops.fused.
+"""The fused engine: when a Sequential trains and predicts through lstmkit.ops.fused or .batched.
 
 Tutorial-sized models spend their time in framework overhead, not arithmetic: a batch-1
 step through autograd and torch.optim costs ~800 µs for ~5 µs of work. The fused kernels run
 a whole epoch (forward, loss, backpropagation through time, optimizer update) in one
-compiled call and predict a window in ~10 µs.
+compiled call and predict a window in ~10 µs. Up to PER_SAMPLE_MAX_FLOPS per batch they go
+sample by sample (lstmkit.ops.fused); above, the recurrence runs on the whole batch with BLAS
+GEMMs (lstmkit.ops.batched: W2's LSTM(64), batch 64, trains twice as fast as on the torch loop).
 
 They run a model of this shape, and everything else takes the general torch loop:
     LSTM layers (tanh/sigmoid, no dropout, not go_backwards, not stateful, the last one without
@@ -18,6 +20,8 @@ optimizer's `state`, so a later fit on either engine continues where this one st
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import time
 from typing import Any, Sequence
 
@@ -27,12 +31,15 @@ import torch
 from lstmkit import optimizers
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops.dispatch import current_backend
+from lstmkit.ops.threads import threads_for
 from lstmkit.sampling import epoch_order
 from lstmkit.training import FitData, History, ProgressBar, end_epoch, evaluate_batches
 
-# Above these sizes PyTorch's batched GEMMs beat the kernels' per-sample loops (measured on
-# 2 cores: W2's LSTM(64), batch 64, ~51 MFLOP a step, runs faster on the torch loop).
-TRAIN_MAX_FLOPS = 2e7  # forward flops of one batch
+# Forward flops of one batch: up to PER_SAMPLE_MAX_FLOPS the kernels of lstmkit.ops.fused train
+# sample by sample; above, batched GEMMs win and lstmkit.ops.batched trains; above
+# TRAIN_MAX_FLOPS the torch loop trains, with lstmkit.ops.blocked's GEMMs over whole sequences.
+PER_SAMPLE_MAX_FLOPS = 2e7
+TRAIN_MAX_FLOPS = 5e8
 PREDICT_MAX_FLOPS = 4e6  # forward flops of one predict call (a few tutorial windows)
 
 _FUSED_LOSSES = {"mse": "mse", "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae"}
@@ -73,15 +80,21 @@ def training_is_fusable(model: Any, data: FitData) -> bool:
     """True when `fit` can run on the fused engine with the same results as the torch loop."""
     if not model_is_fusable(model) or data.metrics or _FUSED_LOSSES.get(model.loss) is None:
         return False
-    if model.forward_flops(data.batch_size) > TRAIN_MAX_FLOPS:
+    flops = model.forward_flops(data.batch_size)
+    if flops > TRAIN_MAX_FLOPS or (flops > PER_SAMPLE_MAX_FLOPS and not _has_blas()):
         return False
     if data.mask is not None or data.sample_weight is not None or data.validation_mask is not None:
         return False  # variable-length inputs and class weights take the torch loop
     if data.steps is not None:
         return False  # steps_per_epoch: the kernels run whole epochs
     if data.y is None:
-        return False  # a batch source too large to gather into arrays (models.MATERIALIZE_MAX_BYTES)
+        return False  # a batch source too large to gather into arrays (model_inputs.MATERIALIZE_MAX_BYTES)
     return _optimizer_kind(model) is not None and data.y.ndim == 2
+
+
+def _has_blas() -> bool:
+    """True when numba can call BLAS (its np.dot needs scipy), as lstmkit.ops.batched does."""
+    return importlib.util.find_spec("scipy") is not None
 
 
 def _optimizer_kind(model: Any) -> str | None:
@@ -186,6 +199,14 @@ def run_fused_fit(
     """The fit loop of lstmkit.training.run_fit, each epoch one compiled call."""
     from lstmkit.ops import fused
 
+    fit = fused.lstm_dense_fit
+    flops = model.forward_flops(data.batch_size)
+    if flops > PER_SAMPLE_MAX_FLOPS:
+        from lstmkit.ops import batched  # loads scipy: not for tutorial sizes
+
+        # Two threads, each on half of every batch, while other processes leave the cores idle.
+        fit = functools.partial(batched.lstm_dense_fit, threads=min(2, threads_for(3 * flops)))
+
     params = list(model.parameters())
     weights = weight_views(model)
     state = _fused_state(model, params, weights)
@@ -206,7 +227,7 @@ def run_fused_fit(
         count = min(chunk, epochs - epoch)
         start = time.perf_counter()
         orders = _draw_orders(samples, epoch, count, data.shuffle, shuffle_seed)
-        losses = fused.lstm_dense_fit(x, y, weights, state, orders, data.batch_size, loss)
+        losses = fit(x, y, weights, state, orders, data.batch_size, loss)
         if type(model._torch_optimizer) is torch.optim.Adam:  # callbacks (checkpoints) read it
             for param in params:
                 model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+import lstmkit.ops.batched
 import lstmkit.ops.fused
-from lstmkit import Sequential
+from lstmkit import Sequential, fastpath
 from lstmkit.callbacks import EarlyStopping
 from lstmkit.layers import LSTM, Dense, Dropout
 from lstmkit.ops import use_backend
@@ -35,11 +36,17 @@ def _fit_both(make, x, y, **fit_args):
     return fused, general, fused_history, general_history
 
 
-@pytest.fixture
-def count_fused_fits(monkeypatch):
+@pytest.fixture(params=["per-sample", "batched"])
+def count_fused_fits(request, monkeypatch):
+    """Counts the fused engine's kernel calls; with "batched", every model it runs trains batch
+    by batch (lstmkit.ops.batched), as models above fastpath.PER_SAMPLE_MAX_FLOPS do."""
+    kernels = lstmkit.ops.fused
+    if request.param == "batched":
+        monkeypatch.setattr(fastpath, "PER_SAMPLE_MAX_FLOPS", 0)
+        kernels = lstmkit.ops.batched
     calls = []
-    original = lstmkit.ops.fused.lstm_dense_fit
-    monkeypatch.setattr(lstmkit.ops.fused, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = kernels.lstm_dense_fit
+    monkeypatch.setattr(kernels, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
     return calls
 
 
@@ -72,11 +79,49 @@ def test_fused_fit_equals_general_loop(make, batch_size, count_fused_fits):
             np.testing.assert_allclose(state.momentum_buffer[index], torch_state["momentum_buffer"].numpy(), atol=2e-5)
 
 
-def test_fused_fit_equals_general_loop_float64():
+@pytest.mark.parametrize("per_sample_max_flops", [fastpath.PER_SAMPLE_MAX_FLOPS, 0])
+def test_fused_fit_equals_general_loop_float64(per_sample_max_flops, monkeypatch):
+    monkeypatch.setattr(fastpath, "PER_SAMPLE_MAX_FLOPS", per_sample_max_flops)
     x, y = _data()
     fused, general, _, _ = _fit_both(lambda: _model(dtype=torch.float64), x.astype(np.float64), y, epochs=10, batch_size=3)
     for ours, theirs in zip(fused.get_weights(), general.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=1e-10)
+
+
+def test_a_medium_model_trains_batch_by_batch_with_the_general_loops_numbers(monkeypatch):
+    """LSTM(64) on windows of 24, batch 64 (W2's model): over PER_SAMPLE_MAX_FLOPS, under TRAIN_MAX_FLOPS."""
+    calls = []
+    original = lstmkit.ops.batched.lstm_dense_fit
+    monkeypatch.setattr(lstmkit.ops.batched, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((150, 24, 1)).astype(np.float32)
+    y = x[:, -3:, 0].mean(axis=1, keepdims=True)
+
+    def make():
+        model = Sequential([LSTM(64, input_shape=(24, 1)), Dense(1)])
+        model.compile(loss="mse", optimizer="adam")
+        return model
+
+    assert fastpath.PER_SAMPLE_MAX_FLOPS < make().forward_flops(64) < fastpath.TRAIN_MAX_FLOPS
+    fused, general, fused_history, general_history = _fit_both(make, x, y, epochs=3, batch_size=64)
+    assert calls
+    for ours, theirs in zip(fused.get_weights(), general.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=2e-6)
+    np.testing.assert_allclose(fused_history.history["loss"], general_history.history["loss"], rtol=1e-5)
+
+
+def test_medium_models_without_scipy_and_large_models_take_the_torch_loop(monkeypatch):
+    from lstmkit.training import FitData
+
+    medium = Sequential([LSTM(64, input_shape=(24, 1)), Dense(1)])
+    medium.compile(loss="mse", optimizer="adam")
+    data = FitData(torch.zeros(256, 24, 1), torch.zeros(256, 1), 64, True)
+    assert fastpath.training_is_fusable(medium, data)
+    monkeypatch.setattr(fastpath, "_has_blas", lambda: False)  # numba's np.dot needs scipy
+    assert not fastpath.training_is_fusable(medium, data)
+    large = Sequential([LSTM(256, input_shape=(100, 32)), Dense(1)])  # W3: the blocked backend's
+    large.compile(loss="mse", optimizer="adam")
+    assert not fastpath.training_is_fusable(large, FitData(torch.zeros(256, 100, 32), torch.zeros(256, 1), 256, True))
 
 
 def test_validation_and_early_stopping_on_the_fused_engine(count_fused_fits):

@@ -134,6 +134,7 @@ def _backward_gates(gates, c_prev, tanh_c, dh, dc):
     """One step back: gates (B, 4H) are replaced by dz_t; dh (B, H) = dL/dh_t; dc (B, H) =
     dL/dc_t from step t + 1, replaced by dL/dc_{t-1}."""
     units = dc.shape[1]
+    one = dc.dtype.type(1.0)
     for b in range(gates.shape[0]):
         i_b, f_b = gates[b, :units], gates[b, units : 2 * units]
         g_b, o_b = gates[b, 2 * units : 3 * units], gates[b, 3 * units :]
@@ -141,11 +142,11 @@ def _backward_gates(gates, c_prev, tanh_c, dh, dc):
         for j in range(units):
             input_gate, forget_gate, candidate, output_gate = i_b[j], f_b[j], g_b[j], o_b[j]
             tanh_cell = tanh_c_b[j]
-            dcell = dc_b[j] + dh_b[j] * output_gate * (1 - tanh_cell * tanh_cell)
-            i_b[j] = dcell * candidate * input_gate * (1 - input_gate)  # dz_i
-            f_b[j] = dcell * c_prev_b[j] * forget_gate * (1 - forget_gate)  # dz_f
-            g_b[j] = dcell * input_gate * (1 - candidate * candidate)  # dz_g
-            o_b[j] = dh_b[j] * tanh_cell * output_gate * (1 - output_gate)  # dz_o
+            dcell = dc_b[j] + dh_b[j] * output_gate * (one - tanh_cell * tanh_cell)
+            i_b[j] = dcell * candidate * input_gate * (one - input_gate)  # dz_i
+            f_b[j] = dcell * c_prev_b[j] * forget_gate * (one - forget_gate)  # dz_f
+            g_b[j] = dcell * input_gate * (one - candidate * candidate)  # dz_g
+            o_b[j] = dh_b[j] * tanh_cell * output_gate * (one - output_gate)  # dz_o
             dc_b[j] = dcell * forget_gate
 
 

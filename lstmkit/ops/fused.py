@@ -38,10 +38,14 @@ from dataclasses import InitVar, dataclass, field
 import numpy as np
 from numba import njit
 
-_LOSS_KINDS = {"mse": 0, "mae": 1}
+LOSS_KINDS = {"mse": 0, "mae": 1}
 _ADAM, _SGD = 0, 1
 # error_model="numpy": x / 0 gives inf as in torch, and no zero check blocks vectorization.
 _JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
+# Kernels called from one place are inlined there as numba compiles: compiled on their own,
+# each is optimized again inside every caller, which made a first-ever W1 script (empty numba
+# cache) take 8.6-9.4 s instead of 7.9 s. (_lstm_step, also inlined, ran W1's fit 40% slower.)
+_INLINED = {**_JIT_OPTIONS, "inline": "always"}
 _TAYLOR_COEFFICIENTS = tuple(1.0 / math.factorial(n) for n in range(11, -1, -1))  # 1/11!..1/0!
 
 
@@ -160,7 +164,7 @@ def lstm_dense_predict(
             f"{dtype}; got x {x.shape} and out {out.shape} of {out.dtype}."
         )
     _check_shapes(weights, x.shape[2])
-    _predict_kernel(x, *_split(weights), out)
+    _predict_kernel(x, *split_weights(weights), out)
     return out
 
 
@@ -182,9 +186,9 @@ def lstm_dense_gradients(
     """
     x, y = _check_data(x, y, weights, loss)
     grads = [np.zeros_like(w) for w in weights]
-    model, cache = _split(weights), _make_cache(x.shape[1], weights, len(y[0]))
-    indices, loss_kind = np.arange(len(x)), _LOSS_KINDS[loss]
-    value = _batch_gradients(x, y, indices, model, _split(grads), _flat(grads), loss_kind, cache)
+    model, cache = split_weights(weights), _make_cache(x.shape[1], weights, len(y[0]))
+    indices, loss_kind = np.arange(len(x)), LOSS_KINDS[loss]
+    value = _batch_gradients(x, y, indices, model, split_weights(grads), flat_views(grads), loss_kind, cache)
     return value, grads
 
 
@@ -226,6 +230,35 @@ def lstm_dense_fit(
         orders = np.stack([rng.permutation(len(x)) for _ in range(100)])
         losses = lstm_dense_fit(x, y, weights, AdamState(weights), orders, batch_size=1)
     """
+    x, y, orders, optimizer_settings, (first_slot, second_slot) = check_fit(
+        x, y, weights, optimizer, orders, batch_size, loss
+    )
+    grads = [np.zeros_like(w) for w in weights]
+    model, model_grads = split_weights(weights), split_weights(grads)
+    flat = (flat_views(weights), flat_views(grads), flat_views(first_slot), flat_views(second_slot))
+    cache = _make_cache(x.shape[1], weights, len(y[0]))
+    losses = np.empty((len(orders), -(-len(x) // batch_size)))
+    data = (x, y, orders, batch_size, LOSS_KINDS[loss])
+    _fit_kernel(data, model, model_grads, flat, optimizer_settings, cache, losses)
+    optimizer.step += losses.size
+    return losses
+
+
+def check_fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: Sequence[np.ndarray],
+    optimizer: AdamState | SGDState,
+    orders: np.ndarray,
+    batch_size: int,
+    loss: str,
+) -> tuple:
+    """Check lstm_dense_fit's arguments (the same for lstmkit.ops.batched's).
+
+    Returns:
+        x, y and orders as C-contiguous arrays; the optimizer's (kind, settings (4,) float64,
+        steps taken); its one or two state slots (SGD's buffer twice).
+    """
     x, y = _check_data(x, y, weights, loss)
     orders = np.ascontiguousarray(orders, dtype=np.int64)
     if orders.ndim != 2 or orders.shape[1] != len(x) or orders.size == 0:
@@ -247,26 +280,16 @@ def lstm_dense_fit(
         )
     for slot in (first_slot, second_slot):
         _check_arrays_like(slot, weights, "the optimizer state")
-
-    grads = [np.zeros_like(w) for w in weights]
-    model, model_grads = _split(weights), _split(grads)
-    flat = (_flat(weights), _flat(grads), _flat(first_slot), _flat(second_slot))
-    cache = _make_cache(x.shape[1], weights, len(y[0]))
-    losses = np.empty((len(orders), -(-len(x) // batch_size)))
-    optimizer_settings = (kind, np.array(settings), optimizer.step)
-    data = (x, y, orders, batch_size, _LOSS_KINDS[loss])
-    _fit_kernel(data, model, model_grads, flat, optimizer_settings, cache, losses)
-    optimizer.step += losses.size
-    return losses
+    return x, y, orders, (kind, np.array(settings), optimizer.step), (first_slot, second_slot)
 
 
-def _split(weights: Sequence[np.ndarray]) -> tuple:
+def split_weights(weights: Sequence[np.ndarray]) -> tuple:
     """Keras's flat order -> (((W_1, U_1, b_1), ..., (W_L, U_L, b_L)), (Wd, bd)), for numba."""
     layers = tuple(tuple(weights[i : i + 3]) for i in range(0, len(weights) - 2, 3))
     return layers, tuple(weights[-2:])
 
 
-def _flat(arrays: Sequence[np.ndarray]) -> tuple:
+def flat_views(arrays: Sequence[np.ndarray]) -> tuple:
     """1-D views of the arrays (C-contiguous), so that one loop updates them all."""
     return tuple(a.reshape(-1) for a in arrays)
 
@@ -294,7 +317,7 @@ def _make_cache(timesteps: int, weights: Sequence[np.ndarray], outputs: int) -> 
 
 def _check_data(x, y, weights: Sequence[np.ndarray], loss: str) -> tuple[np.ndarray, np.ndarray]:
     """Check a training set and return x, y as C-contiguous arrays of the weights' dtype."""
-    if loss not in _LOSS_KINDS:
+    if loss not in LOSS_KINDS:
         raise ValueError(f"unknown loss {loss!r}; the fused kernels know 'mse' and 'mae'.")
     dtype, outputs = weights[0].dtype, len(weights[-1])
     x, y = np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(y, dtype=dtype)
@@ -389,6 +412,21 @@ def _add_vector_matrix(vector, matrix, out):
             out[j] = out[j] + a * m[j]
 
 
+@njit(**_JIT_OPTIONS)
+def _copy(source, target):
+    """target[:] = source for vectors of one length. A loop: numba's slice assignment compiles a
+    shape check whose error message alone takes ~2 s to compile."""
+    for j in range(target.size):
+        target[j] = source[j]
+
+
+@njit(**_JIT_OPTIONS)
+def _add(values, target):
+    """target += values for vectors of one length (a loop, as in _copy)."""
+    for j in range(target.size):
+        target[j] += values[j]
+
+
 @njit(**_JIT_OPTIONS, fastmath={"reassoc"})
 def _dot(a, b):
     """Sum of a ⊙ b (vectors of one length); reassociated so that it vectorizes."""
@@ -445,7 +483,7 @@ def _lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, gates, h, c,
     """
     units = h.size
     as_dtype = gates.dtype.type
-    gates[:] = bias  # z_t = x_t W + h_{t-1} U + b   (4H)
+    _copy(bias, gates)  # z_t = x_t W + h_{t-1} U + b   (4H)
     _add_vector_matrix(x_t, kernel, gates)
     _add_vector_matrix(h_prev, recurrent_kernel, gates)
     for k in range(units):
@@ -471,12 +509,13 @@ def _sequence_forward_kernel(x, kernel, recurrent_kernel, bias, h_seq, h, c):
             h_t, c_t = h_seq[n, t], c_seq[t]
             _lstm_step(x[n, t], h_prev, c_prev, kernel, recurrent_kernel, bias, gates, h_t, c_t, tanh_c)
             h_prev, c_prev = h_t, c_t
-        h[n], c[n] = h_prev, c_prev
+        _copy(h_prev, h[n])
+        _copy(c_prev, c[n])
 
 
 @njit(**_JIT_OPTIONS)
 def _predict_kernel(x, layers, dense, out):
-    """x (B, T, F) -> out (B, O); layers, dense as made by _split."""
+    """x (B, T, F) -> out (B, O); layers, dense as made by split_weights."""
     timesteps, dtype = x.shape[1], x.dtype
     for n in range(x.shape[0]):
         inputs = x[n]
@@ -490,7 +529,7 @@ def _predict_kernel(x, layers, dense, out):
                 _lstm_step(inputs[t], h_prev, c_prev, kernel, recurrent_kernel, bias, gates, h, c, tanh_c)
             inputs = hs[1:]  # this layer's h_1..h_T feed the next
         dense_kernel, dense_bias = dense
-        out[n] = dense_bias  # y_hat = h_T Wd + bd
+        _copy(dense_bias, out[n])  # y_hat = h_T Wd + bd
         _add_vector_matrix(inputs[timesteps - 1], dense_kernel, out[n])
 
 
@@ -499,7 +538,7 @@ def _fit_kernel(data, model, grads, flat, optimizer_settings, cache, losses):
     """Run len(orders) epochs; see lstm_dense_fit.
 
     data: (x, y, orders, batch_size, loss kind); model, grads: (layers, dense) as made by
-    _split; flat: 1-D views of the weights, the gradients and the optimizer's one or two
+    split_weights; flat: 1-D views of the weights, the gradients and the optimizer's one or two
     slots; optimizer_settings: (kind, its settings as float64, the steps taken before);
     losses (E, batches) receives the batch losses.
     """
@@ -512,10 +551,10 @@ def _fit_kernel(data, model, grads, flat, optimizer_settings, cache, losses):
             loss = _batch_gradients(x, y, indices, model, grads, flat_grads, loss_kind, cache)
             losses[epoch, batch] = loss
             step += 1
-            _optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
+            optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
 
 
-@njit(**_JIT_OPTIONS)
+@njit(**_INLINED)
 def _batch_gradients(x, y, indices, model, grads, flat_grads, loss_kind, cache):
     """Mean loss of the samples `indices` of x, y; its gradients go into grads (whose 1-D
     views are flat_grads)."""
@@ -530,7 +569,7 @@ def _batch_gradients(x, y, indices, model, grads, flat_grads, loss_kind, cache):
     return total / count
 
 
-@njit(**_JIT_OPTIONS)
+@njit(**_INLINED)
 def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
     """Forward and backward for one sample x (T, F), y (O,); adds its gradients to grads.
 
@@ -550,7 +589,7 @@ def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
         inputs = hs[1:]
 
     h_last = inputs[timesteps - 1]
-    y_hat[:] = dense_bias  # y_hat = h_T Wd + bd
+    _copy(dense_bias, y_hat)  # y_hat = h_T Wd + bd
     _add_vector_matrix(h_last, dense_kernel, y_hat)
     total = 0.0
     for o in range(y_hat.size):
@@ -559,7 +598,7 @@ def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
         y_hat[o] = diff * scale if loss_kind == 0 else np.sign(diff) * scale  # now dL/dy_hat
     dy_hat = y_hat
     # Dense: dWd += h_Tᵀ dy_hat, dbd += dy_hat; dh_T = dy_hat Wdᵀ reaches the last LSTM layer
-    grad_dense_bias += dy_hat
+    _add(dy_hat, grad_dense_bias)
     dh_from_above = layer_caches[top][5]
     for k in range(h_last.size):
         for o in range(dy_hat.size):
@@ -578,7 +617,7 @@ def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
     return total
 
 
-@njit(**_JIT_OPTIONS)
+@njit(**_INLINED)
 def _lstm_backward(inputs, layer, layer_cache, layer_grads):
     """Backpropagate one sample through the T steps of one layer (equations above).
 
@@ -609,15 +648,15 @@ def _lstm_backward(inputs, layer, layer_cache, layer_grads):
                 dh[k] = _dot(recurrent_kernel[k], dz)
     # db += Σ_t dz_t, dW += Σ_t x_tᵀ dz_t, dU += Σ_t h_{t-1}ᵀ dz_t (from t = 2, as h_0 = 0)
     for t in range(timesteps):
-        grad_bias += dzs[t]
+        _add(dzs[t], grad_bias)
     for f in range(inputs.shape[1]):
         _add_vector_matrix(inputs[:, f], dzs, grad_kernel[f])
     for k in range(units):
         _add_vector_matrix(hs[1:timesteps, k], dzs[1:], grad_recurrent_kernel[k])
 
 
-@njit(**_JIT_OPTIONS)
-def _optimizer_step(kind, settings, step, weights, grads, first_slot, second_slot):
+@njit(**_INLINED)
+def optimizer_step(kind, settings, step, weights, grads, first_slot, second_slot):
     """One torch.optim step (number `step`, from 1) on tuples of 1-D arrays."""
     as_dtype = weights[0].dtype.type
     if kind == _ADAM:
@@ -638,7 +677,7 @@ def _optimizer_step(kind, settings, step, weights, grads, first_slot, second_slo
             _sgd_update(weights[p], grads[p], first_slot[p], nesterov != 0, coefficients)
 
 
-@njit(**_JIT_OPTIONS)
+@njit(**_INLINED)
 def _adam_update(param, grad, exp_avg, exp_avg_sq, coefficients):
     """torch.optim.Adam's single-tensor update, operation by operation, on 1-D arrays."""
     weight_1, beta_2, weight_2, correction_2_sqrt, epsilon, neg_step_size = coefficients
@@ -655,7 +694,7 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, coefficients):
         param[n] = param[n] + neg_step_size * first_moment / denom
 
 
-@njit(**_JIT_OPTIONS)
+@njit(**_INLINED)
 def _sgd_update(param, grad, buffer, nesterov, coefficients):
     """torch.optim.SGD's single-tensor update (dampening 0) on 1-D arrays.
 
