@@ -143,3 +143,16 @@ def test_blas_runs_on_one_thread_in_the_block_then_as_before():
         assert get_threads() == 2
     finally:
         set_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_thread_and_two_give_identical_numbers(dtype):
+    # The thread count follows the machine's load, so it must never change a seeded result.
+    runs = []
+    for count in (1, 2):
+        (weights, losses, state), _ = _fit_both(16, _adam(), 3, dtype=dtype, threads=count)
+        runs.append((weights, losses, state))
+    (w1, l1, s1), (w2, l2, s2) = runs
+    np.testing.assert_array_equal(l1, l2)
+    for a, b in zip(w1 + s1.exp_avg + s1.exp_avg_sq, w2 + s2.exp_avg + s2.exp_avg_sq):
+        np.testing.assert_array_equal(a, b)

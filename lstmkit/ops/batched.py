@@ -74,29 +74,29 @@ def lstm_dense_fit(
     flat = tuple(fused.flat_views(arrays) for arrays in (weights, grads, *slots))
     losses = np.empty((len(orders), -(-len(x) // batch_size)))
     data = (x, y, orders, batch_size, fused.LOSS_KINDS[loss])
-    model, model_grads = fused.split_weights(weights), fused.split_weights(grads)
-    batch = min(batch_size, len(x))
-    with one_blas_thread():
-        if threads == 1 or batch == 1:
-            scratch = _make_scratch(batch, x.shape[1], x.shape[2], weights)
-            _fit_kernel(data, model, model_grads, flat, optimizer_settings, scratch, losses)
-        else:
-            _fit_in_halves(data, model, grads, flat, optimizer_settings, losses)
-    optimizer.step += losses.size
-    return losses
-
-
-def _fit_in_halves(data: tuple, model: tuple, grads: list[np.ndarray], flat: tuple, optimizer_settings: tuple,
-                   losses: np.ndarray) -> None:
-    """_fit_kernel's work, each batch's gradients computed in two halves at once: the first on
-    this thread, the second on a worker; the two sums of gradients then make one step."""
-    x, y, orders, batch_size, loss_kind = data
-    kind, settings, step = optimizer_settings
+    model = fused.split_weights(weights)
     half = -(-min(batch_size, len(x)) // 2)
     second_grads = [np.zeros_like(g) for g in grads]
     model_grads = (fused.split_weights(grads), fused.split_weights(second_grads))
     flat_second_grads = fused.flat_views(second_grads)
-    scratches = [_make_scratch(half, x.shape[1], x.shape[2], grads) for _ in range(2)]  # grads: weights' shapes
+    scratches = tuple(_make_scratch(half, x.shape[1], x.shape[2], weights) for _ in range(2))
+    halves = (model_grads, flat_second_grads, scratches)
+    with one_blas_thread():
+        if threads == 1:
+            _fit_kernel(data, model, halves, flat, optimizer_settings, losses)
+        else:
+            _fit_in_halves(data, model, halves, flat, optimizer_settings, losses)
+    optimizer.step += losses.size
+    return losses
+
+
+def _fit_in_halves(data: tuple, model: tuple, halves: tuple, flat: tuple, optimizer_settings: tuple,
+                   losses: np.ndarray) -> None:
+    """_fit_kernel's work with the second half of every batch on a worker thread: the same
+    arithmetic in the same order, so one thread and two give identical numbers."""
+    x, y, orders, batch_size, loss_kind = data
+    kind, settings, step = optimizer_settings
+    model_grads, flat_second_grads, scratches = halves
     with ThreadPoolExecutor(1) as worker:
         for epoch in range(len(orders)):
             for batch in range(losses.shape[1]):
@@ -104,7 +104,7 @@ def _fit_in_halves(data: tuple, model: tuple, grads: list[np.ndarray], flat: tup
                 count = indices.size * y.shape[1]
                 middle = -(-indices.size // 2)
                 if middle == indices.size:  # one sample: no second half
-                    for grad in second_grads:
+                    for grad in flat_second_grads:
                         grad.fill(0)
                     second = None
                 else:
@@ -133,19 +133,28 @@ def _make_scratch(batch: int, timesteps: int, features: int, weights: Sequence[n
 
 
 @njit(**_JIT_OPTIONS)
-def _fit_kernel(data, model, grads, flat, optimizer_settings, scratch, losses):
-    """Run len(orders) epochs; the arguments are those of lstmkit.ops.fused._fit_kernel."""
+def _fit_kernel(data, model, halves, flat, optimizer_settings, losses):
+    """Run len(orders) epochs on one thread. Each batch's gradients are computed in two halves
+    and summed, as _fit_in_halves does on two threads, so the thread count (chosen by the
+    machine's load) never changes the numbers."""
     x, y, orders, batch_size, loss_kind = data
-    flat_weights, flat_grads, flat_first, flat_second = flat
+    model_grads, second_grads, scratches = halves
     kind, settings, step = optimizer_settings
     for epoch in range(orders.shape[0]):
         for batch in range(losses.shape[1]):
             indices = orders[epoch, batch * batch_size : (batch + 1) * batch_size]
             count = indices.size * y.shape[1]
-            total = _batch_gradients(x, y, indices, model, grads, loss_kind, scratch, count)
+            middle = -(-indices.size // 2)
+            total = _batch_gradients(x, y, indices[:middle], model, model_grads[0], loss_kind, scratches[0], count)
+            if middle == indices.size:  # one sample: no second half
+                for grad in second_grads:
+                    grad[:] = 0
+            else:
+                total += _batch_gradients(x, y, indices[middle:], model, model_grads[1], loss_kind, scratches[1],
+                                          count)
             losses[epoch, batch] = total / count
             step += 1
-            fused.optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
+            _step_on_sum(kind, settings, step, flat, second_grads)
 
 
 @njit(**_JIT_OPTIONS)
