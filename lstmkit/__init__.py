@@ -10,3 +10,9 @@ __version__ = "0.1.0"
 from lstmkit.models import Sequential, load_model
 
 __all__ = ["Sequential", "load_model", "__version__"]
+
+
+def __getattr__(name: str):
+    from lstmkit import keras_names
+
+    raise keras_names.missing(__name__, name, keras_names.PACKAGE_HINTS)

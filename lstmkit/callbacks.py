@@ -40,6 +40,20 @@ class Callback:
         """Take back what `get_state` returned."""
 
 
+def _check_verbose(verbose: object) -> int:
+    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+        raise ValueError(f"`verbose` must be 0 (silent) or 1 (a line at each event); got {verbose!r}.")
+    return int(verbose)
+
+
+def _say(model: Any, line: str) -> None:
+    """Print a callback's line, once in a data-parallel run (rank 0)."""
+    context = getattr(model, "_fit_context", None)
+    cluster = getattr(context, "cluster", None)
+    if cluster is None or cluster.is_main:
+        print(line)
+
+
 class _Monitor:
     """Tracks the best value of one logged quantity ('min' or 'max', or 'auto' from its name)."""
 
@@ -78,6 +92,8 @@ class EarlyStopping(Callback):
         patience: epochs without improvement before stopping.
         mode: "min", "max", or "auto" (max for accuracies, min otherwise).
         restore_best_weights: put back the weights of the best epoch when stopping.
+        verbose: 1 prints Keras's lines when it stops ("Epoch 23: early stopping") and when it
+            restores the best weights.
     """
 
     def __init__(
@@ -87,10 +103,12 @@ class EarlyStopping(Callback):
         patience: int = 0,
         mode: str = "auto",
         restore_best_weights: bool = False,
+        verbose: int = 0,
     ) -> None:
         super().__init__()
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"`patience` must be a non-negative integer; got {patience!r}.")
+        self.verbose = _check_verbose(verbose)
         self.tracker = _Monitor(monitor, mode, min_delta)
         self.patience = patience
         self.restore_best_weights = restore_best_weights
@@ -118,6 +136,8 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:  # Keras: stop after `patience` epochs without improvement
             self.stopped_epoch = epoch
+            if self.verbose:
+                _say(self.model, f"Epoch {epoch + 1}: early stopping")
             return True
         return False
 
@@ -129,6 +149,8 @@ class EarlyStopping(Callback):
 
     def on_train_end(self) -> None:
         if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                _say(self.model, f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.load_state_dict(self.best_weights)
 
 
@@ -160,7 +182,7 @@ class ModelCheckpoint(Callback):
         self.filepath = str(filepath)
         self.tracker = _Monitor(monitor, mode)
         self.save_best_only = save_best_only
-        self.verbose = verbose
+        self.verbose = _check_verbose(verbose)
         self.pending: str | None = None
 
     def on_train_begin(self, log_keys: Sequence[str] = ()) -> None:

@@ -145,7 +145,7 @@ def _read_table(args: argparse.Namespace) -> tuple[object, str, dict[str, str | 
         raise ValueError(f"{args.data!r}: unsupported file type {suffix!r}; pass a .csv or .parquet file.")
     if not os.path.isfile(args.data):
         raise FileNotFoundError(f"no data file at {args.data!r}.")
-    table = pd.read_csv(args.data) if suffix == ".csv" else pd.read_parquet(args.data)
+    table = _read_file(args.data, suffix)
     time = args.time or table.columns[0]
     others = [c for c in table.columns if c not in (time, args.id)]
     target = args.target or (others[0] if len(others) == 1 else None)
@@ -156,6 +156,44 @@ def _read_table(args: argparse.Namespace) -> tuple[object, str, dict[str, str | 
             raise ValueError(f"{option} {column!r} is not a column of {args.data!r}; its columns are "
                              f"{list(table.columns)}.")
     return table, os.path.basename(args.data), {"id_col": args.id, "time_col": time, "value_col": target}
+
+
+def _read_file(path: str, suffix: str) -> object:
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path!r} is empty; it needs a header row and a row per time.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        kind = "CSV" if suffix == ".csv" else "Parquet"
+        raise ValueError(f"{path!r} cannot be read as {kind}: {str(err).strip().splitlines()[0]}.") from None
+    if table.empty:
+        raise ValueError(f"{path!r} has a header ({', '.join(map(str, table.columns))}) but no rows.")
+    return table
+
+
+def _check_lengths(series: Sequence[object], forecaster: object, args: argparse.Namespace) -> None:
+    """The Forecaster's length checks, worded in the command's flags (the library's name arguments)."""
+    lookback, horizon = forecaster.lookback, forecaster.horizon
+    chosen = "" if args.lookback else " (chosen from the data; --lookback sets it)"
+    fix = "a smaller --horizon" + (" or --lookback" if args.lookback else "") + ", or a longer series"
+    shortest = min(series, key=len)
+    if len(shortest) < lookback + horizon:
+        raise ValueError(f"{shortest.label} has {len(shortest)} points, but lookback {lookback}{chosen} and "
+                         f"--horizon {horizon} need at least {lookback + horizon}. Pass {fix}.")
+    needed = forecaster.min_length()
+    longest = max(series, key=len)
+    if len(longest) < needed:
+        raise ValueError(f"{longest.label} has {len(longest)} points, but lookback {lookback}{chosen} and "
+                         f"--horizon {horizon} need at least {needed} to keep a validation tail (for early "
+                         f"stopping and the intervals). Pass {fix}.")
+
+
+def _folder_text(folder: str) -> str:
+    """A folder as printed after 'Wrote ... to': one trailing separator, never two."""
+    stripped = folder.rstrip("/" + os.sep)
+    return (stripped or folder[:1]) + ("" if not stripped else os.sep)
 
 
 def run_distributed(nproc: int, argv: Sequence[str]) -> int:
@@ -188,6 +226,10 @@ def _without_nproc(argv: Sequence[str]) -> list[str]:
     return rest
 
 
+FORECAST_FILES = ("forecast.csv", "metrics.csv", "forecast.png", "backtest.csv", "backtest.png",
+                  "model.lstmkit", "report.md")
+
+
 def run_forecast_command(args: argparse.Namespace) -> int:
     import warnings
 
@@ -202,7 +244,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     from lstmkit import plot
     from lstmkit.forecast import Forecaster, infer_season, suggest_lookback
     from lstmkit.forecast.intervals import check_levels
-    from lstmkit.forecast.series import read_series
+    from lstmkit.forecast.series import UnsortedSeriesError, read_series
     from lstmkit.report import forecast_report, write_folder
 
     try:
@@ -212,13 +254,21 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     data, source, columns = _read_table(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        series, _, _ = read_series(data, **columns, missing=args.missing)
+        try:
+            series, _, _ = read_series(data, **columns, missing=args.missing)
+        except UnsortedSeriesError as err:
+            if args.data is None:
+                raise
+            raise ValueError(f"{args.data!r} is not sorted by time: {err.label} has {err.earlier} before "
+                             f"{err.later}. Sort the file's rows by the time column"
+                             f"{' within each --id series' if args.id else ''}, then run again.") from None
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
         lookback = args.lookback or suggest_lookback(min(len(s) for s in series), horizon, season)
         forecaster = Forecaster(lookback, horizon, units=args.units, epochs=args.epochs, scaler=args.scaler,
                                 strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
                                 missing=args.missing, seed=args.seed)
+        _check_lengths(series, forecaster, args)
         forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
         result = None
         if args.backtest:
@@ -241,15 +291,15 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         plot.forecast_grid(histories, forecast, last=max(4 * horizon, 3 * lookback))[0], path)
     if result is not None:
         writers["backtest.csv"] = lambda path: result.forecasts.to_csv(path, index=False)
-        writers["backtest.png"] = lambda path: plot.save_figure(plot.backtest_plot(result), path)
+        writers["backtest.png"] = lambda path: plot.save_figure(plot.backtest_plot(result, value_name=name), path)
     writers["model.lstmkit"] = forecaster.save
     names = [*writers, "report.md"]
     report = forecast_report(forecaster, forecast, result, source=source, files=names)
     writers["report.md"] = lambda path: _write_text(path, report)
-    write_folder(args.out, writers)
+    write_folder(args.out, writers, owned=FORECAST_FILES)
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"lstmkit: warning: {message}", file=sys.stderr)
-    print(f"Wrote {', '.join(names)} to {args.out}/")
+    print(f"Wrote {', '.join(names)} to {_folder_text(args.out)}")
     return 0
 
 
@@ -273,25 +323,51 @@ def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
             "Trace every LSTM layer of a saved model on an input sequence (the reference equations, on "
             "each layer's actual input) and write one PNG per layer: the input, then heatmaps over time of "
             "the input, forget and output gates, the candidate, the cell state and the hidden state. "
-            "The input is fed as it is: scale it as the model's training data was."
+            "For a model file, --input is fed as it is: scale it as the model's training data was. A "
+            "Forecaster file (as `lstmkit forecast` writes) is traced on its own last window, scaled as "
+            "its predict() feeds it."
         ),
     )
-    inspect.add_argument("model", help="a model file written by model.save()")
-    inspect.add_argument("--input", required=True,
+    inspect.add_argument("model", help="a model file written by model.save(), or a Forecaster's (lstmkit forecast)")
+    inspect.add_argument("--input",
                          help=".npy array (timesteps[, features]) or (samples, timesteps, features), or a .csv "
-                              "file with a row per time step (a first non-numeric column is taken as times)")
+                              "file with a row per time step (a first non-numeric column is taken as times); "
+                              "needed for a model file, not for a Forecaster's")
+    inspect.add_argument("--series", help="for a Forecaster of many series: which series id (default: the only one)")
     inspect.add_argument("--out", default="lstmkit_gates", help="folder for the PNGs (default lstmkit_gates)")
     inspect.add_argument("--sample", type=_non_negative_int, default=0, help="which sample to draw (default 0)")
 
 
-def run_inspect_command(args: argparse.Namespace) -> int:
-    from lstmkit import plot
+def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
+    """(model, x, times) for `lstmkit inspect`: a model file with --input, or a Forecaster file."""
+    from lstmkit.forecast import Forecaster
     from lstmkit.models import load_model
-    from lstmkit.report import write_folder
+    from lstmkit.saving import read_model_file
     from lstmkit.sequences import read_sequence_file
 
-    x, times = read_sequence_file(args.input)
-    model = load_model(args.model)
+    config, _ = read_model_file(args.model)
+    if config.get("kind") != "Forecaster":
+        if args.input is None:
+            raise ValueError(f"{args.model!r} is a model file: pass --input FILE with the sequence to trace.")
+        if args.series is not None:
+            raise ValueError("--series picks a series of a Forecaster file; a model file has none.")
+        x, times = read_sequence_file(args.input)
+        return load_model(args.model), x, times
+    if args.input is not None:
+        raise ValueError(f"{args.model!r} is a Forecaster file, traced on its own last window; drop --input.")
+    forecaster = Forecaster.load(args.model)
+    series_id = args.series
+    if series_id is not None:  # ids read from a CSV may be numbers
+        series_id = next((tail.id for tail in forecaster.tails_ if str(tail.id) == series_id), series_id)
+    x, times = forecaster.network_input(series_id)
+    return forecaster.members_[0], x, times
+
+
+def run_inspect_command(args: argparse.Namespace) -> int:
+    from lstmkit import plot
+    from lstmkit.report import write_folder
+
+    model, x, times = _inspected_input(args)
     if args.sample >= len(x):
         raise ValueError(f"--sample {args.sample}: {args.input!r} holds {len(x)} sample(s).")
     trace = model.trace(x)
@@ -302,8 +378,8 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         axes = plot.gates(trace, layer=index, sample=args.sample, times=times)
         name = "gates_" + entry.name.replace("/", "_") + ".png"
         writers[name] = lambda path, figure=axes[0].figure: figure.savefig(path, dpi=110, format="png")
-    write_folder(args.out, writers)
-    print(f"Wrote {', '.join(writers)} to {args.out}/")
+    write_folder(args.out, writers, owned=["gates_*.png"])
+    print(f"Wrote {', '.join(writers)} to {_folder_text(args.out)}")
     return 0
 
 
@@ -355,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:  # Ctrl-C: results are written only at the end, so nothing is half-written
+        print("lstmkit: interrupted; no results were written.", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         from lstmkit.distributed import launched_rank
 

@@ -240,7 +240,7 @@ def run_fused_fit(
                 print(f"Epoch {epoch + 1}/{epochs}")
             progress = ProgressBar(steps) if verbose == 1 else None
             elapsed = time.perf_counter() - start
-            if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks):
+            if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks, model):
                 epochs = epoch + 1  # a callback stopped training
             epoch += 1
     for callback in callbacks:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lstmkit import keras_names
 from lstmkit.ops.activations import ACTIVATIONS, check_activation
 from lstmkit.ops.dispatch import lstm_forward
 from lstmkit.ops.masking import reverse_real_steps
@@ -99,6 +100,15 @@ class Layer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # -- Keras's weight access ---------------------------------------------------------
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """The weights as torch Parameters, in Keras's order (what `get_weights()` copies)."""
+        return list(self.parameters())
+
+    @property
+    def trainable_weights(self) -> list[nn.Parameter]:
+        return [weight for weight in self.weights if weight.requires_grad]
+
     def get_weights(self) -> list[np.ndarray]:
         """The weights as numpy arrays, in Keras's order and shapes."""
         return [p.detach().cpu().numpy().copy() for p in self.parameters()]
@@ -579,3 +589,7 @@ LAYERS: dict[str, type[Layer]] = {
     "Bidirectional": Bidirectional,
     "Masking": Masking,
 }
+
+
+def __getattr__(name: str) -> Any:
+    raise keras_names.missing(__name__, name, keras_names.LAYER_HINTS, LAYERS)

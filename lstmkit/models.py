@@ -25,10 +25,37 @@ from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import read_model_file, write_model_file
 from lstmkit.trace import LayerTrace, trace_layers
-from lstmkit.training import (BatchSource, FitData, History, begin_callbacks, evaluate_batches,
+from lstmkit.training import (BatchSource, FitData, History, ProgressBar, begin_callbacks, evaluate_batches,
                               run_fit, take_rows)
 
 DEFAULT_BATCH_SIZE = 32
+
+
+# Keras methods lstmkit has no copy of, and what to use instead.
+KERAS_ONLY = {
+    "fit_generator": "use fit(), which takes arrays or a batch source such as lstmkit.data.WindowedSeries",
+    "evaluate_generator": "use evaluate(), which takes arrays or a batch source",
+    "predict_generator": "use predict(), which takes arrays or a batch source",
+    "predict_classes": "use predict(x).argmax(axis=-1) (softmax) or (predict(x) > 0.5) (sigmoid)",
+    "predict_proba": "use predict(x): a softmax or sigmoid model outputs probabilities",
+    "train_on_batch": "use fit(x, y, epochs=1, batch_size=len(x))",
+    "test_on_batch": "use evaluate(x, y, batch_size=len(x))",
+    "predict_on_batch": "use predict(x, batch_size=len(x))",
+    "to_json": "use get_config() (JSON-ready) and Sequential.from_config(), or save() and load_model()",
+    "to_yaml": "use get_config() (JSON-ready) and Sequential.from_config(), or save() and load_model()",
+    "reset_metrics": "metrics are reset at the start of every fit/evaluate",
+}
+KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+
+
+def _refuse_keras_extension(path: str | os.PathLike, what: str) -> None:
+    if str(path).lower().endswith(KERAS_EXTENSIONS):
+        suffix = os.path.splitext(str(path))[1]
+        raise ValueError(
+            f"{what}({str(path)!r}): {suffix!r} is a Keras format, but lstmkit writes its own (safetensors with a "
+            f"JSON header) that Keras cannot open; a Keras name on it would mislead. Use an .lstmkit name, e.g. "
+            f"{os.path.splitext(str(path))[0] + ('.weights' if what == 'save_weights' else '') + '.lstmkit'!r}."
+        )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -76,6 +103,7 @@ class Sequential(InputPreparation, nn.Module):
         self._fused_weights: list[np.ndarray] | None = None  # numpy views for fused predict
         self._fused_optimizer_state: Any = None  # fused fits' optimizer state until torch's exists
         self._fit_context: checkpoint.FitContext | None = None  # while fit runs, for ModelCheckpoint
+        self.stop_training = False  # Keras's flag: a callback sets it to end fit after the epoch
         for layer in layers or []:
             self.add(layer)
 
@@ -144,6 +172,30 @@ class Sequential(InputPreparation, nn.Module):
     @property
     def output_shape(self) -> Shape | None:
         return self._output_shape(list(self.layers))
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...] | None:
+        """Keras's input shape: (None, timesteps, features), the batch axis first (None until built)."""
+        return None if self.built_input_shape is None else (None, *self.built_input_shape)
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """Every layer's weights (torch Parameters) in Keras's order, as `get_weights()` lists them."""
+        return [weight for layer in self.layers for weight in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[nn.Parameter]:
+        return [weight for weight in self.weights if weight.requires_grad]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            hint = KERAS_ONLY.get(name)
+            if hint is None:
+                raise
+            raise AttributeError(f"Sequential has no {name!r}: lstmkit does not implement Keras's {name}; "
+                                 f"{hint}.") from None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, T, F); mask: optional (B, T) bool, True at real steps (see `forward_with_mask`)."""
@@ -258,6 +310,7 @@ class Sequential(InputPreparation, nn.Module):
         steps_per_epoch: int | None = None,
         distributed: str = "auto",
         resume_from: str | os.PathLike | None = None,
+        initial_epoch: int = 0,
     ) -> History:
         """Train the model; returns a History of the per-epoch logs.
 
@@ -292,6 +345,10 @@ class Sequential(InputPreparation, nn.Module):
             resume_from: a file written by ModelCheckpoint: its weights, optimizer state,
                 epochs done and random-number generator states are put back, and training
                 continues with the next epoch up to `epochs`, ending as an uninterrupted run would.
+            initial_epoch: the epoch to start counting at (Keras's): epochs initial_epoch + 1 ..
+                `epochs` are trained, numbered as in the run being continued.
+
+        A callback may set `model.stop_training = True` to end training after the epoch.
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
@@ -305,6 +362,12 @@ class Sequential(InputPreparation, nn.Module):
             seed = _check_positive_int(seed, "seed", minimum=0)
         if steps_per_epoch is not None:
             steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+        initial_epoch = _check_positive_int(initial_epoch, "initial_epoch", minimum=0)
+        if initial_epoch > epochs:
+            raise ValueError(f"initial_epoch={initial_epoch} is past epochs={epochs}: `epochs` is the number to end "
+                             f"at (Keras's meaning), so pass epochs > initial_epoch.")
+        if initial_epoch and resume_from is not None:
+            raise ValueError("pass initial_epoch or resume_from, not both: a checkpoint knows its epochs done.")
         world = world_size_from_env() if check_mode(distributed) == "auto" else 1
         if batch_size % world:
             raise ValueError(
@@ -381,11 +444,12 @@ class Sequential(InputPreparation, nn.Module):
                 if self._is_fresh():
                     for layer in self.layers:
                         layer.reset_parameters()
-            shuffle_seed, first_epoch = int(torch.randint(2**62, ())), 0
+            shuffle_seed, first_epoch = int(torch.randint(2**62, ())), initial_epoch
             if resume is not None:
                 checkpoint.restore(self, resume, callbacks, cluster)
                 shuffle_seed, first_epoch = resume.shuffle_seed, epochs if resume.stopped else resume.epoch
             self._fit_context = checkpoint.FitContext(shuffle_seed, cluster, callbacks)
+            self.stop_training = False
             try:
                 history = self._run_fit(data, epochs, verbose, callbacks, shuffle_seed, first_epoch, cluster)
             finally:
@@ -455,6 +519,16 @@ class Sequential(InputPreparation, nn.Module):
         steps.
         """
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; got {verbose!r}.")
+        if verbose:  # Keras's line: steps, time, time per step
+            progress = ProgressBar(-(-len(x) // batch_size)) if hasattr(x, "__len__") else None
+            y_hat = self.predict(x, batch_size, 0, lengths)
+            if progress is not None:
+                progress.draw(progress.total, {}, final=True)
+            return y_hat
         if lengths is None and isinstance(x, np.ndarray):
             fast = self._fused_predict(x)
             if fast is not None:
@@ -575,8 +649,42 @@ class Sequential(InputPreparation, nn.Module):
     def save(self, path: str | os.PathLike) -> None:
         """Write the model (architecture, weights, compile settings) to one lstmkit file."""
         self._require_built("save()")
+        _refuse_keras_extension(path, "save")
         config = {"model": self.get_config(), "training": self.training_config()}
         write_model_file(path, config, self.state_dict())
+
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """Write only the weights (no architecture) to one lstmkit file; `load_weights` reads them
+        into a model of the same architecture."""
+        self._require_built("save_weights()")
+        _refuse_keras_extension(path, "save_weights")
+        layers = [{"class_name": type(layer).__name__, "name": layer.name} for layer in self.layers]
+        write_model_file(path, {"kind": "weights", "layers": layers}, self.state_dict())
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Read weights written by `save_weights` (or a whole model file by `save`) into this model,
+        which must have the same layers and shapes."""
+        self._require_built("load_weights()")
+        _, tensors = read_model_file(path)
+        tensors = {name: t for name, t in tensors.items() if not name.startswith(checkpoint.PREFIX)}
+        state = self.state_dict()
+        missing, extra = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
+        if missing or extra:
+            raise ValueError(f"{str(path)!r} holds the weights of another architecture: "
+                             f"{'missing ' + ', '.join(missing[:3]) if missing else ''}"
+                             f"{'; ' if missing and extra else ''}{'unexpected ' + ', '.join(extra[:3]) if extra else ''}.")
+        wrong = [(k, tuple(tensors[k].shape), tuple(state[k].shape)) for k in state if tensors[k].shape != state[k].shape]
+        if wrong:
+            name, got, want = wrong[0]
+            raise ValueError(f"{str(path)!r}: weight {name!r} has shape {got}, this model's has {want}; "
+                             f"build the model as the one whose weights were saved.")
+        with torch.no_grad():
+            for name, value in tensors.items():
+                state[name].copy_(value)
+        self._fused_weights = None
+        for layer in self.layers:
+            layer.weights_set = True
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
@@ -584,6 +692,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     target_device = resolve_device(device)  # a bad `device` is the caller's error, not the file's
     config, tensors = read_model_file(path)
     tensors = {name: t for name, t in tensors.items() if not name.startswith(checkpoint.PREFIX)}
+    if config.get("kind") == "weights":
+        raise ValueError(f"{str(path)!r} holds only weights (written by save_weights); build the model as before "
+                         f"and call model.load_weights(path).")
     if config.get("kind") == "Forecaster":
         raise ValueError(
             f"{str(path)!r} holds a Forecaster, not a Sequential model; load it with "

@@ -95,7 +95,8 @@ def forecast_plot(history: Any, forecast: Any, ax: Axes | None = None, series_id
     return ax
 
 
-def backtest_plot(result: Any, ax: Axes | None = None, series_id: Any = None, model: str | None = None) -> Axes:
+def backtest_plot(result: Any, ax: Axes | None = None, series_id: Any = None, model: str | None = None,
+                  value_name: str = "value") -> Axes:
     """Actual values and the forecasts made at each backtest origin (origins dotted), with the
     model's widest interval and the seasonal naive forecast for comparison.
 
@@ -104,6 +105,7 @@ def backtest_plot(result: Any, ax: Axes | None = None, series_id: Any = None, mo
         ax: where to draw; a new figure when None.
         series_id: which series (default: the first).
         model: which forecaster's rows (default: the first one in the metrics table).
+        value_name: what the series measures, for the y axis (e.g. the forecast column's name).
     """
     ax = ax or new_axes()
     frame = result.forecasts
@@ -126,6 +128,8 @@ def backtest_plot(result: Any, ax: Axes | None = None, series_id: Any = None, mo
     metrics = result.metrics
     ax.set_title(f"Backtest, {len(result.origins)} origins: {model} MASE {metrics.loc[model, 'MASE']:.2f}, "
                  f"seasonal naive {metrics.loc['seasonal_naive', 'MASE']:.2f}")
+    ax.set_ylabel(str(value_name))
+    ax.set_xlabel("time")
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
     return ax

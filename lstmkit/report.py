@@ -3,6 +3,7 @@ what was written. Reads results; never trains."""
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import os
 import shutil
@@ -77,10 +78,15 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
     return "\n".join(lines) + "\n"
 
 
-def write_folder(out: str | os.PathLike, writers: dict[str, Callable[[str], Any]]) -> list[str]:
+def write_folder(out: str | os.PathLike, writers: dict[str, Callable[[str], Any]],
+                 owned: Sequence[str] = ()) -> list[str]:
     """Write every file of `writers` ({name: write(path)}) into a temporary folder beside `out`,
     then move them into `out` (renaming the folder when `out` does not exist yet). A failure
     leaves `out` as it was. Returns the names written.
+
+    `owned`: name patterns (fnmatch) of every file the command can write, e.g. "gates_*.png";
+    files of `out` that match one but were not written this time are left from an earlier run
+    (a backtest.png before a run without --backtest) and are removed once the new files are in.
     """
     out = Path(out)
     parent = out.resolve().parent
@@ -104,4 +110,7 @@ def write_folder(out: str | os.PathLike, writers: dict[str, Callable[[str], Any]
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for path in out.iterdir():
+        if path.name not in writers and path.is_file() and any(fnmatch.fnmatchcase(path.name, p) for p in owned):
+            path.unlink(missing_ok=True)
     return list(writers)

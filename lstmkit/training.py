@@ -248,7 +248,7 @@ def train_epoch(
         for metric in data.metrics:
             metric.update(y_pred, yb, output_mask)
         if progress is not None and progress.wants_update():
-            progress.draw(step, {"loss": float(total) / seen})
+            progress.draw(step, {"loss": float(total) / seen, **{m.name: m.result() for m in data.metrics}})
     return _epoch_logs(float(total), seen, data.metrics, cluster)
 
 
@@ -273,9 +273,10 @@ def end_epoch(
     verbose: int,
     progress: ProgressBar | None,
     callbacks: Sequence[Any],
+    model: Any = None,
 ) -> bool:
     """Finish an epoch on any engine: Keras's line, the History entry, the callbacks.
-    Returns True when a callback asks to stop."""
+    Returns True when a callback asks to stop, or set `model.stop_training` (Keras's flag)."""
     if progress is not None:
         progress.draw(steps, logs, final=True)
     elif verbose == 2:
@@ -285,6 +286,7 @@ def end_epoch(
         )
     history.record(epoch, logs)
     stopping = any([callback.on_epoch_end(epoch, logs) for callback in callbacks])  # every callback sees it
+    stopping = stopping or bool(getattr(model, "stop_training", False))
     for callback in callbacks:
         callback.after_epoch(epoch, stopping)
     return stopping
@@ -328,7 +330,8 @@ def run_fit(
             )
             logs.update((f"val_{key}", value) for key, value in val_logs.items())
         elapsed = time.perf_counter() - start
-        if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks):
+        if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks,
+                     getattr(module, "module", module)):
             break
     for callback in callbacks:
         callback.on_train_end()

@@ -88,3 +88,22 @@ def test_help_lists_commands_and_options():
     assert done.returncode == 0
     for option in ("--epochs", "--seed", "--out", "--no-plot"):
         assert option in done.stdout
+
+
+def test_ctrl_c_is_one_line_and_exit_130_with_nothing_written(tmp_path):
+    import signal
+
+    process = subprocess.Popen([sys.executable, "-u", "-m", "lstmkit", "demo", "--epochs", "1000000",
+                                "--out", str(tmp_path / "demo.png")], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:  # wait until training runs
+            if line.startswith("Epoch"):
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert err == "lstmkit: interrupted; no results were written.\n"
+    assert list(tmp_path.iterdir()) == []

@@ -78,7 +78,14 @@ def test_parquet_input_and_rewriting_an_existing_folder(tmp_path, stores_csv):
 
 
 @pytest.mark.parametrize("argv, wording", [
-    (["--dataset", "nile", "--horizon", "95"], "has 100 points but lookback="),
+    (["--dataset", "nile", "--horizon", "100"], "has 100 points, but lookback 1 (chosen from the data; --lookback "
+                                                "sets it) and --horizon 100 need at least 101. Pass a smaller --horizon"),
+    (["--dataset", "nile", "--horizon", "60"], "need at least 146 to keep a validation tail"),
+    (["--dataset", "nile", "--horizon", "60", "--lookback", "30"], "Pass a smaller --horizon or --lookback"),
+    (["{empty}"], "empty.csv' is empty; it needs a header row"),
+    (["{header}"], "header.csv' has a header (date, sales) but no rows"),
+    (["{unsorted}"], "unsorted.csv' is not sorted by time: the series has 2020-01-03 00:00:00 before 2020-01-01 "
+                     "00:00:00. Sort the file's rows by the time column, then run again."),
     (["--dataset", "airlines"], "unknown dataset 'airlines'; did you mean 'airline_passengers'"),
     (["{csv}", "--target", "revenue"], "--target 'revenue' is not a column of"),
     (["{csv}", "--target", "sales", "--id", "store", "--time", "store"], "column 'store' is named twice"),
@@ -92,11 +99,33 @@ def test_parquet_input_and_rewriting_an_existing_folder(tmp_path, stores_csv):
 ])
 def test_bad_input_is_one_stderr_line_exit_2_and_nothing_written(argv, wording, tmp_path, stores_csv, capsys):
     out = tmp_path / "results"
-    argv = [a.replace("{csv}", str(stores_csv / "stores.csv")) for a in argv]
+    files = stores_csv.parent / "bad"
+    files.mkdir(exist_ok=True)
+    (files / "empty.csv").write_text("")
+    (files / "header.csv").write_text("date,sales\n")
+    (files / "unsorted.csv").write_text("date,sales\n2020-01-03,1\n2020-01-01,2\n2020-01-02,3\n")
+    names = {"{csv}": str(stores_csv / "stores.csv"), **{f"{{{n}}}": str(files / f"{n}.csv")
+                                                          for n in ("empty", "header", "unsorted")}}
+    argv = [names.get(a, a) for a in argv]
     assert main(["forecast", *argv, "--out", str(out), *QUICK]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lstmkit: error:") and wording in err and err.count("\n") == 1
+    assert "validation_split" not in err and "sort_index" not in err  # Python names mean nothing here
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rerun_removes_files_of_the_earlier_run_it_does_not_write(tmp_path, capsys):
+    out = tmp_path / "results"
+    base = ["forecast", "--dataset", "nile", "--horizon", "5", "--quiet", *QUICK]
+    assert main([*base, "--backtest", "--out", f"{out}/"]) == 0
+    assert {"backtest.csv", "backtest.png"} <= {p.name for p in out.iterdir()}
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main([*base, "--out", f"{out}//"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.rstrip().endswith(f"to {out}/") and "//" not in printed
+    assert sorted(p.name for p in out.iterdir()) == ["forecast.csv", "forecast.png", "metrics.csv",
+                                                     "model.lstmkit", "notes.txt", "report.md"]
 
 
 def test_out_must_be_a_folder_whose_parent_exists(tmp_path, capsys):

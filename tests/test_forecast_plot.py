@@ -37,8 +37,9 @@ def test_forecast_plot_draws_history_forecast_and_one_band_per_level(fitted):
 def test_backtest_plot_marks_every_origin(fitted):
     series, fc = fitted
     result = fc.backtest(series, start=-12, stride=4)
-    ax = plot.backtest_plot(result)
+    ax = plot.backtest_plot(result, value_name="sales")
     assert len([line for line in ax.lines if line.get_linestyle() == ":"]) == 3  # one dotted line per origin
+    assert ax.get_ylabel() == "sales" and plot.backtest_plot(result).get_ylabel() == "value"
     assert ax.get_title().startswith("Backtest, 3 origins: lstm MASE")
 
 

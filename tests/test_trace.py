@@ -214,3 +214,28 @@ def test_inspect_a_model_without_lstm_and_a_bad_sample(tmp_path, capsys, saved):
     np.save(tmp_path / "flat.npy", np.zeros((4, 2), dtype=np.float32))
     assert main(["inspect", str(tmp_path / "dense.lstmkit"), "--input", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "o")]) == 2
     assert load_model(saved).layers[0].units == 5
+
+
+def test_inspect_a_forecaster_file_traces_its_own_last_window(tmp_path, capsys):
+    from lstmkit.forecast import Forecaster
+
+    series = np.sin(np.arange(80) / 3.0) + 0.01 * np.arange(80)
+    forecaster = Forecaster(lookback=8, horizon=2, units=3, epochs=2, levels=(), seed=0).fit(series, verbose=0)
+    forecaster.save(tmp_path / "fc.lstmkit")
+    assert main(["inspect", str(tmp_path / "fc.lstmkit"), "--out", str(tmp_path / "gates")]) == 0
+    assert [p.name for p in (tmp_path / "gates").iterdir()] == ["gates_lstm.png"]
+    # The traced window is what predict() feeds the network: scaled, relative to the last value.
+    x, times = Forecaster.load(tmp_path / "fc.lstmkit").network_input()
+    scaled = np.asarray(forecaster.scalers_[None].target.transform(series[-8:])).reshape(-1)
+    assert x.shape == (1, 8, 1) and x[0, -1, 0] == 0.0 and list(times) == list(range(72, 80))
+    np.testing.assert_allclose(x[0, :, 0], scaled - scaled[-1], atol=1e-6)
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "fc.lstmkit"), "--input", "x.npy", "--out", str(tmp_path / "g2")]) == 2
+    assert "is a Forecaster file, traced on its own last window; drop --input" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "fc.lstmkit"), "--series", "7", "--out", str(tmp_path / "g2")]) == 2
+    assert "series_id='7' is not one of the fitted series" in capsys.readouterr().err
+
+
+def test_inspect_a_model_file_needs_input(tmp_path, saved, capsys):
+    assert main(["inspect", str(saved), "--out", str(tmp_path / "o")]) == 2
+    assert "is a model file: pass --input FILE" in capsys.readouterr().err

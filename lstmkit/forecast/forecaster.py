@@ -32,8 +32,8 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import build_network, forecast_scaled, train_network
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
-from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, scale_target,
-                                      unscale_target)
+from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
+                                      scale_target, unscale_target)
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
@@ -389,6 +389,28 @@ class Forecaster:
                              unscale_target(scalers, scaled + q[:horizon])) for level, q in self.quantiles_.items()}
             results.append((future_index(item.index, horizon), unscale_target(scalers, scaled), bands))
         return results
+
+    def network_input(self, series_id: Any = None) -> tuple[np.ndarray, pd.Index]:
+        """What the network reads at the forecast origin of one series, as `predict()` feeds it.
+
+        Args:
+            series_id: which series (None: the only one).
+
+        Returns:
+            The input (1, lookback, features), scaled (and relative to the last value when the
+            windows are relative), and the times of its steps; `members_[0].trace(x)` shows the
+            network's gates over it.
+        """
+        self._require_fitted("network_input()")
+        tails = {tail.id: tail for tail in self.tails_}
+        if series_id is None and len(tails) > 1:
+            raise ValueError(f"this forecaster holds {len(tails)} series; pass series_id= one of "
+                             f"{list(tails)[:5]}.")
+        item = self.tails_[0] if series_id is None else tails.get(series_id)
+        if item is None:
+            raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
+        contexts, _ = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
+        return relative_inputs(contexts, self.relative)[0], item.index[-self.lookback:]
 
     def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
         future_start = 1 + item.past.shape[1]

@@ -275,8 +275,7 @@ def _checked_index(frame: pd.DataFrame, label: str) -> pd.Index:
                          f"e.g. df.drop_duplicates(subset=[time, id]) or aggregate with groupby().mean().")
     if not index.is_monotonic_increasing:
         position = int(np.argmax(np.diff(index.asi8 if hasattr(index, "asi8") else np.asarray(index)) < 0)) + 1
-        raise ValueError(f"{label} is not sorted by time ({index[position - 1]} comes before {index[position]}). "
-                         f"Sort it first, e.g. series.sort_index() or df.sort_values([id, time]).")
+        raise UnsortedSeriesError(label, index[position - 1], index[position])
     return index
 
 
@@ -428,6 +427,15 @@ def index_from_spec(spec: dict[str, Any], length: int) -> pd.Index:
         return pd.period_range(end=pd.Period(spec["last"], freq=spec["freq"]), periods=length, name=spec["name"])
     step, last = spec["step"], spec["last"]
     return pd.RangeIndex(last - step * (length - 1), last + step, step, name=spec["name"])
+
+
+class UnsortedSeriesError(ValueError):
+    """A series whose times go backwards somewhere: `earlier` is listed before `later`."""
+
+    def __init__(self, label: str, earlier: Any, later: Any) -> None:
+        super().__init__(f"{label} is not sorted by time ({earlier} comes before {later}). "
+                         f"Sort it first, e.g. series.sort_index() or df.sort_values([id, time]).")
+        self.label, self.earlier, self.later = label, earlier, later
 
 
 def check_length(series: Sequence[SeriesData], needed: int, lookback: int, horizon: int,

@@ -35,13 +35,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
 
 from lstmkit.ops import fused
+from lstmkit.ops.jit import kernel
 from lstmkit.ops.blocked import _BOUND, _backward_gates, _sigmoid, _tanh
 from lstmkit.ops.threads import one_blas_thread
 
-_JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
 
 
 def lstm_dense_fit(
@@ -132,7 +131,7 @@ def _make_scratch(batch: int, timesteps: int, features: int, weights: Sequence[n
     return tuple(per_layer), np.empty(rows * features, dtype), np.empty(batch * len(weights[-1]), dtype)
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _fit_kernel(data, model, halves, flat, optimizer_settings, losses):
     """Run len(orders) epochs on one thread. Each batch's gradients are computed in two halves
     and summed, as _fit_in_halves does on two threads, so the thread count (chosen by the
@@ -157,7 +156,7 @@ def _fit_kernel(data, model, halves, flat, optimizer_settings, losses):
             _step_on_sum(kind, settings, step, flat, second_grads)
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _step_on_sum(kind, settings, step, flat, second_grads):
     """Add the second half's gradients to the first's (flat[1]), then take the optimizer step."""
     flat_weights, flat_grads, flat_first, flat_second = flat
@@ -167,7 +166,7 @@ def _step_on_sum(kind, settings, step, flat, second_grads):
     fused.optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
 
 
-@njit(**_JIT_OPTIONS, nogil=True)
+@kernel(nogil=True)
 def _batch_gradients(x, y, indices, model, grads, loss_kind, scratch, count):
     """The sum of the loss terms of the samples `indices` of x, y; the gradients of that sum
     divided by `count` (the batch's B·O, of which these samples may be a part) overwrite grads."""
@@ -222,13 +221,13 @@ def _batch_gradients(x, y, indices, model, grads, loss_kind, scratch, count):
     return total
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _outputs(scratch, units, batch, rows):
     """A layer's h_1..h_T (T·B, H): its hidden buffer after h_0."""
     return scratch[0][batch * units : (rows + batch) * units].reshape((rows, units))
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _layer_forward(inputs, layer, scratch, batch):
     """One layer over all steps: inputs (T·B, F) -> h_1..h_T; keeps what backward needs."""
     kernel, recurrent_kernel, bias = layer
@@ -250,7 +249,7 @@ def _layer_forward(inputs, layer, scratch, batch):
                        tanh_cells[start:stop], hidden[stop : stop + batch])
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _forward_gates(z, recurrent, bias, c_prev, c, tanh_c, h):
     """z (B, 4H) = x_t W in; the gates i, f, g, o out (in place), from z + b + h_{t-1} U;
     writes c_t, tanh(c_t) and h_t (B, H)."""
@@ -278,7 +277,7 @@ def _forward_gates(z, recurrent, bias, c_prev, c, tanh_c, h):
             h_b[j] = output_gate * tanh_cell  # h_t = o_t ⊙ tanh(c_t)
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _layer_backward(inputs, layer, scratch, grads, batch, top):
     """Backpropagate through one layer's T steps; overwrite its grads (dW, dU, db); return dZ
     (T·B, 4H). The top layer's dh must hold dL/dh_T; a lower layer's dL/dh_t come from above."""
@@ -311,7 +310,7 @@ def _layer_backward(inputs, layer, scratch, grads, batch, top):
     return dz
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _add_into(values, target):
     """target += values, both (R, C). Loops here and in _column_sums: numba's array arithmetic
     compiles a shape check whose error message alone takes ~2 s to compile."""
@@ -321,7 +320,7 @@ def _add_into(values, target):
             row[j] += source[j]
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _column_sums(values, out):
     """out (C,) = the sum of the rows of values (R, C)."""
     out[:] = 0

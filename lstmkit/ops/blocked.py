@@ -44,13 +44,13 @@ from typing import Any
 import numpy as np
 import torch
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic, overload
 from torch.autograd.function import once_differentiable
 
+from lstmkit.ops.jit import kernel
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 
-_JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
 _BOUND = 80.0  # |argument| of e^x: σ(±80) and tanh(±40) are 0 or ±1 within 2e-35
 
 
@@ -94,19 +94,19 @@ def _exp_overload(x):  # type: ignore[no-untyped-def]
     return impl
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _sigmoid(z, one, bound):
     """1 / (1 + e^-z); `one` and `bound` (1 and _BOUND) carry z's precision."""
     return one / (one + _exp(-min(max(z, -bound), bound)))
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _tanh(z, one, bound):
     """tanh(z) = 1 - 2 / (e^2z + 1), within 1 ulp of 1 (absolute)."""
     return one - (one + one) / (_exp(min(max(z + z, -bound), bound)) + one)
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _forward_gates(z, c_prev, c, tanh_c, h):
     """Turn pre-activations z (B, 4H) into gates in place; write c_t, tanh(c_t), h_t (B, H)."""
     units = c.shape[1]
@@ -129,7 +129,7 @@ def _forward_gates(z, c_prev, c, tanh_c, h):
             h_b[j] = output_gate * tanh_cell
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _backward_gates(gates, c_prev, tanh_c, dh, dc):
     """One step back: gates (B, 4H) are replaced by dz_t; dh (B, H) = dL/dh_t; dc (B, H) =
     dL/dc_t from step t + 1, replaced by dL/dc_{t-1}."""

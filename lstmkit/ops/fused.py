@@ -36,16 +36,16 @@ from collections.abc import Sequence
 from dataclasses import InitVar, dataclass, field
 
 import numpy as np
-from numba import njit
+
+from lstmkit.ops.jit import kernel
 
 LOSS_KINDS = {"mse": 0, "mae": 1}
 _ADAM, _SGD = 0, 1
 # error_model="numpy": x / 0 gives inf as in torch, and no zero check blocks vectorization.
-_JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
 # Kernels called from one place are inlined there as numba compiles: compiled on their own,
 # each is optimized again inside every caller, which made a first-ever W1 script (empty numba
 # cache) take 8.6-9.4 s instead of 7.9 s. (_lstm_step, also inlined, ran W1's fit 40% slower.)
-_INLINED = {**_JIT_OPTIONS, "inline": "always"}
+_INLINED = {"inline": "always"}
 _TAYLOR_COEFFICIENTS = tuple(1.0 / math.factorial(n) for n in range(11, -1, -1))  # 1/11!..1/0!
 
 
@@ -392,7 +392,7 @@ def _check_arrays_like(arrays, weights: Sequence[np.ndarray], name: str) -> None
 # measured no faster, and at H = 256 faster only for dz Uᵀ, by a sixth.
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _add_vector_matrix(vector, matrix, out):
     """out += vector @ matrix for vector (K,), matrix (K, J), out (J,), adding row k = 0, 1, ...
 
@@ -412,7 +412,7 @@ def _add_vector_matrix(vector, matrix, out):
             out[j] = out[j] + a * m[j]
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _copy(source, target):
     """target[:] = source for vectors of one length. A loop: numba's slice assignment compiles a
     shape check whose error message alone takes ~2 s to compile."""
@@ -420,14 +420,14 @@ def _copy(source, target):
         target[j] = source[j]
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _add(values, target):
     """target += values for vectors of one length (a loop, as in _copy)."""
     for j in range(target.size):
         target[j] += values[j]
 
 
-@njit(**_JIT_OPTIONS, fastmath={"reassoc"})
+@kernel(fastmath={"reassoc"})
 def _dot(a, b):
     """Sum of a ⊙ b (vectors of one length); reassociated so that it vectorizes."""
     total = a.dtype.type(0)
@@ -436,7 +436,7 @@ def _dot(a, b):
     return total
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _exp(x):
     """e^x for a float64 |x| <= 104, to about 1e-13 relative error, without calls or branches.
 
@@ -452,7 +452,7 @@ def _exp(x):
     return series
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _sigmoid(z):
     """1 / (1 + e^-z), computed in float64."""
     x = float(z)
@@ -461,7 +461,7 @@ def _sigmoid(z):
     return 1.0 / (1.0 + _exp(-x))
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _tanh(z):
     """tanh(z), computed in float64."""
     x = float(z)
@@ -474,7 +474,7 @@ def _tanh(z):
     return (e - 1.0) / (e + 1.0)
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, gates, h, c, tanh_c):
     """One LSTM step for one sample.
 
@@ -497,7 +497,7 @@ def _lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, gates, h, c,
         c[k], tanh_c[k], h[k] = c_k, tanh_c_k, o * tanh_c_k  # h_t = o_t ⊙ tanh(c_t)
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _sequence_forward_kernel(x, kernel, recurrent_kernel, bias, h_seq, h, c):
     """x (B, T, F) -> h_seq (B, T, H); h, c (B, H) hold the initial state, then the final."""
     units = h.shape[1]
@@ -513,7 +513,7 @@ def _sequence_forward_kernel(x, kernel, recurrent_kernel, bias, h_seq, h, c):
         _copy(c_prev, c[n])
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _predict_kernel(x, layers, dense, out):
     """x (B, T, F) -> out (B, O); layers, dense as made by split_weights."""
     timesteps, dtype = x.shape[1], x.dtype
@@ -533,7 +533,7 @@ def _predict_kernel(x, layers, dense, out):
         _add_vector_matrix(inputs[timesteps - 1], dense_kernel, out[n])
 
 
-@njit(**_JIT_OPTIONS)
+@kernel()
 def _fit_kernel(data, model, grads, flat, optimizer_settings, cache, losses):
     """Run len(orders) epochs; see lstm_dense_fit.
 
@@ -554,7 +554,7 @@ def _fit_kernel(data, model, grads, flat, optimizer_settings, cache, losses):
             optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
 
 
-@njit(**_INLINED)
+@kernel(**_INLINED)
 def _batch_gradients(x, y, indices, model, grads, flat_grads, loss_kind, cache):
     """Mean loss of the samples `indices` of x, y; its gradients go into grads (whose 1-D
     views are flat_grads)."""
@@ -569,7 +569,7 @@ def _batch_gradients(x, y, indices, model, grads, flat_grads, loss_kind, cache):
     return total / count
 
 
-@njit(**_INLINED)
+@kernel(**_INLINED)
 def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
     """Forward and backward for one sample x (T, F), y (O,); adds its gradients to grads.
 
@@ -617,7 +617,7 @@ def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
     return total
 
 
-@njit(**_INLINED)
+@kernel(**_INLINED)
 def _lstm_backward(inputs, layer, layer_cache, layer_grads):
     """Backpropagate one sample through the T steps of one layer (equations above).
 
@@ -655,7 +655,7 @@ def _lstm_backward(inputs, layer, layer_cache, layer_grads):
         _add_vector_matrix(hs[1:timesteps, k], dzs[1:], grad_recurrent_kernel[k])
 
 
-@njit(**_INLINED)
+@kernel(**_INLINED)
 def optimizer_step(kind, settings, step, weights, grads, first_slot, second_slot):
     """One torch.optim step (number `step`, from 1) on tuples of 1-D arrays."""
     as_dtype = weights[0].dtype.type
@@ -677,7 +677,7 @@ def optimizer_step(kind, settings, step, weights, grads, first_slot, second_slot
             _sgd_update(weights[p], grads[p], first_slot[p], nesterov != 0, coefficients)
 
 
-@njit(**_INLINED)
+@kernel(**_INLINED)
 def _adam_update(param, grad, exp_avg, exp_avg_sq, coefficients):
     """torch.optim.Adam's single-tensor update, operation by operation, on 1-D arrays."""
     weight_1, beta_2, weight_2, correction_2_sqrt, epsilon, neg_step_size = coefficients
@@ -694,7 +694,7 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, coefficients):
         param[n] = param[n] + neg_step_size * first_moment / denom
 
 
-@njit(**_INLINED)
+@kernel(**_INLINED)
 def _sgd_update(param, grad, buffer, nesterov, coefficients):
     """torch.optim.SGD's single-tensor update (dampening 0) on 1-D arrays.
 
