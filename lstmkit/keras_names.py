@@ -27,7 +27,7 @@ LAYER_HINTS = {
 for _name in ("Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "GlobalAveragePooling1D",
               "GlobalMaxPooling1D", "BatchNormalization", "LayerNormalization", "Reshape", "Concatenate",
               "Attention", "MultiHeadAttention", "ConvLSTM1D", "ConvLSTM2D", "LeakyReLU", "GRU", "SimpleRNN",
-              "Embedding", "TimeDistributed", "RepeatVector", "CuDNNGRU"):
+              "CuDNNGRU"):
     LAYER_HINTS.setdefault(_name, "")
 
 PACKAGE_HINTS = {

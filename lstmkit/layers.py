@@ -1,4 +1,4 @@
-"""Layers: LSTM, Dense, Dropout, Bidirectional, Masking. Each is a `torch.nn.Module` with Keras's arguments and weights.
+"""Layers: LSTM, Dense, Dropout, Bidirectional, Masking, Embedding, RepeatVector, TimeDistributed. Each is a `torch.nn.Module` with Keras's arguments and weights.
 
 A layer knows its input shape either from `input_shape=` or from the first tensor it sees;
 then it creates its parameters and draws them with Keras's initialisers (glorot_uniform kernel,
@@ -582,12 +582,150 @@ class Masking(Layer):
         return {"mask_value": self.mask_value, **super().get_config()}
 
 
+class Embedding(Layer):
+    """Turn integer ids (B, T) into vectors (B, T, output_dim) by looking them up in a table.
+
+    Keras's weights: one `embeddings` matrix (input_dim, output_dim), drawn uniform(-0.05, 0.05);
+    input_dim·output_dim parameters. The same lookup as `torch.nn.Embedding` with that weight.
+
+    Args:
+        input_dim: the number of ids (vocabulary size); ids run 0 .. input_dim - 1.
+        output_dim: the size of each vector.
+        mask_zero: id 0 is padding: the recurrent layers after it skip those steps exactly as
+            with `lengths=` (so id 0 must never be a real token, and input_dim counts it).
+        input_shape: (T,) without the batch axis, T may be None.
+
+    Example:
+        >>> Embedding(1000, 64, input_shape=(10,))(torch.zeros(2, 10, dtype=torch.long)).shape
+        torch.Size([2, 10, 64])
+    """
+
+    takes_ids = True  # Sequential keeps its inputs integer (model_inputs)
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        mask_zero: bool = False,
+        input_shape: Sequence[int | None] | None = None,
+        name: str | None = None,
+    ):
+        self.input_dim = _check_units(input_dim, "Embedding")
+        self.output_dim = _check_units(output_dim, "Embedding")
+        self.mask_zero = bool(mask_zero)
+        super().__init__(input_shape=input_shape, name=name)
+
+    def build(self, input_shape: Shape) -> None:
+        self.embeddings = nn.Parameter(torch.empty(self.input_dim, self.output_dim))
+        self.reset_parameters()
+        super().build(input_shape)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            nn.init.uniform_(self.embeddings, -0.05, 0.05)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape, self.output_dim)
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.mask_zero:
+            return mask
+        real = x != 0  # (B, T)
+        return real if mask is None else real & mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T) integer ids in 0 .. input_dim - 1. Returns (B, T, output_dim)."""
+        self._build_from(x)
+        return nn.functional.embedding(x.long(), self.embeddings)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim, "mask_zero": self.mask_zero,
+                **super().get_config()}
+
+
+class RepeatVector(Layer):
+    """Repeat a vector (B, F) n times: (B, n, F), e.g. an encoder's summary for every decoder step."""
+
+    def __init__(self, n: int, input_shape: Sequence[int | None] | None = None, name: str | None = None):
+        self.n = _check_units(n, "RepeatVector")
+        super().__init__(input_shape=input_shape, name=name)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            raise ValueError(f"RepeatVector repeats one vector per sample, input shape (features,); got {input_shape}.")
+        return (self.n, input_shape[0])
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        return None  # every repeated step is real (Keras's rule)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.built = True
+        return x.unsqueeze(1).expand(-1, self.n, -1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"n": self.n, **super().get_config()}
+
+
+class TimeDistributed(Layer):
+    """Apply `layer` (e.g. Dense) to every time step: (B, T, ...) -> (B, T, layer's output).
+
+    The parameters are the wrapped layer's, shared by all steps (Keras's counts). The mask passes
+    through, so a loss after it skips padded steps.
+    """
+
+    def __init__(self, layer: Layer, input_shape: Sequence[int | None] | None = None, name: str | None = None):
+        if not isinstance(layer, Layer) or isinstance(layer, (LSTM, Bidirectional)):
+            raise TypeError(f"TimeDistributed wraps a per-step layer such as Dense; got {type(layer).__name__}.")
+        super().__init__(name=name)
+        self.layer = layer
+        self.input_shape = _check_input_shape(input_shape)
+        if self.input_shape is not None:
+            self.build(self.input_shape)
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) < 2:
+            raise ValueError(f"TimeDistributed needs inputs with a time axis, (timesteps, features); got {input_shape}.")
+        if not self.layer.built:
+            self.layer.build(tuple(input_shape[1:]))
+        super().build(input_shape)
+
+    def reset_parameters(self) -> None:
+        self.layer.reset_parameters()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, ...). Returns the layer's output at each step, (B, T, ...)."""
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+            self.to(device=x.device, dtype=x.dtype)
+        steps = self.layer(x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]))
+        return steps.reshape(x.shape[0], x.shape[1], *steps.shape[1:])
+
+    def get_config(self) -> dict[str, Any]:
+        config = self.layer.get_config()
+        config.pop("input_shape", None)
+        return {"layer": {"class_name": type(self.layer).__name__, "config": config}, **super().get_config()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TimeDistributed":
+        config = dict(config)
+        inner = config.pop("layer")
+        if inner.get("class_name") not in LAYERS:
+            raise ValueError(f"TimeDistributed: unknown layer class {inner.get('class_name')!r} in the configuration.")
+        return cls(LAYERS[inner["class_name"]].from_config(inner["config"]), **config)
+
+
 LAYERS: dict[str, type[Layer]] = {
     "LSTM": LSTM,
     "Dense": Dense,
     "Dropout": Dropout,
     "Bidirectional": Bidirectional,
     "Masking": Masking,
+    "Embedding": Embedding,
+    "RepeatVector": RepeatVector,
+    "TimeDistributed": TimeDistributed,
 }
 
 

@@ -68,6 +68,21 @@ def to_tensor(data: Any, argument: str) -> torch.Tensor:
     return tensor
 
 
+def _token_ids(tensor: torch.Tensor, input_dim: int, argument: str) -> torch.Tensor:
+    """Inputs of a model starting with Embedding: whole numbers in 0 .. input_dim - 1, as int64."""
+    if tensor.is_floating_point() and not bool((tensor == tensor.round()).all()):
+        raise ValueError(f"`{argument}` feeds an Embedding, which takes integer ids; got fractional values.")
+    ids = tensor.long()
+    outside = (ids < 0) | (ids >= input_dim)
+    if bool(outside.any()):
+        first = int(outside.reshape(len(ids), -1).any(dim=1).nonzero()[0, 0])
+        raise ValueError(
+            f"`{argument}` sample {first} holds id {int(ids[first][outside[first]][0])}, outside 0..{input_dim - 1} "
+            f"for the Embedding's input_dim={input_dim}; give the Embedding a larger input_dim."
+        )
+    return ids
+
+
 def check_class_targets(loss: Any, y: Any, output: Shape, argument: str) -> None:
     """Targets a cross-entropy cannot read: an error naming the first bad sample."""
     classes = output[-1]
@@ -134,6 +149,8 @@ class InputPreparation:
                 f"{shape_text((None, *expected))} (samples first). Cut inputs to that shape, or "
                 f"build the model with input_shape={tuple(got)}."
             )
+        if self.layers and getattr(self.layers[0], "takes_ids", False):
+            return _token_ids(tensor, self.layers[0].input_dim, argument).to(self.device)
         dtype = self._dtype()
         return tensor.to(device=self.device, dtype=dtype)
 

@@ -739,7 +739,7 @@ def format_summary(model: Sequential) -> str:
     columns = (29, 26, 10)
 
     def row(*cells: str) -> str:
-        return "".join(cell.ljust(w) for cell, w in zip(cells, columns)).rstrip()
+        return "".join(cell.ljust(w - 1) + " " for cell, w in zip(cells, columns)).rstrip()  # long names keep a gap
 
     lines = [f'Model: "{model.name}"', "_" * width, row(" Layer (type)", "Output Shape", "Param #"), "=" * width]
     shape = model.built_input_shape
