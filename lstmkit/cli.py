@@ -105,7 +105,7 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
                           help="past steps the LSTM reads (default: 3 seasons or 2 horizons, as the data allow)")
     forecast.add_argument("--season", type=_positive_int,
                           help="observations per season for the baselines and MASE (default: from the time step)")
-    forecast.add_argument("--strategy", choices=["direct", "recursive"], default="direct",
+    forecast.add_argument("--strategy", choices=["direct", "recursive", "seq2seq"], default="direct",
                           help="multi-step strategy (default direct)")
     forecast.add_argument("--scaler", choices=["minmax", "standard", "none"], default="minmax",
                           help="per-series scaler, fitted on the training part (default minmax)")

@@ -274,13 +274,16 @@ class InputPreparation:
                 f"`{argument}` has samples of shape {got} but the model expects {shape_text(expected)}; "
                 f"build the model with input_shape={got}."
             )
-        output = tuple(self.output_shape)
-        if math.prod(source.target_shape) != math.prod(output):
+        output = got
+        for layer in self.layers:  # the output for the source's shape (the model's may have None steps)
+            output = layer.compute_output_shape(output)
+        target = output[:-1] if losses.is_sparse(self.loss) else output  # sparse: one class label per output row
+        if math.prod(source.target_shape) != math.prod(target):
             raise ValueError(
                 f"`{argument}` has targets of shape {tuple(source.target_shape)} but the model outputs "
                 f"{shape_text((None, *output))}; end it with Dense({math.prod(source.target_shape)})."
             )
         if len(source) * math.prod(got) * self._dtype().itemsize <= MATERIALIZE_MAX_BYTES:
             x, y = source.batch(np.arange(len(source)))
-            return self._prepare_x(x, argument), self._prepare_y(y.reshape(len(y), *output), len(x), argument)
-        return SourceBatches(source, self.device, self._dtype(), output), None
+            return self._prepare_x(x, argument), self._prepare_y(y.reshape(len(y), *target), len(x), argument)
+        return SourceBatches(source, self.device, self._dtype(), target), None

@@ -37,7 +37,7 @@ from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scal
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
-STRATEGIES = ("direct", "recursive")
+STRATEGIES = ("direct", "recursive", "seq2seq")
 
 
 def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -66,7 +66,8 @@ class Forecaster:
         epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
-        strategy: "direct" (one model, H outputs) or "recursive" (one step, fed back H times).
+        strategy: "direct" (one model, H outputs), "recursive" (one step, fed back H times) or
+            "seq2seq" (an encoder LSTM whose summary a decoder LSTM unrolls over the H steps).
         relative: take each window relative to its last value (see the module docstring).
         season: observations per season for the baselines and MASE; inferred from the time
             index when None (12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly).
@@ -157,8 +158,8 @@ class Forecaster:
 
     @property
     def steps(self) -> int:
-        """Steps the network outputs: H for "direct", 1 for "recursive"."""
-        return self.horizon if self.strategy == "direct" else 1
+        """Steps the network outputs: H for "direct" and "seq2seq", 1 for "recursive"."""
+        return 1 if self.strategy == "recursive" else self.horizon
 
     def min_length(self) -> int:
         """The fewest points a series needs for fit (with a validation tail when one is asked for)."""

@@ -16,7 +16,7 @@ from lstmkit.callbacks import Callback, EarlyStopping
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import world_size_from_env
 from lstmkit.forecast.windows import relative_inputs
-from lstmkit.layers import LSTM, Dense, Dropout
+from lstmkit.layers import LSTM, Dense, Dropout, RepeatVector, TimeDistributed
 from lstmkit.models import Sequential
 from lstmkit.optimizers import Adam
 from lstmkit.training import History
@@ -39,7 +39,10 @@ def build_network(spec: "Forecaster", features: int) -> Sequential:
                               input_shape=(spec.lookback, features) if layer == 0 else None))
             if spec.dropout > 0:
                 stack.append(Dropout(spec.dropout))
-        stack.append(Dense(spec.steps))
+        if spec.strategy == "seq2seq":  # the encoder's last state, repeated, is read by a decoder step by step
+            stack += [RepeatVector(spec.steps), LSTM(spec.units, return_sequences=True), TimeDistributed(Dense(1))]
+        else:
+            stack.append(Dense(spec.steps))
         model = Sequential(stack, name="forecaster")
     expected = (spec.lookback, features)
     given = model.built_input_shape
@@ -77,7 +80,7 @@ def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.n
                     strategy: str, relative: bool) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
 
-    "direct" reads all steps from one output; "recursive" appends each one-step forecast to
+    "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
     """
     def predict(window: np.ndarray) -> np.ndarray:
@@ -85,7 +88,7 @@ def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.n
         outputs = [m.predict(x, batch_size=256).reshape(len(x), -1) for m in members]
         return np.median(np.stack(outputs), axis=0) + level[:, None]
 
-    if strategy == "direct":
+    if strategy != "recursive":
         return predict(contexts)[:, :horizon]
     window, steps = np.array(contexts, dtype=np.float64), []
     for step in range(horizon):
