@@ -23,14 +23,14 @@ def make_questions(count: int, digits: int, seed: int) -> tuple[list[str], list[
     return list(seen), list(seen.values())
 
 
-def main(samples: int = 50_000, epochs: int = 30, digits: int = 3, units: int = 128, seed: int = 0,
-         verbose: int = 2) -> float:
+def main(samples: int = 50_000, epochs: int = 30, digits: int = 3, units: int = 128, batch_size: int = 128,
+         learning_rate: float = 0.005, seed: int = 0, verbose: int = 2) -> float:
     """Train on `samples` questions, score on 1,000 unseen ones; returns the exact-match accuracy."""
     questions, answers = make_questions(samples + 1000, digits, seed)
     train_q, train_a, test_q, test_a = questions[:samples], answers[:samples], questions[samples:], answers[samples:]
 
     model = Seq2Seq(units=units, attention="luong", embedding_dim=16)
-    model.fit(train_q, train_a, epochs=epochs, batch_size=128, optimizer=Adam(learning_rate=0.005),
+    model.fit(train_q, train_a, epochs=epochs, batch_size=batch_size, optimizer=Adam(learning_rate=learning_rate),
               validation_split=0.05, verbose=verbose, seed=seed)
 
     predicted = model.predict(test_q)

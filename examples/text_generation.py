@@ -9,7 +9,7 @@ is scored in bits per character on the last 10% of Macbeth, which it never saw, 
 from lstmkit.text import TextGenerator, load_shakespeare
 
 
-def main(epochs: int = 20, units: int = 256, text_chars: int | None = None, sample_length: int = 300,
+def main(epochs: int = 25, units: int = 256, text_chars: int | None = None, sample_length: int = 300,
          seed: int = 0, verbose: int = 2) -> dict[str, float]:
     """Train, write three samples and score the held-out tail; returns the two bits per character."""
     text = load_shakespeare()[:text_chars]
@@ -17,7 +17,7 @@ def main(epochs: int = 20, units: int = 256, text_chars: int | None = None, samp
     train, held_out = text[:cut], text[cut:]
 
     generator = TextGenerator(units=units, embedding_dim=64, sequence_length=100, dropout=0.1)
-    generator.fit(train, epochs=epochs, batch_size=64, learning_rate=0.002, verbose=verbose, seed=seed)
+    generator.fit(train, epochs=epochs, batch_size=32, learning_rate=0.004, verbose=verbose, seed=seed)
 
     for temperature in (0.5, 0.8, 1.1):
         print(f"--- temperature {temperature} ---")

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log")
     _add_forecast_parser(commands)
     _add_inspect_parser(commands)
+    _add_text_parser(commands)
     _add_bench_parser(commands)
     return parser
 
@@ -383,6 +384,50 @@ def run_inspect_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_text_parser(commands: argparse._SubParsersAction) -> None:
+    text = commands.add_parser("text", help="train a character-level text generator, or write text with one")
+    actions = text.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    train = actions.add_parser(
+        "train", help="train a TextGenerator on a UTF-8 text file",
+        description="Train Embedding(64) -> LSTM(units) -> softmax on windows of a text file (read in chunks, "
+                    "so it may be larger than memory), with a progress bar and Keras's epoch lines; write the model.")
+    train.add_argument("file", metavar="FILE", help="a UTF-8 text file")
+    train.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.lstmkit)")
+    train.add_argument("--epochs", type=_positive_int, default=10, help="training epochs (default 10)")
+    train.add_argument("--units", type=_positive_int, default=256, help="LSTM units (default 256)")
+    train.add_argument("--sequence-length", type=_positive_int, default=100, help="steps per window (default 100)")
+    train.add_argument("--batch-size", type=_positive_int, default=64, help="windows per step (default 64)")
+    train.add_argument("--tokenizer", choices=["char", "word"], default="char", help="tokens (default char)")
+    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    generate = actions.add_parser("generate", help="continue a prompt with a trained TextGenerator")
+    generate.add_argument("model", metavar="MODEL", help="a model written by `lstmkit text train`")
+    generate.add_argument("--prompt", required=True, help="the text to continue")
+    generate.add_argument("--length", type=_positive_int, default=400, help="tokens to write (default 400)")
+    generate.add_argument("--temperature", type=float, default=1.0, help="< 1 safer, > 1 bolder (default 1.0)")
+    generate.add_argument("--top-k", type=_positive_int, help="sample among the k likeliest tokens only")
+    generate.add_argument("--seed", type=_non_negative_int, help="random seed: the same seed writes the same text")
+
+
+def run_text_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lstmkit.text import TextGenerator
+
+    if args.action == "generate":
+        generator = TextGenerator.load(args.model)
+        print(args.prompt + generator.generate(args.prompt, args.length, args.temperature, args.top_k, args.seed))
+        return 0
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--out {args.out!r}: folder {folder!r} does not exist; create it first.")
+    generator = TextGenerator(args.tokenizer, units=args.units, sequence_length=args.sequence_length)
+    history = generator.fit(Path(args.file), epochs=args.epochs, batch_size=args.batch_size, verbose=1, seed=args.seed)
+    generator.save(args.out)
+    print(f"Wrote {args.out}: {generator.tokenizer.vocab_size} tokens, final loss {history.history['loss'][-1]:.4f}")
+    return 0
+
+
 def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench",
@@ -421,6 +466,7 @@ COMMANDS = {
     "demo": run_demo_command,
     "forecast": run_forecast_command,
     "inspect": run_inspect_command,
+    "text": run_text_command,
     "bench": run_bench_command,
 }
 

@@ -287,3 +287,22 @@ def confusion_matrix_plot(matrix: Any, labels: Any = None, ax: Axes | None = Non
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"Confusion matrix: accuracy {accuracy:.1%} of {int(counts.sum())}")
     return ax
+
+
+def attention_heatmap(trace: Any, ax: Axes | None = None) -> Axes:
+    """Where each output token of a Seq2Seq looked: its attention weights over the source tokens.
+
+    Args:
+        trace: a lstmkit.seq2seq.AttentionTrace (from `Seq2Seq.trace(source)`).
+        ax: where to draw; a new figure when None.
+    """
+    weights = trace.weights
+    ax = ax or new_axes(width=max(4.0, 0.35 * weights.shape[1] + 2), height=max(3.0, 0.3 * weights.shape[0] + 1.5))
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(trace.source_tokens)), [repr(t)[1:-1] or " " for t in trace.source_tokens])
+    ax.set_yticks(range(len(trace.output_tokens)), trace.output_tokens)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title("attention weights")
+    ax.figure.colorbar(image, ax=ax, label="weight")
+    return ax
