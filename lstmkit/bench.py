@@ -6,6 +6,8 @@ Workloads (DESIGN.md's tutorial sizes; `quick` shrinks them to a smoke test):
     W1p  predict one window (1, 5, 1), steady state, µs per call
     W2   20,000-point noisy sine, windows 24x1, LSTM(64)+Dense(1), batch 64, 3 epochs
     W3   batch 256, seq 100, input 32, LSTM(256)+Dense(1): one training step; forward only
+    W4   character model on the bundled text: Embedding(64)+LSTM(256)+softmax, windows of 100
+         characters, batch 64, one epoch of 10 batches (sparse cross-entropy, Adam)
 
 Each round runs every framework once, rotating the order (A B C, B C A, C A B) so drift in
 the machine's speed falls evenly; ratios are taken within a round, then summarised.
@@ -33,10 +35,12 @@ class Sizes:
     w2_epochs: int
     w3: tuple[int, int, int, int]  # batch, timesteps, features, units
     predict_calls: int
+    w4: tuple[int, int, int, int, int] = (640, 100, 64, 256, 64)  # windows, timesteps, embedding, units, batch
 
 
 FULL = Sizes(w1_epochs=100, w2_points=20_000, w2_epochs=3, w3=(256, 100, 32, 256), predict_calls=2000)
-QUICK = Sizes(w1_epochs=10, w2_points=2_000, w2_epochs=1, w3=(32, 20, 8, 32), predict_calls=200)
+QUICK = Sizes(w1_epochs=10, w2_points=2_000, w2_epochs=1, w3=(32, 20, 8, 32), predict_calls=200,
+              w4=(64, 20, 8, 16, 32))
 
 
 def tutorial_data() -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +58,16 @@ def sine_windows(points: int, lookback: int = 24) -> tuple[np.ndarray, np.ndarra
     series = (np.sin(np.arange(points) * 2 * np.pi / 50) + rng.normal(0, 0.1, points)).astype(np.float32)
     x = np.lib.stride_tricks.sliding_window_view(series[:-1], lookback)[..., None].copy()
     return x, series[lookback:, None].copy()
+
+
+def char_windows(windows: int, timesteps: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """W4's data: character ids of the bundled text cut into windows, the next characters, vocabulary size."""
+    from lstmkit.text import CharTokenizer, load_shakespeare
+
+    text = load_shakespeare()[: windows * timesteps + 1]
+    ids = CharTokenizer().fit(text).encode(text)
+    vocabulary = int(ids.max()) + 1
+    return ids[:-1].reshape(windows, timesteps), ids[1:].reshape(windows, timesteps), vocabulary
 
 
 # -- lstmkit ---------------------------------------------------------------------------------
@@ -89,6 +103,20 @@ def lstmkit_w3(batch: int, timesteps: int, features: int, units: int, forward_on
     if forward_only:
         return lambda: model.predict(x, batch_size=batch)
     return lambda: model.fit(x, y, epochs=1, batch_size=batch, verbose=0, shuffle=False)
+
+
+def lstmkit_char_fit(x: np.ndarray, y: np.ndarray, vocabulary: int, embedding: int, units: int,
+                     batch_size: int) -> float:
+    """W4 through the public API: one epoch of fit on character windows."""
+    from lstmkit import Sequential
+    from lstmkit.layers import LSTM, Dense, Embedding, TimeDistributed
+
+    model = Sequential([Embedding(vocabulary, embedding, input_shape=(x.shape[1],)),
+                        LSTM(units, return_sequences=True), TimeDistributed(Dense(vocabulary, activation="softmax"))])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", device="cpu")
+    start = time.perf_counter()
+    model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0, seed=0)
+    return time.perf_counter() - start
 
 
 def _one_thread(job: Callable[[], float]) -> Callable[[], float]:
@@ -133,6 +161,37 @@ def torch_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size:
             loss = loss_fn(model(xb), yb)
             loss.backward()
             optimizer.step()
+    return time.perf_counter() - start
+
+
+class TorchCharModel(torch.nn.Module):
+    """The character model a PyTorch user writes: nn.Embedding, nn.LSTM, nn.Linear to logits."""
+
+    def __init__(self, vocabulary: int, embedding: int, units: int) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocabulary, embedding)
+        self.lstm = torch.nn.LSTM(embedding, units, batch_first=True)
+        self.head = torch.nn.Linear(units, vocabulary)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.lstm(self.embedding(ids))
+        return self.head(outputs)
+
+
+def torch_char_fit(x: np.ndarray, y: np.ndarray, vocabulary: int, embedding: int, units: int,
+                   batch_size: int) -> float:
+    torch.manual_seed(0)
+    model = TorchCharModel(vocabulary, embedding, units)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    start = time.perf_counter()
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(xb).reshape(-1, vocabulary), yb.reshape(-1))
+        loss.backward()
+        optimizer.step()
     return time.perf_counter() - start
 
 
@@ -249,6 +308,8 @@ def run(
     x1, y1 = tutorial_data()
     x2, y2 = sine_windows(sizes.w2_points)
     batch, timesteps, features, units = sizes.w3
+    windows, char_steps, embedding, char_units, char_batch = sizes.w4
+    x4, y4, vocabulary = char_windows(windows, char_steps)
     jobs: dict[str, dict[str, Callable[[], float]]] = {
         "lstmkit": {
             "W1 fit (s)": lambda: lstmkit_fit(x1, y1, 50, sizes.w1_epochs, 1),
@@ -257,6 +318,7 @@ def run(
             "W2 fit (s)": lambda: lstmkit_fit(x2, y2, 64, sizes.w2_epochs, 64),
             "W3 step (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=True)),
+            "W4 char fit (s)": lambda: lstmkit_char_fit(x4, y4, vocabulary, embedding, char_units, char_batch),
         },
         "pytorch": {
             "W1 fit (s)": lambda: torch_fit(x1, y1, 50, sizes.w1_epochs, 1),
@@ -265,6 +327,7 @@ def run(
             "W2 fit (s)": lambda: torch_fit(x2, y2, 64, sizes.w2_epochs, 64),
             "W3 step (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True)),
+            "W4 char fit (s)": lambda: torch_char_fit(x4, y4, vocabulary, embedding, char_units, char_batch),
         },
     }
     if contended:

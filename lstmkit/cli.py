@@ -434,8 +434,8 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
         help="time training and prediction against idiomatic PyTorch (and Keras, if given)",
         description=(
             "Run the speed workloads W1 (tutorial fit and one-window predict), W2 (20,000-point "
-            "series) and W3 (large training step, forward) through lstmkit and idiomatic PyTorch, "
-            "interleaved, and print median (min-max) and paired ratios. Keras is never a "
+            "series), W3 (large training step, forward) and W4 (character model, one epoch) through "
+            "lstmkit and idiomatic PyTorch, interleaved, and print median (min-max) and paired ratios. Keras is never a "
             "dependency: pass --keras-python to a Python that has TensorFlow to include it."
         ),
     )

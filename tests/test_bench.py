@@ -6,7 +6,8 @@ import json
 from lstmkit.bench import _keras_samples, format_table
 from lstmkit.cli import main
 
-KEYS = ["W1 fit (s)", "W1 predict (us)", "W1 script (s)", "W2 fit (s)", "W3 step (s)", "W3 forward (s)"]
+KEYS = ["W1 fit (s)", "W1 predict (us)", "W1 script (s)", "W2 fit (s)", "W3 step (s)", "W3 forward (s)",
+        "W4 char fit (s)"]
 
 
 def test_quick_bench_records_every_workload(tmp_path, capsys):
