@@ -695,10 +695,12 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     if config.get("kind") == "weights":
         raise ValueError(f"{str(path)!r} holds only weights (written by save_weights); build the model as before "
                          f"and call model.load_weights(path).")
-    if config.get("kind") == "Forecaster":
+    loaders = {"Forecaster": "lstmkit.forecast.Forecaster", "Seq2Seq": "lstmkit.seq2seq.Seq2Seq",
+               "TextGenerator": "lstmkit.text.TextGenerator"}
+    if config.get("kind") in loaders:
         raise ValueError(
-            f"{str(path)!r} holds a Forecaster, not a Sequential model; load it with "
-            f"lstmkit.forecast.Forecaster.load(path)."
+            f"{str(path)!r} holds a {config['kind']}, not a Sequential model; load it with "
+            f"{loaders[config['kind']]}.load(path)."
         )
     try:
         model = Sequential.from_config(config["model"])

@@ -29,7 +29,7 @@ def test_date_translation_writes_iso_dates_and_the_attention_plot(tmp_path, caps
     plot_path = tmp_path / "attention.png"
     example["main"](samples=1200, epochs=6, units=32, plot_path=str(plot_path), verbose=0)
     out = capsys.readouterr().out
-    translations = re.findall(r"-> (\S+)", out)
+    translations = re.findall(r"-> ([^\s;]+)", out)
     assert len(translations) == 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", t) for t in translations)
     assert plot_path.stat().st_size > 10_000
 

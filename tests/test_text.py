@@ -37,7 +37,7 @@ def test_kneser_ney_probabilities_sum_to_one():
         assert np.sum(2.0 ** -bits) == pytest.approx(1.0, abs=1e-9)
     assert model.name == "3-gram, interpolated Kneser-Ney"
     held_out = TEXT[-2000:]
-    assert NGramModel(4).fit(TEXT[:50_000]).bits_per_character(held_out) < model.bits_per_character(held_out)
+    assert NGramModel(4).fit(TEXT[:20_000]).bits_per_character(held_out) < model.bits_per_character(held_out)
 
 
 def test_file_is_streamed_in_chunks_and_trains_like_the_string(tmp_path):
@@ -55,7 +55,7 @@ def test_file_is_streamed_in_chunks_and_trains_like_the_string(tmp_path):
 @pytest.fixture(scope="module")
 def generator():
     model = TextGenerator(units=32, embedding_dim=16, sequence_length=50)
-    model.fit(TEXT[:20_000], epochs=6, batch_size=32, learning_rate=0.01, verbose=0, seed=0, validation_split=0.1)
+    model.fit(TEXT[:12_000], epochs=4, batch_size=32, learning_rate=0.01, verbose=0, seed=0, validation_split=0.1)
     return model
 
 
@@ -73,7 +73,7 @@ def test_scores_beside_the_baseline(generator):
     bits = generator.bits_per_character(held_out)
     perplexity = generator.perplexity(held_out)
     assert perplexity.model == pytest.approx(2 ** bits.model, rel=1e-9)
-    same_counts = NGramModel(order=5).fit(TEXT[:20_000])  # the generator's baseline counts its token ids
+    same_counts = NGramModel(order=5).fit(TEXT[:12_000])  # the generator's baseline counts its token ids
     assert bits.baseline == pytest.approx(same_counts.bits_per_character(held_out), rel=1e-9)
     assert 1.5 < bits.model < np.log2(generator.tokenizer.vocab_size)  # learned something, not yet good
     assert "5-gram, interpolated Kneser-Ney" in str(bits)
