@@ -229,7 +229,7 @@ class _TextWindows:
         return len(self.windows)
 
     def batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts = (np.asarray(self.windows)[index] * self.length)[:, None] + np.arange(self.length + 1)
+        starts = ((self.windows.start + np.asarray(index)) * self.length)[:, None] + np.arange(self.length + 1)
         block = np.asarray(self.ids[starts], dtype=np.int64)  # (B, length + 1)
         return block[:, :-1], block[:, 1:]
 
@@ -274,13 +274,15 @@ class TextGenerator:
         return Sequential(stack, name="text_generator")
 
     def fit(self, text: str | os.PathLike, epochs: int = 10, batch_size: int = 64, learning_rate: float = 0.002,
-            validation_split: float = 0.0, verbose: int | str = "auto", seed: int | None = 0) -> History:
+            validation_split: float = 0.0, verbose: int | str = "auto", seed: int | None = None) -> History:
         """Train on a string or a text file (pathlib.Path; read in chunks, never whole).
 
         The tokenizer (on the first call) and the n-gram baseline are fitted on the same text;
         the last `validation_split` of the windows is scored after each epoch (val_loss).
         Keras's epoch lines with verbose=2, a progress bar with 1.
         """
+        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+            raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
         if self.model is None:
             self.tokenizer.fit(_chunks(text))
             self.model = self._build()
