@@ -19,7 +19,7 @@ from torch import nn
 from lstmkit import checkpoint, fastpath, losses, metrics as metrics_module, optimizers
 from lstmkit.callbacks import Callback
 from lstmkit.distributed import Cluster, broadcast_int, check_mode, join, local_device, world_size_from_env, wrap
-from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Shape, apply_layer
+from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Recurrent, Shape, apply_layer
 from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
@@ -142,7 +142,7 @@ class Sequential(InputPreparation, nn.Module):
             layer.build(shape)
         except ValueError as err:
             hint = ""
-            if isinstance(layer, (LSTM, Bidirectional)) and len(shape) == 1:
+            if isinstance(layer, (Recurrent, Bidirectional)) and len(shape) == 1:
                 hint = " The layer before it returns one vector per sequence: give it return_sequences=True."
             raise ValueError(f"cannot add layer {layer.name!r}: {err}{hint}") from None
         layer.to(self.device)
@@ -212,13 +212,14 @@ class Sequential(InputPreparation, nn.Module):
         return x, mask
 
     def reset_states(self) -> None:
-        """Zero the carried state of every stateful LSTM (Keras's `reset_states`)."""
+        """Zero the carried state of every stateful recurrent layer (Keras's `reset_states`)."""
         for layer in self.layers:
-            if isinstance(layer, (LSTM, Bidirectional)):
+            if isinstance(layer, (Recurrent, Bidirectional)):
                 layer.reset_states()
 
     def trace(self, x: Any, lengths: Any = None) -> list[LayerTrace]:
-        """Every gate and state of every LSTM layer on `x`, from the reference equations.
+        """Every gate and state of every recurrent layer (LSTM, GRU, SimpleRNN) on `x`, from the
+        reference equations.
 
         Args:
             x: inputs (samples, timesteps, features); any number of timesteps. A list of
@@ -226,11 +227,12 @@ class Sequential(InputPreparation, nn.Module):
             lengths: real steps per sample, as in `fit`.
 
         Returns:
-            one lstmkit.trace.LayerTrace per LSTM layer in model order (a Bidirectional gives
-            two: "<name>/forward", then "<name>/backward"), each holding numpy arrays
-            (samples, timesteps, units) `input_gate`, `forget_gate`, `candidate`,
-            `output_gate`, `cell_state`, `hidden_state` in input time order (NaN at padding),
-            and the layer's input. Stateful layers start from their carried state, which
+            one lstmkit.trace.LayerTrace per recurrent layer in model order (a Bidirectional
+            gives two: "<name>/forward", then "<name>/backward"), each holding numpy arrays
+            (samples, timesteps, units) in input time order (NaN at padding): an LSTM's
+            `input_gate`, `forget_gate`, `candidate`, `output_gate`, `cell_state`,
+            `hidden_state`; a GRU's `update_gate`, `reset_gate`, `candidate`, `hidden_state`;
+            a SimpleRNN's `hidden_state`; and the layer's input. Stateful layers start from their carried state, which
             tracing leaves unchanged.
         """
         x_t, mask = self._prepare_inputs(x, lengths, any_length=True)

@@ -397,8 +397,8 @@ def test_load_damaged_config_json_raises(saved_model):
     with pytest.raises(ValueError, match=r"has a damaged configuration header"):
         load_model(path)
     # Valid JSON that is not a model configuration.
-    _rewrite(model, path, json.dumps({"model": {"layers": [{"class_name": "GRU", "config": {}}]}}))
-    with pytest.raises(ValueError, match=r"holds a damaged lstmkit model: unknown layer class 'GRU'"):
+    _rewrite(model, path, json.dumps({"model": {"layers": [{"class_name": "ConvLSTM1D", "config": {}}]}}))
+    with pytest.raises(ValueError, match=r"holds a damaged lstmkit model: unknown layer class 'ConvLSTM1D'"):
         load_model(path)
     _rewrite(model, path, "[1, 2]")
     with pytest.raises(ValueError, match=r"damaged configuration header: a JSON object was expected"):
