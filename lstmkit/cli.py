@@ -113,7 +113,8 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
                           help="interval levels in percent, comma-separated, or 'none' (default 80,95)")
     forecast.add_argument("--epochs", type=_positive_int, default=200,
                           help="most epochs; early stopping ends sooner (default 200)")
-    forecast.add_argument("--units", type=_positive_int, default=32, help="LSTM units (default 32)")
+    forecast.add_argument("--units", type=_positive_int, default=32, help="units of the recurrent layer (default 32)")
+    forecast.add_argument("--cell", default="lstm", help="the recurrent layer: lstm, gru or simple_rnn (default lstm)")
     forecast.add_argument("--ensemble", type=_positive_int, default=1,
                           help="models trained with different seeds, median taken (default 1)")
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
@@ -244,6 +245,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     from lstmkit import plot
     from lstmkit.forecast import Forecaster, infer_season, suggest_lookback
     from lstmkit.forecast.intervals import check_levels
+    from lstmkit.forecast.network import check_cell
     from lstmkit.forecast.series import UnsortedSeriesError, read_series
     from lstmkit.report import forecast_report, write_folder
 
@@ -251,6 +253,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         levels = () if args.levels.lower() == "none" else check_levels([float(v) for v in args.levels.split(",")])
     except ValueError:
         raise ValueError(f"--levels {args.levels!r}: give whole percents like 80,95, or 'none'.") from None
+    check_cell(args.cell)  # before the data is read
     data, source, columns = _read_table(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -265,9 +268,9 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
         lookback = args.lookback or suggest_lookback(min(len(s) for s in series), horizon, season)
-        forecaster = Forecaster(lookback, horizon, units=args.units, epochs=args.epochs, scaler=args.scaler,
-                                strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
-                                missing=args.missing, seed=args.seed)
+        forecaster = Forecaster(lookback, horizon, units=args.units, cell=args.cell, epochs=args.epochs,
+                                scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
+                                ensemble=args.ensemble, missing=args.missing, seed=args.seed)
         _check_lengths(series, forecaster, args)
         forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
         result = None
@@ -318,11 +321,12 @@ def _write_text(path: str, text: str) -> None:
 def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
     inspect = commands.add_parser(
         "inspect",
-        help="draw a model's LSTM gates and memory over an input sequence",
+        help="draw a model's gates and memory (LSTM, GRU, SimpleRNN) over an input sequence",
         description=(
-            "Trace every LSTM layer of a saved model on an input sequence (the reference equations, on "
+            "Trace every recurrent layer of a saved model on an input sequence (the reference equations, on "
             "each layer's actual input) and write one PNG per layer: the input, then heatmaps over time of "
-            "the input, forget and output gates, the candidate, the cell state and the hidden state. "
+            "an LSTM's input, forget and output gates, candidate, cell state and hidden state (a GRU's update "
+            "and reset gates, candidate and hidden state; a SimpleRNN's state). "
             "For a model file, --input is fed as it is: scale it as the model's training data was. A "
             "Forecaster file (as `lstmkit forecast` writes) is traced on its own last window, scaled as "
             "its predict() feeds it."
@@ -372,7 +376,7 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--sample {args.sample}: {args.input!r} holds {len(x)} sample(s).")
     trace = model.trace(x)
     if not trace:
-        raise ValueError(f"{args.model!r} has no LSTM layer to inspect.")
+        raise ValueError(f"{args.model!r} has no recurrent layer (LSTM, GRU, SimpleRNN) to inspect.")
     writers = {}
     for index, entry in enumerate(trace):
         axes = plot.gates(trace, layer=index, sample=args.sample, times=times)

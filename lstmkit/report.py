@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lstmkit.forecast.metrics import verdict
+from lstmkit.forecast.network import CELLS
 from lstmkit.forecast.series import time_text
 
 
@@ -46,7 +47,7 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"# Forecast of {source}",
         "",
         f"- Series: {len(forecaster.tails_)}; {forecaster.season_note_}.",
-        f"- Model: {config['layers']} x LSTM({config['units']}) + Dense, strategy `{config['strategy']}`, "
+        f"- Model: {config['layers']} x {CELLS[config['cell']].__name__}({config['units']}) + Dense, strategy `{config['strategy']}`, "
         f"lookback {config['lookback']}, horizon {config['horizon']}, scaler `{config['scaler']}` fitted on the "
         f"training part of each series{', windows relative to their last value' if config['relative'] else ''}.",
         f"- Training: Adam (learning rate {config['learning_rate']}), batch {config['batch_size']}, best epoch(s) "

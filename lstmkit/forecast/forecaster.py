@@ -29,7 +29,7 @@ from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.metrics import format_table, score_table, verdict
-from lstmkit.forecast.network import build_network, forecast_scaled, train_network
+from lstmkit.forecast.network import CELLS, build_network, check_cell, forecast_scaled, train_network
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
@@ -61,8 +61,9 @@ class Forecaster:
     Args:
         lookback: past steps the LSTM reads (L); about 2-3 seasons works well.
         horizon: steps to forecast (H).
-        units, layers, dropout: the LSTM stack: `layers` LSTM(units) layers, each followed by
+        units, layers, dropout: the recurrent stack: `layers` LSTM(units) layers, each followed by
             Dropout(dropout) when dropout > 0, then Dense(H) ("direct") or Dense(1) ("recursive").
+        cell: the recurrent layer of that stack: "lstm", "gru" (GRU) or "simple_rnn" (SimpleRNN).
         epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
@@ -91,6 +92,7 @@ class Forecaster:
         units: int = 32,
         layers: int = 1,
         dropout: float = 0.0,
+        cell: str = "lstm",
         epochs: int = 200,
         batch_size: int = 16,
         learning_rate: float = 3e-3,
@@ -111,6 +113,7 @@ class Forecaster:
         self.units = _positive_int(units, "units")
         self.layers = _positive_int(layers, "layers")
         self.dropout = _fraction(dropout, "dropout")
+        self.cell = check_cell(cell)
         self.epochs = _positive_int(epochs, "epochs")
         self.batch_size = _positive_int(batch_size, "batch_size")
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
@@ -143,7 +146,7 @@ class Forecaster:
         """The constructor arguments (without `model`) as plain values."""
         return {
             "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
-            "dropout": self.dropout, "epochs": self.epochs, "batch_size": self.batch_size,
+            "dropout": self.dropout, "cell": self.cell, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "scaler": self.scaler, "strategy": self.strategy,
             "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
@@ -467,7 +470,7 @@ class Forecaster:
         self._require_fitted("summary()")
         lines = [
             f"Forecaster: lookback {self.lookback}, horizon {self.horizon}, strategy {self.strategy}, "
-            f"{self.layers} x LSTM({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
+            f"{self.layers} x {CELLS[self.cell].__name__}({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
             f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
             f"Series: {len(self.tails_)}; {self.season_note_}.",
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
