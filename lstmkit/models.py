@@ -500,13 +500,13 @@ class Sequential(InputPreparation, nn.Module):
             shape = layer.compute_output_shape(shape)
         return flops
 
-    def _lstm_layers(self) -> list[LSTM]:
-        """Every LSTM, including both directions of a Bidirectional."""
-        found: list[LSTM] = []
+    def _lstm_layers(self) -> list[Recurrent]:
+        """Every recurrent layer (LSTM, GRU, SimpleRNN), including both directions of a Bidirectional."""
+        found: list[Recurrent] = []
         for layer in self.layers:
             if isinstance(layer, Bidirectional):
                 found += [layer.forward_layer, layer.backward_layer]
-            elif isinstance(layer, LSTM):
+            elif isinstance(layer, Recurrent):
                 found.append(layer)
         return found
 

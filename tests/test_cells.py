@@ -417,3 +417,10 @@ def test_the_lstm_is_unchanged_by_the_shared_base():
     assert layer.bias.detach()[5:10].tolist() == [1.0] * 5
     output, h, c = LSTM(5, return_state=True)(torch.zeros(2, 3, 2))
     assert output.shape == h.shape == c.shape == (2, 5)
+
+
+def test_fit_warns_when_a_stateful_gru_is_shuffled():
+    model = Sequential([GRU(2, stateful=True, input_shape=(3, 1)), Dense(1)])
+    model.compile(loss="mse", optimizer="sgd")
+    with pytest.warns(UserWarning, match=r"fit\(shuffle=True\) with a stateful"):
+        model.fit(np.zeros((4, 3, 1)), np.zeros((4, 1)), batch_size=2, epochs=1, verbose=0)

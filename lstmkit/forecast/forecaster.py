@@ -61,9 +61,10 @@ class Forecaster:
     Args:
         lookback: past steps the LSTM reads (L); about 2-3 seasons works well.
         horizon: steps to forecast (H).
-        units, layers, dropout: the recurrent stack: `layers` LSTM(units) layers, each followed by
-            Dropout(dropout) when dropout > 0, then Dense(H) ("direct") or Dense(1) ("recursive").
-        cell: the recurrent layer of that stack: "lstm", "gru" (GRU) or "simple_rnn" (SimpleRNN).
+        units, layers, dropout: the recurrent stack: `layers` LSTM(units) layers (or GRU, SimpleRNN:
+            see `cell`), each followed by Dropout(dropout) when dropout > 0, then Dense(H)
+            ("direct") or Dense(1) ("recursive").
+        cell: the recurrent layer of that stack: "lstm" (LSTM), "gru" (GRU) or "simple_rnn" (SimpleRNN).
         epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
