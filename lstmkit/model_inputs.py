@@ -119,7 +119,8 @@ class InputPreparation:
     def _prepare_x(self, x: Any, argument: str = "x") -> torch.Tensor:
         tensor = to_tensor(x, argument)
         expects_sequences = (self.built_input_shape is not None and len(self.built_input_shape) == 2) or (
-            self.built_input_shape is None and self.layers and isinstance(self.layers[0], (Recurrent, Bidirectional, Masking))
+            self.built_input_shape is None and self.layers
+            and isinstance(self.layers[0], (Recurrent, Bidirectional, Masking))
         )
         if expects_sequences and tensor.ndim == 2:
             tensor = tensor.unsqueeze(-1)  # (samples, timesteps) -> one feature

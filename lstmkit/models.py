@@ -232,8 +232,8 @@ class Sequential(InputPreparation, nn.Module):
             (samples, timesteps, units) in input time order (NaN at padding): an LSTM's
             `input_gate`, `forget_gate`, `candidate`, `output_gate`, `cell_state`,
             `hidden_state`; a GRU's `update_gate`, `reset_gate`, `candidate`, `hidden_state`;
-            a SimpleRNN's `hidden_state`; and the layer's input. Stateful layers start from their carried state, which
-            tracing leaves unchanged.
+            a SimpleRNN's `hidden_state`; and the layer's input. Stateful layers start from
+            their carried state, which tracing leaves unchanged.
         """
         x_t, mask = self._prepare_inputs(x, lengths, any_length=True)
         self.eval()
