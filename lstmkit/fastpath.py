@@ -32,6 +32,7 @@ from lstmkit import optimizers
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import threads_for
+from lstmkit.divergence import DivergenceGuard
 from lstmkit.sampling import epoch_order
 from lstmkit.training import FitData, History, ProgressBar, end_epoch, evaluate_batches
 
@@ -131,25 +132,26 @@ def _fused_state(model: Any, params: list[torch.nn.Parameter], weights: list[np.
     from lstmkit.ops import fused
 
     optimizer = model._torch_optimizer
+    spec = model._optimizer_spec
+    clipping = {"clipnorm": getattr(spec, "clipnorm", None) or 0.0, "clipvalue": getattr(spec, "clipvalue", None) or 0.0}
     if optimizer is None:
         if model._fused_optimizer_state is None:
-            spec = model._optimizer_spec
             if isinstance(spec, optimizers.Adam):
                 model._fused_optimizer_state = fused.AdamState(
-                    weights, spec.learning_rate, spec.beta_1, spec.beta_2, spec.epsilon
+                    weights, spec.learning_rate, spec.beta_1, spec.beta_2, spec.epsilon, **clipping
                 )
             else:
                 model._fused_optimizer_state = fused.SGDState(
-                    weights, spec.learning_rate, spec.momentum, spec.nesterov
+                    weights, spec.learning_rate, spec.momentum, spec.nesterov, **clipping
                 )
         return model._fused_optimizer_state
     group = optimizer.param_groups[0]
     if type(optimizer) is torch.optim.Adam:
         beta_1, beta_2 = group["betas"]
-        state = fused.AdamState(weights, group["lr"], beta_1, beta_2, group["eps"])
+        state = fused.AdamState(weights, group["lr"], beta_1, beta_2, group["eps"], **clipping)
         slots = ("exp_avg", "exp_avg_sq")
     else:
-        state = fused.SGDState(weights, group["lr"], group["momentum"], group["nesterov"])
+        state = fused.SGDState(weights, group["lr"], group["momentum"], group["nesterov"], **clipping)
         slots = ("momentum_buffer",)
     adam = isinstance(state, fused.AdamState)
     for index, param in enumerate(params):
@@ -168,6 +170,27 @@ def _fused_state(model: Any, params: list[torch.nn.Parameter], weights: list[np.
         else:
             state.momentum_buffer[index] = entry["momentum_buffer"].numpy()
     return state
+
+
+def learning_rate(model: Any) -> float:
+    """The learning rate the next training step uses, on either engine."""
+    if model._torch_optimizer is not None:
+        return float(model._torch_optimizer.param_groups[0]["lr"])
+    if model._fused_optimizer_state is not None:
+        return float(model._fused_optimizer_state.learning_rate)
+    return float(model._optimizer_spec.learning_rate)
+
+
+def set_learning_rate(model: Any, value: float) -> None:
+    """Set the learning rate of the coming steps on either engine (ReduceLROnPlateau)."""
+    optimizer = model._torch_optimizer
+    if optimizer is None and model._fused_optimizer_state is None:
+        optimizer = model.optimizer  # builds it, so the rate has somewhere to live
+    if optimizer is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = value
+    if model._fused_optimizer_state is not None:
+        model._fused_optimizer_state.learning_rate = value
 
 
 def hand_over_state(model: Any) -> None:
@@ -218,31 +241,29 @@ def run_fused_fit(
     batch_sizes = np.diff(np.r_[0:samples:data.batch_size, samples])
     history = History()
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    # Per-epoch work (printing, validation, callbacks) needs an epoch per call; else one call.
-    per_epoch = bool(verbose or callbacks or data.validation is not None)
-    chunk = 1 if per_epoch else max(epochs, 1)
-    epoch = first_epoch
+    guard = DivergenceGuard(model, callbacks, verbose)
     model.train()
-    while epoch < epochs:
-        count = min(chunk, epochs - epoch)
+    for epoch in range(first_epoch, epochs):  # an epoch per call: the divergence check keeps each epoch's start
         start = time.perf_counter()
-        orders = _draw_orders(samples, epoch, count, data.shuffle, shuffle_seed)
+        guard.begin_epoch()
+        state.learning_rate = learning_rate(model)  # ReduceLROnPlateau may have changed it
+        orders = _draw_orders(samples, epoch, 1, data.shuffle, shuffle_seed)
         losses = fit(x, y, weights, state, orders, data.batch_size, loss)
         if type(model._torch_optimizer) is torch.optim.Adam:  # callbacks (checkpoints) read it
             for param in params:
                 model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))
-        for row in losses:
-            logs = {"loss": float(np.average(row, weights=batch_sizes))}
-            if data.validation is not None:
-                val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
-                logs.update((f"val_{key}", value) for key, value in val_logs.items())
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            progress = ProgressBar(steps) if verbose == 1 else None
-            elapsed = time.perf_counter() - start
-            if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks, model):
-                epochs = epoch + 1  # a callback stopped training
-            epoch += 1
+        logs = {"loss": float(np.average(losses[0], weights=batch_sizes))}
+        if guard.check(epoch, losses[0], logs["loss"], history):
+            break
+        if data.validation is not None:
+            val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
+            logs.update((f"val_{key}", value) for key, value in val_logs.items())
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        progress = ProgressBar(steps) if verbose == 1 else None
+        elapsed = time.perf_counter() - start
+        if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks, model):
+            break  # a callback stopped training
     for callback in callbacks:
         callback.on_train_end()
     return history

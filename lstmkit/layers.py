@@ -21,6 +21,10 @@ from lstmkit import keras_names
 from lstmkit.ops.activations import ACTIVATIONS, check_activation
 from lstmkit.ops.dispatch import lstm_forward
 from lstmkit.ops.masking import reverse_real_steps
+from lstmkit.ops.threads import thread_limit
+from lstmkit.schema import Custom, Fields, Int, Spec, Str, schema_from_signature
+
+MAX_UNITS = 2**20  # the largest `units` a configuration read from a file may hold
 
 Shape = tuple[int | None, ...]
 
@@ -51,6 +55,25 @@ def _check_input_shape(input_shape: object) -> Shape | None:
             f"got {input_shape!r}."
         )
     return tuple(input_shape)
+
+
+def orthogonal_(tensor: torch.Tensor) -> torch.Tensor:
+    """torch.nn.init.orthogonal_, with the same draws, but its QR in float64 on one thread, so that
+    the same seed gives the same bits whatever the thread count (float32 LAPACK's do not)."""
+    if tensor.is_meta:
+        return tensor
+    rows, columns = tensor.shape[0], tensor.numel() // tensor.shape[0]
+    flattened = tensor.new_empty((rows, columns)).normal_(0, 1)
+    if rows < columns:
+        flattened.t_()
+    with thread_limit(1):
+        q, r = torch.linalg.qr(flattened.double())
+    q *= torch.diag(r, 0).sign()
+    if rows < columns:
+        q.t_()
+    with torch.no_grad():
+        tensor.view_as(q).copy_(q)
+    return tensor
 
 
 def _snake_case(name: str) -> str:
@@ -150,6 +173,18 @@ class Layer(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> "Layer":
         return cls(**config)
 
+    # Tighter rules for some config keys than their annotations give (e.g. an upper bound).
+    CONFIG_LIMITS: dict[str, Spec] = {}
+
+    @classmethod
+    def config_schema(cls) -> Fields:
+        """The rules a configuration read from a file must meet before this layer is built from it:
+        the constructor's arguments, typed by their annotations, with CONFIG_LIMITS on top. A new
+        layer plugs in by annotating its constructor (and, where useful, declaring CONFIG_LIMITS)."""
+        schema = schema_from_signature(cls, nested=_nested_layer_spec)
+        schema.fields.update(cls.CONFIG_LIMITS)
+        return schema
+
     def default_name(self) -> str:
         return _snake_case(type(self).__name__)
 
@@ -198,6 +233,7 @@ class LSTM(Layer):
     """
 
     takes_mask = True
+    CONFIG_LIMITS = {"units": Int(1, MAX_UNITS)}
 
     def __init__(
         self,
@@ -243,7 +279,7 @@ class LSTM(Layer):
     def reset_parameters(self) -> None:
         with torch.no_grad():
             nn.init.xavier_uniform_(self.kernel)  # glorot_uniform
-            nn.init.orthogonal_(self.recurrent_kernel)
+            orthogonal_(self.recurrent_kernel)
             self.bias.zero_()
             if self.unit_forget_bias:
                 self.bias[self.units : 2 * self.units] = 1.0
@@ -369,6 +405,8 @@ class Dense(Layer):
         use_bias: add the bias b.
         input_shape: input shape without the batch axis, for a first layer.
     """
+
+    CONFIG_LIMITS = {"units": Int(1, MAX_UNITS)}
 
     def __init__(
         self,
@@ -589,6 +627,21 @@ LAYERS: dict[str, type[Layer]] = {
     "Bidirectional": Bidirectional,
     "Masking": Masking,
 }
+
+
+def check_layer_entry(entry: Any, key: str) -> dict[str, Any]:
+    """Check a `{"class_name": ..., "config": {...}}` entry read from a file against the schema
+    of the LAYERS class it names (nested layers, as Bidirectional's, in turn)."""
+    schema = Fields({"class_name": Str(choices=LAYERS), "config": Custom(lambda value, where: value)},
+                    required={"class_name", "config"})
+    entry = schema.check(entry, key)
+    return {"class_name": entry["class_name"],
+            "config": LAYERS[entry["class_name"]].config_schema().check(entry["config"], f"{key}.config")}
+
+
+def _nested_layer_spec(cls: type) -> Spec | None:
+    """Arguments annotated with a layer class (Bidirectional's `layer`) hold a nested layer entry."""
+    return Custom(check_layer_entry) if issubclass(cls, Layer) else None
 
 
 def __getattr__(name: str) -> Any:
