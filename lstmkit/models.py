@@ -23,7 +23,7 @@ from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Shape, apply_laye
 from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
-from lstmkit.saving import ModelFile, ModelFileError, open_model_file, read_model_file, write_model_file
+from lstmkit.saving import ModelFileError, open_model_file, read_model_file, write_model_file
 from lstmkit.schema import ConfigError, Custom, Fields, Int, ListOf, Nullable, Str
 from lstmkit.trace import LayerTrace, trace_layers
 from lstmkit.training import (BatchSource, FitData, History, ProgressBar, begin_callbacks, evaluate_batches,
@@ -637,10 +637,10 @@ class Sequential(InputPreparation, nn.Module):
         return model
 
     @classmethod
-    def check_config(cls, config: Any, key: str = "model") -> dict[str, tuple[int, ...]]:
+    def check_config(cls, config: Any, key: str = "model") -> "Sequential":
         """Check a configuration read from a file (as `get_config()` writes it) against every
-        layer's schema, build it on the meta device (shapes, no memory) and return the shape of
-        every state_dict entry it implies. Raises ConfigError naming the key at fault."""
+        layer's schema and return the model built on the meta device: its state_dict gives every
+        weight's shape, with no memory taken. Raises ConfigError naming the key at fault."""
         schema = Fields({"name": Nullable(Str()), "build_input_shape": Nullable(ListOf(Nullable(Int(1)), 8)),
                          "layers": ListOf(Custom(check_layer_entry), MAX_LAYERS)}, required={"layers"})
         config = schema.check(config, key)
@@ -649,7 +649,11 @@ class Sequential(InputPreparation, nn.Module):
                 model = cls.from_config(config)
         except (ValueError, TypeError, RuntimeError) as err:
             raise ConfigError(f"{key}.layers", f"<{len(config['layers'])} layers>", f"layers that fit together ({err})") from None
-        return {name: tuple(value.shape) for name, value in model.state_dict().items()}
+        return model
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """{state_dict key: shape}, e.g. of a model built on the meta device by check_config."""
+        return {name: tuple(value.shape) for name, value in self.state_dict().items()}
 
     def training_config(self) -> dict[str, Any] | None:
         """The compile() arguments as JSON, when they are names or lstmkit optimizers."""
@@ -724,16 +728,24 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
             f"lstmkit.forecast.Forecaster.load(path)."
         )
     try:
-        shapes = Sequential.check_config(config.get("model"))
+        model = Sequential.check_config(config.get("model"))
         training = check_training_config(config.get("training"))
     except ConfigError as err:
         raise file.error(str(err)) from None
-    file.check_weights(shapes, ignore=checkpoint.PREFIX)
-    tensors = file.tensors()
+    file.check_weights(model.weight_shapes(), ignore=checkpoint.PREFIX)
+    tensors = {name: t for name, t in file.tensors().items() if not name.startswith(checkpoint.PREFIX)}
     try:
-        return _build_loaded(file, tensors, training, target_device)
+        materialize(model, tensors)
+        if training:
+            optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
+            model.compile(loss=training["loss"], optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
+                          metrics=training["metrics"], device=target_device)
+        else:
+            model.to(target_device)
     except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault
         raise file.error(f"{type(err).__name__}: {err}") from None
+    model.eval()
+    return model
 
 
 def check_training_config(training: Any, key: str = "training") -> dict[str, Any] | None:
@@ -760,26 +772,15 @@ def check_training_config(training: Any, key: str = "training") -> dict[str, Any
     return training
 
 
-def _build_loaded(file: ModelFile, tensors: dict[str, torch.Tensor], training: dict[str, Any] | None,
-                  device: torch.device) -> Sequential:
-    """The model of a checked file: built on the meta device, then given the file's tensors (no
-    initialisation drawn, no memory beyond the weights)."""
-    weights = {name: t for name, t in tensors.items() if not name.startswith(checkpoint.PREFIX)}
-    with torch.device("meta"):
-        model = Sequential.from_config(file.config["model"])
+def materialize(model: Sequential, weights: dict[str, torch.Tensor]) -> Sequential:
+    """Give a model built on the meta device (`check_config`) the weights read from a checked
+    file: no initialisation is drawn and no memory is taken beyond the weights."""
     if weights:  # a float64 model comes back as float64
         model.to(dtype=next(iter(weights.values())).dtype)
     model.to_empty(device="cpu")
     model.load_state_dict(weights)
-    if training:
-        optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
-        model.compile(loss=training["loss"], optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
-                      metrics=training["metrics"], device=device)
-    else:
-        model.to(device)
     for layer in model.layers:
         layer.weights_set = True
-    model.eval()
     return model
 
 

@@ -72,20 +72,22 @@ class Int(Spec):
 
 
 class Float(Spec):
-    """A finite number in [minimum, maximum] (and < `below` when given); ints are accepted."""
+    """A finite number in [minimum, maximum] (and < `below` when given); ints are accepted.
+    With `allow_nan`, NaN too (a missing value); never inf."""
 
     def __init__(self, minimum: float = -math.inf, maximum: float = math.inf, below: float | None = None,
-                 finite: bool = True) -> None:
-        self.minimum, self.maximum, self.below, self.finite = minimum, maximum, below, finite
+                 allow_nan: bool = False) -> None:
+        self.minimum, self.maximum, self.below, self.allow_nan = minimum, maximum, below, allow_nan
 
     def check(self, value: Any, key: str) -> float:
         fine = not isinstance(value, bool) and isinstance(value, (int, float))
-        if fine and self.finite:
+        if fine and not (self.allow_nan and value != value):
             fine = math.isfinite(value) and self.minimum <= value <= self.maximum
             fine = fine and (self.below is None or value < self.below)
         if not fine:
             upper = f"{self.maximum}]" if self.below is None else f"{self.below})"
-            raise ConfigError(key, value, f"a finite number in [{self.minimum}, {upper}" if self.finite else "a number")
+            raise ConfigError(key, value, f"a finite number in [{self.minimum}, {upper}"
+                                          + (" or NaN" if self.allow_nan else ""))
         return value
 
 
