@@ -25,6 +25,9 @@ def _number(value: Any, argument: str, minimum: float = 0.0, below: float = math
     """A finite number in [minimum, below) (> minimum when `positive`), else a ValueError naming it."""
     fine = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     fine = fine and minimum <= value < below and not (positive and value == minimum)
+    if not fine and positive and below == math.inf:
+        raise ValueError(f"`{argument}` must be a positive number; got {value!r}"
+                         f"{' (it must be finite)' if value in (math.inf, -math.inf) or value != value else ''}.")
     if not fine:
         bounds = f"({minimum}" if positive else f"[{minimum}"
         raise ValueError(f"`{argument}` must be a finite number in {bounds}, {below}); got {value!r}.")
