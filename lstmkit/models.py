@@ -24,7 +24,7 @@ from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import ModelFileError, open_model_file, read_model_file, write_model_file
-from lstmkit.schema import ConfigError, Custom, Fields, Int, ListOf, Nullable, Str
+from lstmkit.schema import ConfigError, Custom, Fields, Int, ListOf, Nullable, Str, check_round_trip
 from lstmkit.trace import LayerTrace, trace_layers
 from lstmkit.training import (BatchSource, FitData, History, ProgressBar, begin_callbacks, evaluate_batches,
                               run_fit, take_rows)
@@ -641,7 +641,7 @@ class Sequential(InputPreparation, nn.Module):
         """Check a configuration read from a file (as `get_config()` writes it) against every
         layer's schema and return the model built on the meta device: its state_dict gives every
         weight's shape, with no memory taken. Raises ConfigError naming the key at fault."""
-        schema = Fields({"name": Nullable(Str()), "build_input_shape": Nullable(ListOf(Nullable(Int(1)), 8)),
+        schema = Fields({"name": Str(), "build_input_shape": Nullable(ListOf(Nullable(Int(1)), 8)),
                          "layers": ListOf(Custom(check_layer_entry), MAX_LAYERS)}, required={"layers"})
         config = schema.check(config, key)
         try:
@@ -649,6 +649,7 @@ class Sequential(InputPreparation, nn.Module):
                 model = cls.from_config(config)
         except (ValueError, TypeError, RuntimeError) as err:
             raise ConfigError(f"{key}.layers", f"<{len(config['layers'])} layers>", f"layers that fit together ({err})") from None
+        check_round_trip(config, model.get_config(), key)
         return model
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:

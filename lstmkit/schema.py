@@ -218,6 +218,20 @@ def json_depth(text: str) -> int:
     return int(np.cumsum(steps[brackets[outside]], dtype=np.int64).max(initial=0))
 
 
+def check_round_trip(given: Any, kept: Any, key: str) -> None:
+    """Refuse a configuration that would not load as what it says: every value `given` (read from
+    a file) must be what the object built from it reports (`kept`, its get_config()). Keys the
+    file leaves out take their defaults."""
+    if isinstance(given, dict) and isinstance(kept, dict):
+        for name, value in given.items():
+            check_round_trip(value, kept.get(name, "<absent>"), f"{key}.{name}")
+    elif isinstance(given, (list, tuple)) and isinstance(kept, (list, tuple)) and len(given) == len(kept):
+        for index, (value, other) in enumerate(zip(given, kept)):
+            check_round_trip(value, other, f"{key}[{index}]")
+    elif given != kept or isinstance(given, bool) != isinstance(kept, bool):
+        raise ConfigError(key, given, f"a value the model keeps as given (it would load as {_short(kept)})")
+
+
 _PLAIN = {bool: Bool(), int: Int(), float: Float(), str: Str()}
 
 

@@ -22,14 +22,16 @@ from lstmkit.optimizers import SGD, Adam
 
 @pytest.fixture(params=["torch loop", "per-sample", "batched"])
 def engine(request, monkeypatch):
-    """(name, a context to train in, the list the fused kernels' calls are counted in)."""
+    """(name, a context to train in (a function making one), the list the fused kernels' calls are counted in)."""
     calls: list[int] = []
     kernels = lstmkit.ops.batched if request.param == "batched" else lstmkit.ops.fused
     if request.param == "batched":
         monkeypatch.setattr(fastpath, "PER_SAMPLE_MAX_FLOPS", 0)
     original = kernels.lstm_dense_fit
     monkeypatch.setattr(kernels, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
-    context = use_backend("torch") if request.param == "torch loop" else contextlib.nullcontext()
+    def context():
+        return use_backend("torch") if request.param == "torch loop" else contextlib.nullcontext()
+
     return request.param, context, calls
 
 
@@ -68,7 +70,7 @@ def test_sgd_with_learning_rate_1e3_stops_with_the_last_finite_epoch_on_every_en
     x, y = _data()
     model = _model(SGD(learning_rate=3.0))
     recorder = _Recorder()
-    with context, pytest.raises(TrainingDivergedError) as caught:
+    with context(), pytest.raises(TrainingDivergedError) as caught:
         model.fit(x, y, epochs=30, batch_size=4, verbose=0, seed=0, callbacks=[recorder])
     _check_engine(name, calls)
     error = caught.value
@@ -86,7 +88,7 @@ def test_data_scaled_1e30_stops_in_the_first_epoch_with_the_initial_weights(engi
     x, y = _data(scale=1e30)
     model = _model(Adam())
     before = model.get_weights()
-    with context, pytest.raises(TrainingDivergedError, match=r"became (inf|nan) at epoch 1, batch 1 of 4; no batch "
+    with context(), pytest.raises(TrainingDivergedError, match=r"became (inf|nan) at epoch 1, batch 1 of 4; no batch "
                                                               r"had a finite loss before it.*weights the fit started"):
         model.fit(x, y, epochs=5, batch_size=4, verbose=0, seed=0)
     _check_engine(name, calls)
@@ -99,7 +101,7 @@ def test_terminate_on_nan_ends_quietly_with_keras_line(engine, capsys):
     name, context, calls = engine
     x, y = _data()
     model = _model(SGD(learning_rate=3.0))
-    with context:
+    with context():
         history = model.fit(x, y, epochs=30, batch_size=4, verbose=2, seed=0, callbacks=[TerminateOnNaN()])
     _check_engine(name, calls)
     assert 1 <= len(history.epoch) < 30 and np.isfinite(history.history["loss"]).all()
@@ -125,7 +127,7 @@ def test_clipping_gives_the_same_numbers_on_every_engine(engine, clipping):
         unclipped = _model(Adam(learning_rate=0.01))
         unclipped.fit(x, y, epochs=3, batch_size=4, verbose=0, seed=0)
     model = _model(Adam(learning_rate=0.01, **clipping))
-    with context:
+    with context():
         model.fit(x, y, epochs=3, batch_size=4, verbose=0, seed=0)
     _check_engine(name, calls)
     for ours, theirs, free in zip(model.get_weights(), reference.get_weights(), unclipped.get_weights()):
@@ -151,7 +153,7 @@ def test_reduce_lr_on_plateau_on_every_engine(engine, capsys):
     model = _model(Adam(learning_rate=0.01))
     # min_delta so large that no epoch after the first counts as an improvement
     reducer = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1e9, verbose=1, min_lr=0.002)
-    with context:
+    with context():
         model.fit(x, y, epochs=5, batch_size=4, verbose=0, seed=0, callbacks=[reducer])
     _check_engine(name, calls)
     assert fastpath.learning_rate(model) == pytest.approx(0.002)  # 0.01 -> 0.005 -> 0.0025 -> 0.002 (min_lr)
@@ -168,7 +170,7 @@ def test_reduce_lr_on_plateau_resumes_exactly(engine, tmp_path):
         model = _model(Adam(learning_rate=0.02))
         callbacks = [ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1e9),
                      ModelCheckpoint(str(tmp_path / "ckpt.lstmkit"), monitor="loss")]
-        with context:
+        with context():
             model.fit(x, y, epochs=epochs, batch_size=4, verbose=0, seed=0, callbacks=callbacks, resume_from=resume)
         return model
 

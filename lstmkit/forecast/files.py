@@ -23,7 +23,7 @@ from lstmkit.models import Sequential, materialize
 from lstmkit.optimizers import Adam
 from lstmkit.saving import ModelFile, ModelFileError, open_model_file, write_model_file
 from lstmkit.schema import (Anything, Bool, ConfigError, Custom, Fields, Float, Int, ListOf, MapOf, Nullable, OneOf,
-                            Str, schema_from_signature)
+                            Str, check_round_trip, schema_from_signature)
 
 if TYPE_CHECKING:
     from lstmkit.forecast.forecaster import Forecaster
@@ -87,6 +87,7 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
     try:
         config = _file_schema(cls).check(file.config, "config")
         forecaster = cls(**config["forecaster"])  # its own range checks
+        check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
         members = [Sequential.check_config(config["model"], "config.model") for _ in range(forecaster.ensemble)]
         _check_consistent(forecaster, config, members[0])
     except (ConfigError, ValueError, TypeError) as err:
