@@ -4,7 +4,11 @@ A layer knows its input shape either from `input_shape=` or from the first tenso
 then it creates its parameters and draws them with Keras's initialisers (glorot_uniform kernel,
 orthogonal recurrent kernel, zero bias, forget-gate bias 1). Randomness comes from torch's
 generator, so `torch.manual_seed` (or `fit(seed=...)`, which re-draws an untrained model's
-weights under its seed) makes weights reproducible.
+weights under its seed) makes weights reproducible, to the bit whatever the thread count
+(`orthogonal_`).
+
+A configuration read from a file is checked against `Layer.config_schema()` (the constructor's
+annotated arguments, plus a class's CONFIG_LIMITS) before a layer is built from it (lstmkit.schema).
 """
 
 from __future__ import annotations

@@ -351,7 +351,9 @@ class Sequential(InputPreparation, nn.Module):
             initial_epoch: the epoch to start counting at (Keras's): epochs initial_epoch + 1 ..
                 `epochs` are trained, numbered as in the run being continued.
 
-        A callback may set `model.stop_training = True` to end training after the epoch.
+        A callback may set `model.stop_training = True` to end training after the epoch. A NaN or
+        inf loss stops training on every engine with lstmkit.divergence.TrainingDivergedError (the
+        weights of the last epoch with a finite loss kept), or quietly with callbacks=[TerminateOnNaN()].
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
