@@ -649,7 +649,7 @@ class Sequential(InputPreparation, nn.Module):
         try:
             with torch.device("meta"):
                 model = cls.from_config(config)
-        except (ValueError, TypeError, RuntimeError) as err:
+        except Exception as err:  # a layer's own checks, or whatever a layer class raises on such a config
             raise ConfigError(f"{key}.layers", f"<{len(config['layers'])} layers>", f"layers that fit together ({err})") from None
         check_round_trip(config, model.get_config(), key)
         return model

@@ -90,7 +90,7 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
         members = [Sequential.check_config(config["model"], "config.model") for _ in range(forecaster.ensemble)]
         _check_consistent(forecaster, config, members[0])
-    except (ConfigError, ValueError, TypeError) as err:
+    except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
         raise file.error(str(err)) from None
     for j, member in enumerate(members):
         file.check_weights(member.weight_shapes(), prefix=f"members.{j}.")
