@@ -219,7 +219,8 @@ def run_fused_fit(
     shuffle_seed: int,
     first_epoch: int = 0,
 ) -> History:
-    """The fit loop of lstmkit.training.run_fit, each epoch one compiled call."""
+    """The fit loop of lstmkit.training.run_fit: all epochs in one compiled call, or one a call when
+    each needs work between (printing, validation, callbacks)."""
     from lstmkit.ops import fused
 
     fit = fused.lstm_dense_fit
@@ -242,31 +243,57 @@ def run_fused_fit(
     history = History()
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
     guard = DivergenceGuard(model, callbacks, verbose)
+    # Per-epoch work (printing, validation, callbacks) needs an epoch per call; else one call runs
+    # them all, and a divergence inside it is traced back by running its finite epochs again.
+    per_epoch = bool(verbose or callbacks or data.validation is not None)
+    chunk = 1 if per_epoch else max(epochs - first_epoch, 1)
+    epoch = first_epoch
     model.train()
-    for epoch in range(first_epoch, epochs):  # an epoch per call: the divergence check keeps each epoch's start
+    while epoch < epochs:
+        count = min(chunk, epochs - epoch)
         start = time.perf_counter()
         guard.begin_epoch()
         state.learning_rate = learning_rate(model)  # ReduceLROnPlateau may have changed it
-        orders = _draw_orders(samples, epoch, 1, data.shuffle, shuffle_seed)
+        kept = _optimizer_arrays(state, copy=True) if count > 1 else None
+        orders = _draw_orders(samples, epoch, count, data.shuffle, shuffle_seed)
         losses = fit(x, y, weights, state, orders, data.batch_size, loss)
+        finite = np.isfinite(losses).all(axis=1)
+        if kept is not None and not finite.all():  # back to the start, then only the finite epochs
+            model.load_state_dict(guard.saved)
+            for array, saved in zip(_optimizer_arrays(state), kept):
+                np.copyto(array, saved)
+            state.step -= losses.size
+            if finite.argmin():
+                fit(x, y, weights, state, orders[: finite.argmin()], data.batch_size, loss)
+            losses = losses[: finite.argmin() + 1]
+            guard.saved = {name: value.detach().clone() for name, value in model.state_dict().items()}
         if type(model._torch_optimizer) is torch.optim.Adam:  # callbacks (checkpoints) read it
             for param in params:
                 model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))
-        logs = {"loss": float(np.average(losses[0], weights=batch_sizes))}
-        if guard.check(epoch, losses[0], logs["loss"], history):
-            break
-        if data.validation is not None:
-            val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
-            logs.update((f"val_{key}", value) for key, value in val_logs.items())
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}")
-        progress = ProgressBar(steps) if verbose == 1 else None
-        elapsed = time.perf_counter() - start
-        if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks, model):
-            break  # a callback stopped training
+        for row in losses:
+            logs = {"loss": float(np.average(row, weights=batch_sizes))}
+            if guard.check(epoch, row, logs["loss"], history):
+                epochs = epoch
+                break
+            if data.validation is not None:
+                val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
+                logs.update((f"val_{key}", value) for key, value in val_logs.items())
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            progress = ProgressBar(steps) if verbose == 1 else None
+            elapsed = time.perf_counter() - start
+            if end_epoch(history, epoch, logs, elapsed, steps, verbose, progress, callbacks, model):
+                epochs = epoch + 1  # a callback stopped training
+            epoch += 1
     for callback in callbacks:
         callback.on_train_end()
     return history
+
+
+def _optimizer_arrays(state: Any, copy: bool = False) -> list[np.ndarray]:
+    """The arrays of a fused optimizer state (Adam's moments or SGD's buffers), or copies of them."""
+    arrays = [a for slot in ("exp_avg", "exp_avg_sq", "momentum_buffer") for a in getattr(state, slot, [])]
+    return [a.copy() for a in arrays] if copy else arrays
 
 
 def _draw_orders(samples: int, first: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:

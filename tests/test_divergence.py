@@ -83,6 +83,24 @@ def test_sgd_with_learning_rate_1e3_stops_with_the_last_finite_epoch_on_every_en
     assert np.isfinite(model.predict(x)).all()
 
 
+def test_a_fit_without_callbacks_stops_the_same_way(engine):
+    """Without per-epoch work the fused engines run all epochs in one call; a divergence inside it
+    must give the same epoch, batch and weights as a fit that runs epoch by epoch."""
+    name, context, calls = engine
+    x, y = _data()
+    errors, weights = [], []
+    for callbacks in ([_Recorder()], []):
+        model = _model(SGD(learning_rate=3.0))
+        with context(), pytest.raises(TrainingDivergedError) as caught:
+            model.fit(x, y, epochs=30, batch_size=4, verbose=0, seed=0, callbacks=callbacks)
+        errors.append((caught.value.epoch, caught.value.batch, caught.value.last_finite_loss))
+        weights.append(model.get_weights())
+    _check_engine(name, calls)
+    assert errors[0] == errors[1]
+    for ours, theirs in zip(*weights):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_data_scaled_1e30_stops_in_the_first_epoch_with_the_initial_weights(engine):
     name, context, calls = engine
     x, y = _data(scale=1e30)
