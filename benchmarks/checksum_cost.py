@@ -31,6 +31,7 @@ for _ in range(3):
 m = statistics.median
 print(f"params {size/4/1e6:.1f} M ({size/2**20:.0f} MiB); build {build:.2f} s")
 print(f"save {m(saves):.3f} s, load {m(loads):.3f} s, CRC-32 of all tensors {m(crcs):.3f} s "
-      f"({size/m(crcs)/1e9:.1f} GB/s): {m(crcs)/m(saves)*100:.0f}% of a save (computed once), {m(crcs)/m(loads)*100:.0f}% of a load")
+      f"({size/m(crcs)/1e9:.1f} GB/s): {m(crcs)/m(saves)*100:.0f}% of a save (computed once), "
+      f"{m(crcs)/m(loads)*100:.0f}% of a load")
 os.remove(path)
 os.rmdir(folder)

@@ -147,10 +147,14 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Resume:
         stopped=state.get("stopped", False),
         world_size=state["world_size"],
         weights={name: t for name, t in tensors.items() if not name.startswith(PREFIX)},
-        optimizer={k[len(PREFIX) + len("optimizer."):]: t for k, t in tensors.items() if k.startswith(PREFIX + "optimizer.")},
-        rng={k[len(PREFIX) + len("rng."):]: t for k, t in tensors.items() if k.startswith(PREFIX + "rng.")},
+        optimizer=_stripped(tensors, PREFIX + "optimizer."),
+        rng=_stripped(tensors, PREFIX + "rng."),
         callbacks=state.get("callbacks", []),
     )
+
+
+def _stripped(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
 
 
 def restore(model: Any, resume: Resume, callbacks: Sequence[Any], cluster: Cluster | None) -> None:

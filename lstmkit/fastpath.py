@@ -133,7 +133,7 @@ def _fused_state(model: Any, params: list[torch.nn.Parameter], weights: list[np.
 
     optimizer = model._torch_optimizer
     spec = model._optimizer_spec
-    clipping = {"clipnorm": getattr(spec, "clipnorm", None) or 0.0, "clipvalue": getattr(spec, "clipvalue", None) or 0.0}
+    clipping = {name: getattr(spec, name, None) or 0.0 for name in ("clipnorm", "clipvalue")}  # 0: none
     if optimizer is None:
         if model._fused_optimizer_state is None:
             if isinstance(spec, optimizers.Adam):

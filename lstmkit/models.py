@@ -650,7 +650,8 @@ class Sequential(InputPreparation, nn.Module):
             with torch.device("meta"):
                 model = cls.from_config(config)
         except Exception as err:  # a layer's own checks, or whatever a layer class raises on such a config
-            raise ConfigError(f"{key}.layers", f"<{len(config['layers'])} layers>", f"layers that fit together ({err})") from None
+            raise ConfigError(f"{key}.layers", f"<{len(config['layers'])} layers>",
+                              f"layers that fit together ({err})") from None
         check_round_trip(config, model.get_config(), key)
         return model
 
@@ -771,7 +772,8 @@ def check_training_config(training: Any, key: str = "training") -> dict[str, Any
     try:
         optimizer_class.from_config(settings)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"{key}.optimizer.config", settings, f"valid {optimizer_class.__name__} settings ({err})") from None
+        raise ConfigError(f"{key}.optimizer.config", settings,
+                          f"valid {optimizer_class.__name__} settings ({err})") from None
     return training
 
 

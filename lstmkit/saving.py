@@ -101,7 +101,7 @@ class ModelFile:
                              f"lstmkit writes one")
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """Every tensor, its checksum verified (format_version 2)."""
+        """Every tensor, its checksum verified (format_version 2); they share the file's bytes."""
         view, tensors = memoryview(self.data), {}
         for name, entry in self.entries.items():
             chunk = view[self.data_start + entry.start : self.data_start + entry.end]
@@ -109,7 +109,9 @@ class ModelFile:
                 raise ModelFileError(f"{self.path!r} is damaged: the bytes of tensor {name!r} do not match their "
                                      f"checksum. Save the model again, or use an intact copy.")
             array = np.frombuffer(chunk, dtype=DTYPES[entry.dtype][1]).reshape(entry.shape)
-            tensors[name] = torch.from_numpy(array.copy())
+            if array.ctypes.data % array.itemsize:
+                array = array.copy()  # torch needs aligned data; else the tensor shares the file's bytes
+            tensors[name] = torch.from_numpy(array)
         return tensors
 
 
@@ -270,10 +272,12 @@ def _tensor_entries(header: dict[str, Any], data_size: int, unreadable: str) -> 
                 f"{where} has dtype {_text(dtype)}; lstmkit files hold {', '.join(DTYPES)} (F32/F64 weights)"))
         if not (isinstance(shape, list) and len(shape) <= 8 and all(_count(d) for d in shape)
                 and isinstance(offsets, list) and len(offsets) == 2 and all(_count(o) for o in offsets)):
-            raise ModelFileError(unreadable.format(f"{where} has shape {str(shape)[:40]} and offsets {str(offsets)[:40]}"))
+            raise ModelFileError(unreadable.format(
+                f"{where} has shape {str(shape)[:40]} and offsets {str(offsets)[:40]}"))
         start, end = offsets
         if end < start or end - start != math.prod(shape) * DTYPES[dtype][1]().itemsize:
-            raise ModelFileError(unreadable.format(f"{where}: shape {shape} of {dtype} does not fit bytes {start}..{end}"))
+            raise ModelFileError(unreadable.format(
+                f"{where}: shape {shape} of {dtype} does not fit bytes {start}..{end}"))
         entries[name] = TensorEntry(dtype, tuple(shape), start, end)
     position = 0
     for entry in sorted(entries.values(), key=lambda e: (e.start, e.end)):

@@ -58,7 +58,8 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
 _MANY = 10**8  # list lengths: the file's size bounds them
 _NUMBERS = ListOf(Float(allow_nan=True), _MANY)
 _INDEX = Fields({"kind": Str(choices=("datetime", "period", "range")), "last": OneOf(Str(), Int(), expected="a time"),
-                 "freq": Str(), "step": Int(), "tz": Nullable(Str()), "name": Nullable(OneOf(Str(), Int(), expected="a name")),
+                 "freq": Str(), "step": Int(), "tz": Nullable(Str()),
+                 "name": Nullable(OneOf(Str(), Int(), expected="a name")),
                  "length": Int(0)}, required={"kind", "last"})
 _SERIES = Fields({"id": Nullable(OneOf(Str(), Int(), expected="a str or int id")), "index": _INDEX, "values": _NUMBERS,
                   "past": ListOf(_NUMBERS, _MANY), "future": ListOf(ListOf(Nullable(Float()), _MANY), _MANY),
@@ -137,7 +138,8 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
     for index, entry in enumerate(config["series"]):
         key, past, future = f"config.series[{index}]", len(config["past_names"]), len(config["future_names"])
         if len(entry["values"]) != forecaster.lookback:
-            raise ConfigError(f"{key}.values", f"<{len(entry['values'])} values>", f"lookback={forecaster.lookback} values")
+            raise ConfigError(f"{key}.values", f"<{len(entry['values'])} values>",
+                              f"lookback={forecaster.lookback} values")
         if len(entry["past"]) != forecaster.lookback or any(len(row) != past for row in entry["past"]):
             raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{forecaster.lookback} rows of {past}")
         if len(entry["future"]) < forecaster.lookback or any(len(row) != future for row in entry["future"]):

@@ -89,7 +89,8 @@ def mutate(config: Any, rng: random.Random) -> tuple[Any, str]:
         parent[last] = parent[last] * rng.choice([-1, 10, 1000, 10**9]) + rng.choice([0, 1])
     else:
         parent[last] = rng.choice(VALUES)
-    return config, f"{'.'.join(map(str, where))} -> {str(parent.get(last, '<deleted>') if isinstance(parent, dict) else parent[last])[:60]}"
+    now = parent.get(last, "<deleted>") if isinstance(parent, dict) else parent[last]
+    return config, f"{'.'.join(map(str, where))} -> {str(now)[:60]}"
 
 
 def subset_equal(expected: Any, got: Any) -> bool:
@@ -182,7 +183,8 @@ class Fuzzer:
             elif choice == 3:
                 edited["__metadata__"]["config"] = "[" * 5000 + "]" * 5000
             elif choice == 4:
-                edited[self.rng.choice(["x", "layers.0.kernel"])] = {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}
+                extra = {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}
+                edited[self.rng.choice(["x", "layers.0.kernel"])] = extra
             body = json.dumps(edited).encode()
             length = len(body) if choice != 5 else self.rng.choice([2**63, len(original), 0, 7])
             data = struct.pack("<Q", length) + body + original[8 + size :]
