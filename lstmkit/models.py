@@ -705,6 +705,10 @@ class Sequential(InputPreparation, nn.Module):
             name, got, want = wrong[0]
             raise ValueError(f"{str(path)!r}: weight {name!r} has shape {got}, this model's has {want}; "
                              f"build the model as the one whose weights were saved.")
+        odd = next((k for k in state if tensors[k].dtype not in (torch.float32, torch.float64)), None)
+        if odd is not None:
+            raise ModelFileError(f"{str(path)!r}: weight {odd!r} is {tensors[odd].dtype}; lstmkit weights are "
+                                 f"float32 or float64.")
         with torch.no_grad():
             for name, value in tensors.items():
                 state[name].copy_(value)

@@ -177,6 +177,16 @@ def test_bf16_and_f8_tensors_are_refused(saved, dtype, name):
         load_model(path)
 
 
+def test_load_weights_refuses_weights_that_are_not_floats(tmp_path):
+    model = _model()
+    model.save_weights(tmp_path / "w.lstmkit")
+    file = open_model_file(tmp_path / "w.lstmkit")
+    tensors = {key: value.to(torch.uint8) for key, value in file.tensors().items()}
+    write_model_file(tmp_path / "w.lstmkit", file.config, tensors)
+    with pytest.raises(ModelFileError, match=r"weight 'layers.0.kernel' is torch.uint8; lstmkit weights are float32"):
+        _model().load_weights(tmp_path / "w.lstmkit")
+
+
 def test_format_version_1_files_still_load(saved):
     model, path = saved
     file = open_model_file(path)
