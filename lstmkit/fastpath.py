@@ -16,6 +16,9 @@ They run a model of this shape, and everything else takes the general torch loop
 The engines are interchangeable: the same seed gives the same sample order, the weights are
 updated in place in the model's own parameters, and the optimizer state lives in the torch
 optimizer's `state`, so a later fit on either engine continues where this one stopped.
+Clipping (`clipnorm`/`clipvalue`) runs inside the kernels' optimizer step, ReduceLROnPlateau's
+rate is read before each call, and a NaN or inf loss stops the fit as on the torch loop
+(lstmkit.divergence), with the weights of the last finite epoch.
 """
 
 from __future__ import annotations
