@@ -346,11 +346,10 @@ def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
     """(model, x, times) for `lstmkit inspect`: a model file with --input, or a Forecaster file."""
     from lstmkit.forecast import Forecaster
     from lstmkit.models import load_model
-    from lstmkit.saving import read_model_file
+    from lstmkit.saving import open_model_file
     from lstmkit.sequences import read_sequence_file
 
-    config, _ = read_model_file(args.model)
-    if config.get("kind") != "Forecaster":
+    if open_model_file(args.model).config.get("kind") != "Forecaster":
         if args.input is None:
             raise ValueError(f"{args.model!r} is a model file: pass --input FILE with the sequence to trace.")
         if args.series is not None:

@@ -4,7 +4,11 @@ A layer knows its input shape either from `input_shape=` or from the first tenso
 then it creates its parameters and draws them with Keras's initialisers (glorot_uniform kernel,
 orthogonal recurrent kernel, zero bias, forget-gate bias 1). Randomness comes from torch's
 generator, so `torch.manual_seed` (or `fit(seed=...)`, which re-draws an untrained model's
-weights under its seed) makes weights reproducible.
+weights under its seed) makes weights reproducible, to the bit whatever the thread count
+(`orthogonal_`).
+
+A configuration read from a file is checked against `Layer.config_schema()` (the constructor's
+annotated arguments, plus a class's CONFIG_LIMITS) before a layer is built from it (lstmkit.schema).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from lstmkit.ops.reference import (
     lstm_trace,
     simple_rnn_step,
 )
+from lstmkit.ops.threads import thread_limit
+from lstmkit.schema import Custom, Fields, Int, Spec, Str, schema_from_signature
+
+MAX_UNITS = 2**20  # the largest `units` a configuration read from a file may hold
 
 Shape = tuple[int | None, ...]
 
@@ -60,6 +68,25 @@ def _check_input_shape(input_shape: object) -> Shape | None:
             f"got {input_shape!r}."
         )
     return tuple(input_shape)
+
+
+def orthogonal_(tensor: torch.Tensor) -> torch.Tensor:
+    """torch.nn.init.orthogonal_, with the same draws, but its QR in float64 on one thread, so that
+    the same seed gives the same bits whatever the thread count (float32 LAPACK's do not)."""
+    if tensor.is_meta:
+        return tensor
+    rows, columns = tensor.shape[0], tensor.numel() // tensor.shape[0]
+    flattened = tensor.new_empty((rows, columns)).normal_(0, 1)
+    if rows < columns:
+        flattened.t_()
+    with thread_limit(1):
+        q, r = torch.linalg.qr(flattened.double())
+    q *= torch.diag(r, 0).sign()
+    if rows < columns:
+        q.t_()
+    with torch.no_grad():
+        tensor.view_as(q).copy_(q)
+    return tensor
 
 
 def _snake_case(name: str) -> str:
@@ -161,6 +188,18 @@ class Layer(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> "Layer":
         return cls(**config)
 
+    # Tighter rules for some config keys than their annotations give (e.g. an upper bound).
+    CONFIG_LIMITS: dict[str, Spec] = {}
+
+    @classmethod
+    def config_schema(cls) -> Fields:
+        """The rules a configuration read from a file must meet before this layer is built from it:
+        the constructor's arguments, typed by their annotations, with CONFIG_LIMITS on top. A new
+        layer plugs in by annotating its constructor (and, where useful, declaring CONFIG_LIMITS)."""
+        schema = schema_from_signature(cls, nested=_nested_layer_spec)
+        schema.fields.update(cls.CONFIG_LIMITS)
+        return schema
+
     def default_name(self) -> str:
         return _snake_case(type(self).__name__)
 
@@ -176,6 +215,7 @@ class Recurrent(Layer):
     """
 
     takes_mask = True
+    CONFIG_LIMITS = {"units": Int(1, MAX_UNITS)}
     gates = 1  # z_t = x_t W + h_{t-1} U + b has gates·H columns
     state_size = 1  # tensors of state: h (LSTM: h and c)
     use_bias = True
@@ -224,7 +264,7 @@ class Recurrent(Layer):
     def reset_parameters(self) -> None:
         with torch.no_grad():
             nn.init.xavier_uniform_(self.kernel)  # glorot_uniform
-            nn.init.orthogonal_(self.recurrent_kernel)
+            orthogonal_(self.recurrent_kernel)
             if self.bias is not None:
                 self.bias.zero_()
 
@@ -593,6 +633,8 @@ class Dense(Layer):
         input_shape: input shape without the batch axis, for a first layer.
     """
 
+    CONFIG_LIMITS = {"units": Int(1, MAX_UNITS)}
+
     def __init__(
         self,
         units: int,
@@ -820,6 +862,21 @@ LAYERS: dict[str, type[Layer]] = {
     "Bidirectional": Bidirectional,
     "Masking": Masking,
 }
+
+
+def check_layer_entry(entry: Any, key: str) -> dict[str, Any]:
+    """Check a `{"class_name": ..., "config": {...}}` entry read from a file against the schema
+    of the LAYERS class it names (nested layers, as Bidirectional's, in turn)."""
+    schema = Fields({"class_name": Str(choices=LAYERS), "config": Custom(lambda value, where: value)},
+                    required={"class_name", "config"})
+    entry = schema.check(entry, key)
+    return {"class_name": entry["class_name"],
+            "config": LAYERS[entry["class_name"]].config_schema().check(entry["config"], f"{key}.config")}
+
+
+def _nested_layer_spec(cls: type) -> Spec | None:
+    """Arguments annotated with a layer class (Bidirectional's `layer`) hold a nested layer entry."""
+    return Custom(check_layer_entry) if issubclass(cls, Layer) else None
 
 
 def __getattr__(name: str) -> Any:
