@@ -93,7 +93,7 @@ def _table(results: dict[int, dict[str, float]], units: dict[str, int], budget: 
     lines = [f"Adding problem, test MSE (recurrent layers of at most {budget:,} parameters)",
              f"{'length':>6}  {'mean':>7}  " + "  ".join(f"{name:>13}" for name in names)]
     for length, row in results.items():
-        lines.append(f"{length:>6}  {row['mean']:7.4f}  " + "  ".join(f"{row[cell]:13.4f}" for cell in CELLS))
+        lines.append(f"{length:>6}  {row['mean']:7.5f}  " + "  ".join(f"{row[cell]:13.5f}" for cell in CELLS))
     return "\n".join(lines)
 
 

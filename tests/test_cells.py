@@ -390,6 +390,19 @@ def test_forecaster_cell_builds_trains_saves_and_loads(tmp_path):
     assert [type(layer) for layer in rnn.members_[0].layers] == [SimpleRNN, SimpleRNN, Dense]
 
 
+def test_forecaster_files_written_before_the_cell_key_load_as_lstm(tmp_path):
+    from lstmkit.saving import read_model_file, write_model_file
+
+    fc = Forecaster(lookback=8, horizon=3, units=4, epochs=1, seed=0).fit(_series())
+    fc.save(tmp_path / "old.lstmkit")
+    config, tensors = read_model_file(tmp_path / "old.lstmkit")
+    del config["forecaster"]["cell"]
+    write_model_file(tmp_path / "old.lstmkit", config, tensors)
+    loaded = Forecaster.load(tmp_path / "old.lstmkit")
+    assert loaded.cell == "lstm"
+    pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
+
+
 def test_forecaster_cell_is_checked_with_close_matches():
     with pytest.raises(ValueError, match=r"unknown cell 'gur'; did you mean 'gru'\? Known names: gru, lstm, simple_rnn"):
         Forecaster(lookback=8, horizon=3, cell="gur")
