@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log")
     _add_forecast_parser(commands)
     _add_inspect_parser(commands)
+    _add_export_parser(commands)
     _add_bench_parser(commands)
     return parser
 
@@ -383,6 +384,54 @@ def run_inspect_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write a saved model or Forecaster as ONNX, for ONNX Runtime",
+        description=(
+            "Write a model file (model.save) or a Forecaster file (lstmkit forecast) as an ONNX graph. A model's "
+            "graph takes x (batch, timesteps, features) and gives what predict gives; a Forecaster's takes the raw "
+            "last lookback values (batch, lookback, features) and gives the forecast (batch, horizon) in the "
+            "series' units. Needs the onnx extra: pip install \"lstmkit[onnx]\"."
+        ),
+    )
+    export.add_argument("model", help="a model file written by model.save(), or a Forecaster's")
+    export.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    export.add_argument("--fixed-length", action="store_true",
+                        help="accept only the model's own number of timesteps (default: any)")
+    export.add_argument("--lengths", action="store_true",
+                        help="add a second input 'lengths' (batch,) int64 for padded batches (model files)")
+    export.add_argument("--series", help="for a Forecaster of many series: whose scalers the graph holds")
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from lstmkit.forecast import Forecaster
+    from lstmkit.models import load_model
+    from lstmkit.saving import read_model_file
+
+    folder = os.path.dirname(os.path.abspath(args.onnx))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--onnx {args.onnx!r}: folder {folder!r} does not exist; create it first.")
+    config, _ = read_model_file(args.model)
+    if config.get("kind") == "Forecaster":
+        if args.lengths or args.fixed_length:
+            raise ValueError("--lengths and --fixed-length apply to model files; a Forecaster's graph takes "
+                             "windows of its lookback.")
+        forecaster = Forecaster.load(args.model)
+        series_id = args.series
+        if series_id is not None:  # ids read from a CSV may be numbers
+            series_id = next((tail.id for tail in forecaster.tails_ if str(tail.id) == series_id), series_id)
+        forecaster.export_onnx(args.onnx, series_id=series_id)
+    else:
+        if args.series is not None:
+            raise ValueError("--series picks a series of a Forecaster file; a model file has none.")
+        load_model(args.model).export_onnx(args.onnx, dynamic_length=not args.fixed_length, lengths=args.lengths)
+    from lstmkit.onnx_export import OPSET
+
+    print(f"Wrote {args.onnx} (ONNX opset {OPSET})")
+    return 0
+
+
 def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench",
@@ -421,6 +470,7 @@ COMMANDS = {
     "demo": run_demo_command,
     "forecast": run_forecast_command,
     "inspect": run_inspect_command,
+    "export": run_export_command,
     "bench": run_bench_command,
 }
 
@@ -434,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: results are written only at the end, so nothing is half-written
         print("lstmkit: interrupted; no results were written.", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, ImportError) as err:
         from lstmkit.distributed import launched_rank
 
         if launched_rank() == 0:  # under torchrun, one process says it

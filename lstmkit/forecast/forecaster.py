@@ -519,6 +519,15 @@ class Forecaster:
         self._require_fitted("save()")
         save_forecaster(self, path)
 
+    def export_onnx(self, path: str | os.PathLike, series_id: Any = None) -> None:
+        """Write the fitted forecaster as one ONNX graph (lstmkit.forecast.export): input "x" float32
+        (batch, lookback, features) of raw values, as the last `lookback` rows of the series (and its
+        covariates); output "y" (batch, horizon) in the series' units, as `predict()`. Direct strategy;
+        for many series, `series_id` picks whose scalers the graph holds."""
+        from lstmkit.forecast.export import export_forecaster
+
+        export_forecaster(self, path, series_id)
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Forecaster":
         """Read a forecaster written by `save`. Never runs code from the file."""
