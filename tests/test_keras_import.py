@@ -1,0 +1,94 @@
+"""load_keras: files written by real Keras (tests/data/make_keras_files.py) predict what Keras predicted."""
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import lstmkit
+from lstmkit.layers import LSTM, Bidirectional
+
+DATA = Path(__file__).parent / "data" / "keras"
+CASES = {case["name"]: case for case in json.loads((DATA / "keras_files.json").read_text())["cases"]}
+READABLE = ["lstm_dense", "any_length", "stacked_dropout_softmax", "lstm_options", "bidirectional_concat_sum",
+            "bidirectional_mul_ave", "masking"]
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("name", READABLE)
+def test_predictions_equal_keras(name, suffix):
+    case = CASES[name]
+    model = lstmkit.load_keras(DATA / f"{name}{suffix}")
+    x = np.asarray(case["x"], dtype=np.float32)
+    got = model.predict(x)
+    assert got.shape == tuple(case["y_shape"])
+    np.testing.assert_allclose(got, np.asarray(case["y"], dtype=np.float32), atol=1e-5, rtol=0)
+
+
+def test_layers_and_options_carried_over():
+    model = lstmkit.load_keras(DATA / "lstm_options.keras")
+    lstm = model.layers[0]
+    assert isinstance(lstm, LSTM) and lstm.units == 4 and lstm.go_backwards and lstm.return_sequences
+    assert (lstm.activation, lstm.recurrent_activation, lstm.unit_forget_bias) == ("relu", "hard_sigmoid", False)
+    both = lstmkit.load_keras(DATA / "bidirectional_mul_ave.h5")
+    assert [layer.merge_mode for layer in both.layers] == ["mul", "ave"]
+    assert isinstance(both.layers[0], Bidirectional) and both.built_input_shape == (5, 2)
+    assert lstmkit.load_keras(DATA / "any_length.keras").built_input_shape == (None, 2)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_missing_layers_and_options_are_named(suffix):
+    for name, layer in (("gru", "GRU"), ("simple_rnn", "SimpleRNN"), ("conv1d", "Conv1D")):
+        with pytest.raises(ValueError, match=f"is a Keras {layer}, which lstmkit does not have yet"):
+            lstmkit.load_keras(DATA / f"{name}{suffix}")
+    with pytest.raises(ValueError, match=r"layer 'lstm' \(LSTM\): option use_bias=False is not supported"):
+        lstmkit.load_keras(DATA / f"lstm_no_bias{suffix}")
+
+
+def _as_keras2(source: Path, target: Path, edit=None) -> Path:
+    """A copy of a legacy .h5 file with the config as Keras 2 wrote it: no InputLayer (the first
+    layer has batch_input_shape), Keras 2's extra LSTM options, keras_version 2.x."""
+    shutil.copy(source, target)
+    with h5py.File(target, "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        layers = config["config"]["layers"]
+        shape = layers.pop(0)["config"]["batch_shape"]
+        layers[0]["config"]["batch_input_shape"] = shape
+        for layer in layers:
+            if layer["class_name"] == "LSTM":
+                layer["config"].update(time_major=False, implementation=2)
+        if edit:
+            edit(layers)
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = "2.15.0"
+    return target
+
+
+def test_keras2_style_h5(tmp_path):
+    case = CASES["stacked_dropout_softmax"]
+    model = lstmkit.load_keras(_as_keras2(DATA / "stacked_dropout_softmax.h5", tmp_path / "k2.h5"))
+    np.testing.assert_allclose(model.predict(np.asarray(case["x"], dtype=np.float32)), case["y"], atol=1e-5)
+
+    def time_major(layers):
+        layers[0]["config"]["time_major"] = True
+
+    with pytest.raises(ValueError, match="option time_major=True is not supported"):
+        lstmkit.load_keras(_as_keras2(DATA / "lstm_dense.h5", tmp_path / "tm.h5", time_major))
+    with pytest.raises(ValueError, match="Keras 2's hard_sigmoid"):
+        lstmkit.load_keras(_as_keras2(DATA / "lstm_options.h5", tmp_path / "hs.h5"))
+
+
+def test_not_keras_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no Keras file"):
+        lstmkit.load_keras(tmp_path / "absent.keras")
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(ValueError, match="not a Keras 3 archive"):
+        lstmkit.load_keras(tmp_path / "other.keras")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="neither a Keras 3 archive"):
+        lstmkit.load_keras(tmp_path / "text.h5")
