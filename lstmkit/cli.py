@@ -123,6 +123,10 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--backtest", action="store_true",
                           help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
                                "intervals from its residuals")
+    forecast.add_argument("--tune", type=_positive_int, metavar="N",
+                          help="search lookback, units, layers, dropout and learning rate over N trials with Optuna "
+                               "(scored on the latest points, held out of training) and fit the best; the report "
+                               "shows it beside the given settings' score (needs lstmkit[tune])")
     forecast.add_argument("--out", default="lstmkit_forecast", help="results folder (default lstmkit_forecast)")
     forecast.add_argument("--nproc", type=_positive_int, default=1,
                           help="train data-parallel on N processes of this machine, through torchrun (default 1)")
@@ -270,7 +274,10 @@ def run_forecast_command(args: argparse.Namespace) -> int:
                                 strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
                                 missing=args.missing, seed=args.seed)
         _check_lengths(series, forecaster, args)
-        forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
+        if args.tune:
+            forecaster.tune(data, n_trials=args.tune, **columns, verbose=0 if args.quiet else 1)
+        else:
+            forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
         result = None
         if args.backtest:
             result = forecaster.backtest(data, **columns)

@@ -42,6 +42,7 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
+        "tuning": forecaster.tuning_,
     }
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(forecaster.members_)
                for key, value in member.state_dict().items()}
@@ -76,6 +77,7 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.best_epochs_ = config["best_epochs"]
     forecaster.quantiles_ = {int(level): np.asarray(q, dtype=np.float64) for level, q in config["quantiles"].items()}
     forecaster.calibration_ = config["calibration"]
+    forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none
     metrics = config["validation_metrics"]
     forecaster.validation_metrics_ = None if metrics is None else pd.DataFrame(metrics).set_index("model")
     forecaster.validation_ = None

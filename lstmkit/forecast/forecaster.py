@@ -32,6 +32,7 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import build_network, forecast_scaled, train_network
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
+from lstmkit.forecast.tuning import tune_forecaster, tuning_text
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
                                       scale_target, unscale_target)
 from lstmkit.models import Sequential
@@ -137,6 +138,8 @@ class Forecaster:
         self.model = model
         self.members_: list[Sequential] = []
         self.histories_: list[History] = []
+        self.tuning_: dict[str, Any] | None = None  # what Forecaster.tune found
+        self._extra_callbacks: list[Any] = []  # given to every member's fit (tune's pruning)
 
     # -- configuration -----------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -209,6 +212,41 @@ class Forecaster:
             data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
         self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
         self._fit_series(series, past_names, future_names, verbose, distributed)
+        if verbose:
+            print(self.summary())
+        return self
+
+    def tune(self, data: Any, n_trials: int = 20, timeout: float | None = None, cells: Sequence[str] | None = None,
+             id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
+             past_covariates: Any = None, future_covariates: Any = None, verbose: int = 0) -> "Forecaster":
+        """Search lookback, units, layers, dropout and learning rate with Optuna, then fit the best; returns self.
+
+        Every trial (the settings given, first) is scored the same way: trained without the latest points of
+        the series, then scored by the MAE of its forecasts from origins inside them (lstmkit.forecast.tuning).
+        Bad trials are pruned early on their validation loss. Seeded by `seed`: the same call gives the same
+        settings on CPU, unless `timeout` cuts the search short. `tuning_` holds the best settings and score
+        beside the defaults'; `save` keeps it and `summary` shows it. Needs `pip install "lstmkit[tune]"`.
+
+        Args:
+            data, id_col, time_col, value_col, past_covariates, future_covariates: as in `fit`.
+            n_trials: settings to try, the given ones included.
+            timeout: stop starting trials after this many seconds (None: run all n_trials).
+            cells: recurrent cells to choose among (this lstmkit has "lstm").
+            verbose: as in `fit`, for the final fit.
+        """
+        n_trials = _positive_int(n_trials, "n_trials")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"`timeout` must be a positive number of seconds or None; got {timeout!r}.")
+        series, past_names, future_names = read_series(
+            data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
+        self._check_series(series, past_names, future_names)
+        tuning = tune_forecaster(self, series, (past_names, future_names), n_trials, timeout, cells)
+        for name, value in tuning["best_params"].items():
+            if name != "cell":
+                setattr(self, name, value)
+        self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
+        self._fit_series(series, past_names, future_names, verbose)
+        self.tuning_ = tuning
         if verbose:
             print(self.summary())
         return self
@@ -477,6 +515,8 @@ class Forecaster:
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
         else:
             lines.append("No validation tail (validation_split=0): no early stopping, no scores.")
+        if self.tuning_:
+            lines.append(tuning_text(self.tuning_))
         if self.quantiles_:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
