@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from lstmkit.layers import LSTM, Bidirectional, Dense, Dropout, Layer, Masking
+from lstmkit.layers import Bidirectional, Dense, Dropout, Layer, Masking
 from lstmkit.saving import atomic_write
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ OPSET = 17
 INSTALL_HINT = 'ONNX export needs the onnx package: pip install "lstmkit[onnx]" (onnx and onnxruntime).'
 _GATES_TO_ONNX = [0, 3, 1, 2]  # lstmkit's i, f, g, o blocks, taken in ONNX's order i, o, f, c
 
-# Activations inside ONNX's LSTM op: (name, alpha, beta); Keras 3's hard_sigmoid is relu6(x + 3) / 6.
+# Activations inside ONNX's recurrent ops: (name, alpha, beta); Keras 3's hard_sigmoid is relu6(x + 3) / 6.
 _RECURRENT_ACTIVATIONS = {
     "tanh": ("Tanh", None, None),
     "sigmoid": ("Sigmoid", None, None),
@@ -139,18 +139,58 @@ def _masking(layer: Masking, graph: OnnxGraph, x: str, mask: str | None) -> tupl
     return graph.op("Mul", [x, graph.op("Unsqueeze", [real, graph.constant([-1], dtype=np.int64)])]), real
 
 
-@converter("LSTM")
-def _lstm(layer: LSTM, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
-    outputs, last = _lstm_outputs(layer, graph, x, mask)
+def _numpy(parameter: Any) -> np.ndarray | None:
+    return None if parameter is None else parameter.detach().cpu().numpy().astype(np.float64)
+
+
+def _lstm_op(layer: Any) -> tuple[str, list[np.ndarray], list[str]]:
+    """ONNX LSTM: W, R, B with the gate blocks i, f, g, o taken as i, o, f, c; Rb = 0."""
+    units = layer.units
+    blocks = lambda matrix: np.concatenate([matrix[..., k * units:(k + 1) * units] for k in _GATES_TO_ONNX], axis=-1)
+    bias = _numpy(layer.bias)
+    bias = np.zeros(4 * units) if bias is None else blocks(bias)
+    weights = [blocks(_numpy(layer.kernel)).T, blocks(_numpy(layer.recurrent_kernel)).T,
+               np.concatenate([bias, np.zeros(4 * units)])]
+    return "LSTM", weights, [layer.recurrent_activation, layer.activation, layer.activation]
+
+
+def _gru_op(layer: Any) -> tuple[str, list[np.ndarray], list[str]]:
+    """ONNX GRU with linear_before_reset (Keras's reset_after=True): the gate order z, r, h and the
+    biases [b_x, b_h] are Keras's already."""
+    bias = _numpy(layer.bias)
+    bias = np.zeros(6 * layer.units) if bias is None else bias.reshape(-1)
+    weights = [_numpy(layer.kernel).T, _numpy(layer.recurrent_kernel).T, bias]
+    return "GRU", weights, [layer.recurrent_activation, layer.activation]
+
+
+def _simple_rnn_op(layer: Any) -> tuple[str, list[np.ndarray], list[str]]:
+    """ONNX RNN: h_t = f(x_t W + h_{t-1} U + b), b as Wb and Rb = 0."""
+    bias = _numpy(layer.bias)
+    bias = np.zeros(layer.units) if bias is None else bias
+    weights = [_numpy(layer.kernel).T, _numpy(layer.recurrent_kernel).T, np.concatenate([bias, np.zeros(layer.units)])]
+    return "RNN", weights, [layer.activation]
+
+
+# Recurrent layer class -> its ONNX op, weights (W, R, B without the direction axis) and activations.
+RECURRENT_OPS: dict[str, Callable[[Any], tuple[str, list[np.ndarray], list[str]]]] = {
+    "LSTM": _lstm_op, "GRU": _gru_op, "SimpleRNN": _simple_rnn_op}
+
+
+def _recurrent(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
+    outputs, last = _recurrent_outputs(layer, graph, x, mask)
     if layer.return_sequences:
         return outputs, mask
     return last, None
 
 
+for _class_name in RECURRENT_OPS:
+    converter(_class_name)(_recurrent)
+
+
 @converter("Bidirectional")
 def _bidirectional(layer: Bidirectional, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
-    forward, forward_last = _lstm_outputs(layer.forward_layer, graph, x, mask)
-    backward, backward_last = _lstm_outputs(layer.backward_layer, graph, x, mask)
+    forward, forward_last = _recurrent_outputs(layer.forward_layer, graph, x, mask)
+    backward, backward_last = _recurrent_outputs(layer.backward_layer, graph, x, mask)
     sequences = layer.forward_layer.return_sequences
     if sequences:  # the backward layer's reading order back into time order
         backward = _reverse_steps(graph, backward, mask)
@@ -165,40 +205,40 @@ def _bidirectional(layer: Bidirectional, graph: OnnxGraph, x: str, mask: str | N
     return merged, mask if sequences else None
 
 
-def _lstm_outputs(layer: LSTM, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str]:
-    """One LSTM on the ONNX LSTM op, with lstmkit's semantics: outputs (B, T, H) in reading order
-    (go_backwards: last real step first), zero at masked steps; and h_T (B, H)."""
-    name = layer.name or "lstm"
+def _recurrent_outputs(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str]:
+    """One recurrent layer on its ONNX op, with lstmkit's semantics: outputs (B, T, H) in reading
+    order (go_backwards: last real step first), zero at masked steps; and h_T (B, H)."""
+    name = layer.name or type(layer).__name__
+    class_name = type(layer).__name__
+    if class_name not in RECURRENT_OPS:
+        raise ValueError(f"layer {name!r} ({class_name}) has no ONNX converter yet; recurrent layers that export: "
+                         f"{', '.join(RECURRENT_OPS)}.")
     if layer.stateful:
         raise ValueError(f"layer {name!r} is stateful: its state carries over between calls, which an ONNX graph "
                          f"cannot hold. Build the same model with stateful=False, copy the weights, and export that.")
-    for argument in ("activation", "recurrent_activation"):
-        if getattr(layer, argument) not in _RECURRENT_ACTIVATIONS:
-            raise ValueError(f"layer {name!r}: {argument}={getattr(layer, argument)!r} has no form in ONNX's LSTM op; "
+    op_type, weights, activation_names = RECURRENT_OPS[class_name](layer)
+    for activation in activation_names:
+        if activation not in _RECURRENT_ACTIVATIONS:
+            raise ValueError(f"layer {name!r}: activation={activation!r} has no form in ONNX's {op_type} op; "
                              f"exportable: {', '.join(_RECURRENT_ACTIVATIONS)}.")
-    units = layer.units
-    blocks = lambda matrix: np.concatenate([matrix[..., k * units:(k + 1) * units] for k in _GATES_TO_ONNX], axis=-1)
-    kernel = blocks(layer.kernel.detach().cpu().numpy()).T[None]  # (1, 4H, F)
-    recurrent = blocks(layer.recurrent_kernel.detach().cpu().numpy()).T[None]  # (1, 4H, H)
-    bias = np.concatenate([blocks(layer.bias.detach().cpu().numpy()), np.zeros(4 * units)])[None]  # (1, 8H)
-    recurrent_activation, activation = (_RECURRENT_ACTIVATIONS[n] for n in
-                                        (layer.recurrent_activation, layer.activation))
-    chosen = [recurrent_activation, activation, activation]  # ONNX's f (gates), g (candidate), h (output)
-    attributes: dict[str, Any] = {"hidden_size": units, "activations": [a[0] for a in chosen],
+    chosen = [_RECURRENT_ACTIVATIONS[activation] for activation in activation_names]
+    attributes: dict[str, Any] = {"hidden_size": layer.units, "activations": [a[0] for a in chosen],
                                   "direction": "reverse" if layer.go_backwards else "forward"}
+    if op_type == "GRU":
+        attributes["linear_before_reset"] = 1
     if any(a[1] is not None for a in chosen):
         attributes["activation_alpha"] = [1.0 if a[1] is None else a[1] for a in chosen]
     if any(a[2] is not None for a in chosen):
         attributes["activation_beta"] = [0.0 if a[2] is None else a[2] for a in chosen]
-    order = inverse = lengths = None
+    inverse = lengths = None
     if mask is not None:
-        x, order, inverse, lengths = _compact(graph, x, mask)
+        x, inverse, lengths = _compact(graph, x, mask)
     time_major = graph.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, F)
     lens = "" if lengths is None else graph.op("Cast", [lengths], to=6)  # int32
-    inputs = [time_major, graph.constant(kernel, "W"), graph.constant(recurrent, "R"), graph.constant(bias, "B"), lens]
-    sequence, last = graph.op("LSTM", inputs, outputs=2, **attributes)  # (T, 1, B, H), (1, B, H)
-    squeeze_axis = graph.constant([1], dtype=np.int64)
-    outputs = graph.op("Transpose", [graph.op("Squeeze", [sequence, squeeze_axis])], perm=[1, 0, 2])  # (B, T, H)
+    initializers = [graph.constant(w[None], hint) for w, hint in zip(weights, "WRB")]
+    sequence, last = graph.op(op_type, [time_major, *initializers, lens], outputs=2, **attributes)
+    squeeze_axis = graph.constant([1], dtype=np.int64)  # (T, 1, B, H) -> (B, T, H)
+    outputs = graph.op("Transpose", [graph.op("Squeeze", [sequence, squeeze_axis])], perm=[1, 0, 2])
     if layer.go_backwards:  # ONNX gives time order; lstmkit (Keras) gives reading order
         outputs = _reverse_steps(graph, outputs, lengths=lengths)
     if mask is not None:
@@ -207,8 +247,8 @@ def _lstm_outputs(layer: LSTM, graph: OnnxGraph, x: str, mask: str | None) -> tu
     return outputs, graph.op("Squeeze", [last, graph.constant([0], dtype=np.int64)])
 
 
-def _compact(graph: OnnxGraph, x: str, mask: str) -> tuple[str, str, str, str]:
-    """Each row's real steps moved to the front in order: (x_compact, order, inverse order, lengths).
+def _compact(graph: OnnxGraph, x: str, mask: str) -> tuple[str, str, str]:
+    """Each row's real steps moved to the front in order: (x_compact, the inverse order, lengths).
 
     The sort key (1 - mask)·T + t puts real steps first and keeps time order (keys are distinct)."""
     timesteps = graph.op("Gather", [graph.op("Shape", [x]), graph.constant(1, dtype=np.int64)], axis=0)
@@ -220,7 +260,7 @@ def _compact(graph: OnnxGraph, x: str, mask: str) -> tuple[str, str, str, str]:
     _, order = graph.op("TopK", [keys, count], outputs=2, axis=1, largest=0, sorted=1)
     _, inverse = graph.op("TopK", [graph.op("Cast", [order], to=1), count], outputs=2, axis=1, largest=0, sorted=1)
     lengths = graph.op("Cast", [graph.op("ReduceSum", [mask, graph.constant([1], dtype=np.int64)], keepdims=0)], to=7)
-    return _gather_steps(graph, x, order), order, inverse, lengths
+    return _gather_steps(graph, x, order), inverse, lengths
 
 
 def _gather_steps(graph: OnnxGraph, x: str, order: str) -> str:
@@ -239,7 +279,7 @@ def _reverse_steps(graph: OnnxGraph, x: str, mask: str | None = None, lengths: s
         return graph.op("ReverseSequence", [x, lengths], batch_axis=0, time_axis=1)
     if mask is None:
         return graph.op("Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (-1, -(2**62), 1, -1))])
-    compacted, _, inverse, lengths = _compact(graph, x, mask)
+    compacted, inverse, lengths = _compact(graph, x, mask)
     reversed_front = graph.op("ReverseSequence", [compacted, lengths], batch_axis=0, time_axis=1)
     return graph.op("Mul", [_gather_steps(graph, reversed_front, inverse),
                             graph.op("Unsqueeze", [mask, graph.constant([-1], dtype=np.int64)])])

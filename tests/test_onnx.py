@@ -102,6 +102,68 @@ def test_forecaster_graph_gives_predict(tmp_path):
     np.testing.assert_allclose(got[2], forecaster.predict()["forecast"].to_numpy(), rtol=1e-6, atol=1e-5)
 
 
+class _KerasLayoutRNN(Layer):
+    """Stand-in for the GRU and SimpleRNN layers of the cells branch (Keras's arguments and weight
+    layout), computed by torch.gru / torch.rnn_tanh: an independent check of the converters'
+    weight mapping until those layers are merged."""
+
+    gates = 1
+
+    def __init__(self, units, return_sequences=False, go_backwards=False, input_shape=None, name=None):
+        self.units, self.return_sequences, self.go_backwards = units, return_sequences, go_backwards
+        self.activation, self.recurrent_activation, self.stateful = "tanh", "sigmoid", False
+        super().__init__(input_shape=input_shape, name=name)
+
+    def build(self, input_shape):
+        width = self.gates * self.units
+        self.kernel = torch.nn.Parameter(torch.rand(input_shape[-1], width) - 0.5)
+        self.recurrent_kernel = torch.nn.Parameter(torch.rand(self.units, width) - 0.5)
+        self.bias = torch.nn.Parameter(torch.rand(*self.bias_shape) - 0.5)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def forward(self, x):
+        x = x.flip(1) if self.go_backwards else x  # Keras: outputs in reading order
+        h0 = x.new_zeros(1, len(x), self.units)
+        outputs, h_n = self.run(x, h0)
+        return outputs if self.return_sequences else h_n[0]
+
+
+class GRU(_KerasLayoutRNN):  # kernel (F, 3H) gates z, r, h; bias (2, 3H) = [b_x, b_h] (reset_after=True)
+    gates, bias_shape = 3, None
+
+    def build(self, input_shape):
+        self.bias_shape = (2, 3 * self.units)
+        super().build(input_shape)
+
+    def run(self, x, h0):
+        units = self.units
+        torch_order = lambda m: torch.cat([m[..., units:2 * units], m[..., :units], m[..., 2 * units:]], dim=-1)
+        weights = [torch_order(self.kernel).T, torch_order(self.recurrent_kernel).T, torch_order(self.bias[0]),
+                   torch_order(self.bias[1])]  # torch's gates r, z, n
+        return torch.gru(x, h0, weights, True, 1, 0.0, False, False, True)
+
+
+class SimpleRNN(_KerasLayoutRNN):  # h_t = tanh(x_t W + h_{t-1} U + b)
+    @property
+    def bias_shape(self):
+        return (self.units,)
+
+    def run(self, x, h0):
+        weights = [self.kernel.T, self.recurrent_kernel.T, self.bias, torch.zeros_like(self.bias)]
+        return torch.rnn_tanh(x, h0, weights, True, 1, 0.0, False, False, True)
+
+
+def test_gru_and_simple_rnn_converters_match_torch(tmp_path):
+    torch.manual_seed(5)
+    model = Sequential([GRU(4, return_sequences=True, input_shape=(None, 2)), GRU(3, return_sequences=True,
+                                                                                   go_backwards=True),
+                        SimpleRNN(3, return_sequences=True), SimpleRNN(2, go_backwards=True), Dense(1)])
+    _check(model, tmp_path / "rnn.onnx")
+
+
 def test_export_refuses_clearly(tmp_path, capsys):
     stateful = Sequential([LSTM(3, stateful=True, input_shape=(4, 1))])
     with pytest.raises(ValueError, match="stateful"):
