@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lstmkit.layers import LSTM, Bidirectional, Dense, Dropout, Layer, Masking, _snake_case
+from lstmkit.layers import LAYERS, LSTM, Bidirectional, Dense, Dropout, Layer, Masking, _snake_case
 from lstmkit.models import Sequential
 from lstmkit.ops.activations import ACTIVATIONS
 
@@ -114,6 +114,33 @@ def _lstm(layer: dict[str, Any], context: _Context) -> LSTM:
     )
 
 
+def _gru(layer: dict[str, Any], context: _Context) -> Layer:
+    config = context.options(layer, {*_LSTM_OPTIONS - {"unit_forget_bias"}, "use_bias", "reset_after"})
+    if not config.get("reset_after", True):
+        raise context.error(layer, "option reset_after=False is not supported by lstmkit (its GRU applies the reset "
+                                   "gate after the recurrent product, Keras's reset_after=True).")
+    return LAYERS["GRU"](
+        config["units"], activation=context.activation(layer, config.get("activation", "tanh")),
+        recurrent_activation=context.activation(layer, config.get("recurrent_activation", "sigmoid")),
+        use_bias=config.get("use_bias", True), return_sequences=config.get("return_sequences", False),
+        dropout=config.get("dropout", 0.0), recurrent_dropout=config.get("recurrent_dropout", 0.0),
+        go_backwards=config.get("go_backwards", False), stateful=config.get("stateful", False), name=config.get("name"))
+
+
+def _simple_rnn(layer: dict[str, Any], context: _Context) -> Layer:
+    config = context.options(layer, {*_LSTM_OPTIONS - {"unit_forget_bias", "recurrent_activation"}, "use_bias"})
+    return LAYERS["SimpleRNN"](
+        config["units"], activation=context.activation(layer, config.get("activation", "tanh")),
+        use_bias=config.get("use_bias", True), return_sequences=config.get("return_sequences", False),
+        dropout=config.get("dropout", 0.0), recurrent_dropout=config.get("recurrent_dropout", 0.0),
+        go_backwards=config.get("go_backwards", False), stateful=config.get("stateful", False), name=config.get("name"))
+
+
+for _class_name, _converter in (("GRU", _gru), ("SimpleRNN", _simple_rnn)):
+    if _class_name in LAYERS:  # the layers this lstmkit has
+        keras_converter(_class_name)(_converter)
+
+
 @keras_converter("Dense")
 def _dense(layer: dict[str, Any], context: _Context) -> Dense:
     config = context.options(layer, {"units", "activation", "use_bias"})
@@ -137,19 +164,21 @@ def _masking(layer: dict[str, Any], context: _Context) -> Masking:
 def _bidirectional(layer: dict[str, Any], context: _Context) -> Bidirectional:
     config = context.options(layer, {"layer", "merge_mode", "backward_layer"})
     inner = config["layer"]
-    if inner.get("class_name") != "LSTM":
-        raise context.error(layer, f"lstmkit's Bidirectional wraps an LSTM; this one wraps a "
+    wrapped = [name for name in ("LSTM", "GRU", "SimpleRNN") if name in KERAS_CONVERTERS]
+    if inner.get("class_name") not in wrapped:
+        raise context.error(layer, f"lstmkit's Bidirectional wraps {' or '.join(wrapped)}; this one wraps a "
                                    f"{inner.get('class_name')}.")
     if config.get("merge_mode", "concat") not in Bidirectional.MERGE_MODES:
         raise context.error(layer, f"merge_mode={config.get('merge_mode')!r} is not supported by lstmkit "
                                    f"(it has {', '.join(Bidirectional.MERGE_MODES)}).")
-    forward = _lstm(inner, context)
+    forward = KERAS_CONVERTERS[inner["class_name"]](inner, context)
     backward = config.get("backward_layer")
     if backward is not None:  # lstmkit's backward layer is the forward one's config, read the other way
         reversed_copy = {**inner["config"], "go_backwards": not inner["config"].get("go_backwards", False)}
-        different = [key for key in _LSTM_OPTIONS if backward["config"].get(key) != reversed_copy.get(key)]
-        if backward.get("class_name") != "LSTM" or different:
-            raise context.error(layer, f"its backward_layer differs from the forward LSTM in {different or 'class'}; "
+        different = [key for key in reversed_copy if key != "name" and backward["config"].get(key) != reversed_copy[key]
+                     and key not in _TRAINING_ONLY]
+        if backward.get("class_name") != inner["class_name"] or different:
+            raise context.error(layer, f"its backward_layer differs from the forward layer in {different or 'class'}; "
                                        f"lstmkit's backward layer is a copy of the forward one.")
     return Bidirectional(forward, merge_mode=config.get("merge_mode", "concat"), name=config.get("name"))
 

@@ -241,8 +241,9 @@ class Forecaster:
             data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
         self._check_series(series, past_names, future_names)
         tuning = tune_forecaster(self, series, (past_names, future_names), n_trials, timeout, cells)
+        config = self.get_config()
         for name, value in tuning["best_params"].items():
-            if name != "cell":
+            if name in config:  # "cell" only where the Forecaster takes one
                 setattr(self, name, value)
         self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
         self._fit_series(series, past_names, future_names, verbose)

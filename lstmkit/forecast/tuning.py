@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from lstmkit.callbacks import Callback
+from lstmkit.forecast import network
 from lstmkit.forecast.series import SeriesData
 
 if TYPE_CHECKING:
     from lstmkit.forecast.forecaster import Forecaster
 
-CELLS = ("lstm",)  # recurrent cells the Forecaster can build
 SEARCHED = ("lookback", "units", "layers", "dropout", "learning_rate")
 
 
@@ -48,11 +48,13 @@ class _PruningCallback(Callback):
         return self.pruned
 
 
-def _check_cells(cells: Sequence[str] | None) -> list[str]:
-    cells = list(CELLS[:1] if cells is None else cells)
-    unknown = [cell for cell in cells if cell not in CELLS]
+def _check_cells(cells: Sequence[str] | None, given: str) -> list[str]:
+    """`cells` checked against the recurrent cells the Forecaster can build (None: the given one)."""
+    known = tuple(getattr(network, "CELLS", ("lstm",)))  # network.CELLS once the Forecaster takes `cell=`
+    cells = [given] if cells is None else list(cells)
+    unknown = [cell for cell in cells if cell not in known]
     if not cells or unknown:
-        raise ValueError(f"`cells` must list recurrent cells this lstmkit has ({', '.join(CELLS)}); got {cells!r}.")
+        raise ValueError(f"`cells` must list recurrent cells this lstmkit has ({', '.join(known)}); got {cells!r}.")
     return cells
 
 
@@ -84,11 +86,12 @@ def tune_forecaster(forecaster: "Forecaster", series: list[SeriesData], names: t
         import optuna
     except ImportError:
         raise ImportError('Forecaster.tune needs Optuna: pip install "lstmkit[tune]".') from None
-    cells = _check_cells(cells)
+    config = forecaster.get_config()
+    cells = _check_cells(cells, config.get("cell", "lstm"))
     shortest = min(len(item) for item in series)
     holdout = max(forecaster.horizon, round(forecaster.validation_split * shortest))
     lookbacks = _lookback_range(forecaster, shortest - holdout)
-    defaults = {name: getattr(forecaster, name) for name in SEARCHED}
+    defaults: dict[str, Any] = {name: getattr(forecaster, name) for name in SEARCHED}
     defaults["lookback"] = min(max(defaults["lookback"], lookbacks[0]), lookbacks[1])
 
     def objective(trial: Any) -> float:
@@ -100,8 +103,10 @@ def tune_forecaster(forecaster: "Forecaster", series: list[SeriesData], names: t
             "learning_rate": trial.suggest_float("learning_rate", min(1e-4, defaults["learning_rate"]),
                                                  max(3e-2, defaults["learning_rate"]), log=True),
         }
-        trial.suggest_categorical("cell", cells)
-        spec = type(forecaster)(**{**forecaster.get_config(), **settings, "levels": None, "ensemble": 1})
+        cell = trial.suggest_categorical("cell", cells)
+        if "cell" in config:  # a Forecaster that builds other cells than LSTM
+            settings["cell"] = cell
+        spec = type(forecaster)(**{**config, **settings, "levels": None, "ensemble": 1})
         pruning = _PruningCallback(trial)
         score = holdout_score(spec, series, names, holdout, [pruning])
         if pruning.pruned:
@@ -111,13 +116,15 @@ def tune_forecaster(forecaster: "Forecaster", series: list[SeriesData], names: t
     logging.getLogger("optuna").setLevel(logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=forecaster.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5))
-    study.enqueue_trial({**defaults, "cell": cells[0]})  # trial 0: the settings as given
+    given = config.get("cell", "lstm")
+    defaults["cell"] = given if given in cells else cells[0]
+    study.enqueue_trial(defaults)  # trial 0: the settings as given
     study.optimize(objective, n_trials=n_trials, timeout=timeout)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = study.best_trial
     return {
         "best_params": dict(best.params), "best_score": best.value,
-        "default_params": {**defaults, "cell": cells[0]}, "default_score": study.trials[0].value,
+        "default_params": defaults, "default_score": study.trials[0].value,
         "metric": f"MAE over the last {holdout} points (held out of every trial's training), origins one "
                   f"horizon apart",
         "trials": len(study.trials), "completed": len(complete),
