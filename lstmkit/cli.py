@@ -346,6 +346,16 @@ def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("--sample", type=_non_negative_int, default=0, help="which sample to draw (default 0)")
 
 
+def _forecaster_and_series(path: str, series: str | None) -> tuple[object, object]:
+    """A Forecaster file's forecaster and the id that --series names (ids read from a CSV may be numbers)."""
+    from lstmkit.forecast import Forecaster
+
+    forecaster = Forecaster.load(path)
+    if series is None:
+        return forecaster, None
+    return forecaster, next((tail.id for tail in forecaster.tails_ if str(tail.id) == series), series)
+
+
 def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
     """(model, x, times) for `lstmkit inspect`: a model file with --input, or a Forecaster file."""
     from lstmkit.forecast import Forecaster
@@ -363,10 +373,7 @@ def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
         return load_model(args.model), x, times
     if args.input is not None:
         raise ValueError(f"{args.model!r} is a Forecaster file, traced on its own last window; drop --input.")
-    forecaster = Forecaster.load(args.model)
-    series_id = args.series
-    if series_id is not None:  # ids read from a CSV may be numbers
-        series_id = next((tail.id for tail in forecaster.tails_ if str(tail.id) == series_id), series_id)
+    forecaster, series_id = _forecaster_and_series(args.model, args.series)
     x, times = forecaster.network_input(series_id)
     return forecaster.members_[0], x, times
 
@@ -412,7 +419,6 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export_command(args: argparse.Namespace) -> int:
-    from lstmkit.forecast import Forecaster
     from lstmkit.models import load_model
     from lstmkit.saving import read_model_file
 
@@ -424,10 +430,7 @@ def run_export_command(args: argparse.Namespace) -> int:
         if args.lengths or args.fixed_length:
             raise ValueError("--lengths and --fixed-length apply to model files; a Forecaster's graph takes "
                              "windows of its lookback.")
-        forecaster = Forecaster.load(args.model)
-        series_id = args.series
-        if series_id is not None:  # ids read from a CSV may be numbers
-            series_id = next((tail.id for tail in forecaster.tails_ if str(tail.id) == series_id), series_id)
+        forecaster, series_id = _forecaster_and_series(args.model, args.series)
         forecaster.export_onnx(args.onnx, series_id=series_id)
     else:
         if args.series is not None:
