@@ -51,6 +51,11 @@ def test_holdout_score_uses_only_the_held_out_tail():
 def test_tune_arguments_and_cli(tmp_path, capsys):
     with pytest.raises(ValueError, match="`cells` must list recurrent cells"):
         Forecaster(lookback=12, horizon=6).tune(_series(), cells=["gru2"])
+    from lstmkit import Sequential
+    from lstmkit.layers import LSTM, Dense
+
+    with pytest.raises(ValueError, match="create it without `model` to tune it"):
+        Forecaster(lookback=12, horizon=6, model=Sequential([LSTM(4), Dense(6)])).tune(_series())
     with pytest.raises(ValueError, match="`n_trials` must be an integer >= 1"):
         Forecaster(lookback=12, horizon=6).tune(_series(), n_trials=0)
     data = tmp_path / "series.csv"

@@ -234,6 +234,9 @@ class Forecaster:
             cells: recurrent cells to choose among (this lstmkit has "lstm").
             verbose: as in `fit`, for the final fit.
         """
+        if self.model is not None:
+            raise ValueError("tune() searches the layers of the default LSTM stack, but this Forecaster was given "
+                             "model=...; create it without `model` to tune it.")
         n_trials = _positive_int(n_trials, "n_trials")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise ValueError(f"`timeout` must be a positive number of seconds or None; got {timeout!r}.")
