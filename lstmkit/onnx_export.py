@@ -117,11 +117,15 @@ def converter(class_name: str) -> Callable[[Converter], Converter]:
     return register
 
 
+def _numpy(parameter: Any) -> np.ndarray | None:
+    return None if parameter is None else parameter.detach().cpu().numpy().astype(np.float64)
+
+
 @converter("Dense")
 def _dense(layer: Dense, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
-    y = graph.op("MatMul", [x, graph.constant(layer.kernel.detach().cpu().numpy(), "kernel")])
+    y = graph.op("MatMul", [x, graph.constant(_numpy(layer.kernel), "kernel")])
     if layer.bias is not None:
-        y = graph.op("Add", [y, graph.constant(layer.bias.detach().cpu().numpy(), "bias")])
+        y = graph.op("Add", [y, graph.constant(_numpy(layer.bias), "bias")])
     return graph.activation(layer.activation, y), mask
 
 
@@ -137,10 +141,6 @@ def _masking(layer: Masking, graph: OnnxGraph, x: str, mask: str | None) -> tupl
     if mask is not None:
         real = graph.op("Mul", [real, mask])
     return graph.op("Mul", [x, graph.op("Unsqueeze", [real, graph.constant([-1], dtype=np.int64)])]), real
-
-
-def _numpy(parameter: Any) -> np.ndarray | None:
-    return None if parameter is None else parameter.detach().cpu().numpy().astype(np.float64)
 
 
 def _lstm_op(layer: Any) -> tuple[str, list[np.ndarray], list[str]]:
