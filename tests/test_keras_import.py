@@ -14,14 +14,19 @@ from lstmkit.layers import LAYERS, LSTM, Bidirectional
 
 DATA = Path(__file__).parent / "data" / "keras"
 CASES = {case["name"]: case for case in json.loads((DATA / "keras_files.json").read_text())["cases"]}
+KERAS2_CASES = {case["name"]: case for case in json.loads((DATA / "keras2_files.json").read_text())["cases"]}
 READABLE = ["lstm_dense", "any_length", "stacked_dropout_softmax", "lstm_options", "bidirectional_concat_sum",
             "bidirectional_mul_ave", "masking"]
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".keras2.h5"])
 @pytest.mark.parametrize("name", READABLE)
 def test_predictions_equal_keras(name, suffix):
-    case = CASES[name]
+    if suffix == ".keras2.h5" and name == "lstm_options":
+        with pytest.raises(ValueError, match="Keras 2's hard_sigmoid is clip"):  # not Keras 3's: refused
+            lstmkit.load_keras(DATA / f"{name}{suffix}")
+        return
+    case = (KERAS2_CASES if suffix == ".keras2.h5" else CASES)[name]
     model = lstmkit.load_keras(DATA / f"{name}{suffix}")
     x = np.asarray(case["x"], dtype=np.float32)
     got = model.predict(x)
@@ -40,7 +45,7 @@ def test_layers_and_options_carried_over():
     assert lstmkit.load_keras(DATA / "any_length.keras").built_input_shape == (None, 2)
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".keras2.h5"])
 @pytest.mark.parametrize("name, layer", [("gru", "GRU"), ("simple_rnn", "SimpleRNN")])
 def test_gru_and_simple_rnn_files(name, layer, suffix):
     """Read once lstmkit has the layer (the cells work), a clear error before."""
@@ -51,7 +56,7 @@ def test_gru_and_simple_rnn_files(name, layer, suffix):
         test_predictions_equal_keras(name, suffix)
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".keras2.h5"])
 def test_missing_layers_and_options_are_named(suffix):
     with pytest.raises(ValueError, match="is a Keras Conv1D, which lstmkit does not have yet"):
         lstmkit.load_keras(DATA / f"conv1d{suffix}")
@@ -59,37 +64,15 @@ def test_missing_layers_and_options_are_named(suffix):
         lstmkit.load_keras(DATA / f"lstm_no_bias{suffix}")
 
 
-def _as_keras2(source: Path, target: Path, edit=None) -> Path:
-    """A copy of a legacy .h5 file with the config as Keras 2 wrote it: no InputLayer (the first
-    layer has batch_input_shape), Keras 2's extra LSTM options, keras_version 2.x."""
-    shutil.copy(source, target)
-    with h5py.File(target, "r+") as handle:
+def test_keras2_option_without_equivalent(tmp_path):
+    """A Keras 2 file (tf-keras) whose LSTM has time_major=True: refused, naming the option."""
+    shutil.copy(DATA / "lstm_dense.keras2.h5", tmp_path / "tm.h5")
+    with h5py.File(tmp_path / "tm.h5", "r+") as handle:
         config = json.loads(handle.attrs["model_config"])
-        layers = config["config"]["layers"]
-        shape = layers.pop(0)["config"]["batch_shape"]
-        layers[0]["config"]["batch_input_shape"] = shape
-        for layer in layers:
-            if layer["class_name"] == "LSTM":
-                layer["config"].update(time_major=False, implementation=2)
-        if edit:
-            edit(layers)
+        config["config"]["layers"][1]["config"]["time_major"] = True
         handle.attrs["model_config"] = json.dumps(config)
-        handle.attrs["keras_version"] = "2.15.0"
-    return target
-
-
-def test_keras2_style_h5(tmp_path):
-    case = CASES["stacked_dropout_softmax"]
-    model = lstmkit.load_keras(_as_keras2(DATA / "stacked_dropout_softmax.h5", tmp_path / "k2.h5"))
-    np.testing.assert_allclose(model.predict(np.asarray(case["x"], dtype=np.float32)), case["y"], atol=1e-5)
-
-    def time_major(layers):
-        layers[0]["config"]["time_major"] = True
-
-    with pytest.raises(ValueError, match="option time_major=True is not supported"):
-        lstmkit.load_keras(_as_keras2(DATA / "lstm_dense.h5", tmp_path / "tm.h5", time_major))
-    with pytest.raises(ValueError, match="Keras 2's hard_sigmoid"):
-        lstmkit.load_keras(_as_keras2(DATA / "lstm_options.h5", tmp_path / "hs.h5"))
+    with pytest.raises(ValueError, match=r"layer 'lstm' \(LSTM\): option time_major=True is not supported"):
+        lstmkit.load_keras(tmp_path / "tm.h5")
 
 
 def test_not_keras_files(tmp_path):

@@ -2,26 +2,29 @@
 
 `lstmkit.load_keras` reads Keras files without TensorFlow or Keras; its tests compare the
 loaded models with what real Keras predicts. This script builds small Sequential models in real
-Keras, sets fixed weights on them, saves each one twice,
+Keras, sets fixed weights on them and saves them:
 
-    <case>.keras   Keras 3's archive (config.json + model.weights.h5 in a zip)
-    <case>.h5      the legacy HDF5 file (model_config attribute + model_weights groups, the
-                   layout Keras 2 wrote; here written by Keras 3's legacy saver)
+    <case>.keras      Keras 3's archive (config.json + model.weights.h5 in a zip)
+    <case>.h5         Keras 3's legacy HDF5 file (model_config attribute + model_weights groups)
+    <case>.keras2.h5  with --keras2: the HDF5 file Keras 2 itself writes (tf-keras 2.21 on TensorFlow)
 
-and writes keras_files.json: per case the input x and Keras's `model.predict(x)`, as the exact
-float32 values. Cases with a layer or option lstmkit lacks (GRU, SimpleRNN, Conv1D,
+and writes keras_files.json (keras2_files.json with --keras2): per case the input x and Keras's
+`model.predict(x)`, as the exact float32 values. Cases with a layer or option lstmkit lacks (GRU, SimpleRNN, Conv1D,
 use_bias=False) are saved too, with predictions, so the tests can check the error message
 today and the numbers once those layers exist.
 
 Numbers: weights ~ U[-0.5, 0.5] and inputs ~ U[-1, 1] from numpy.random.default_rng(SEED),
 consumed case by case in the order below, rounded to 6 decimals, cast to float32.
 
-How to regenerate (a separate environment, so the main one keeps its own packages; the torch
-backend needs no TensorFlow):
+How to regenerate (separate environments, so the main one keeps its own packages; Keras 3's
+torch backend needs no TensorFlow; Keras 2 needs it):
 
     python -m venv /tmp/kenv --system-site-packages
     /tmp/kenv/bin/pip install -c constraints.txt keras==3.15.1 h5py
     KERAS_BACKEND=torch /tmp/kenv/bin/python tests/data/make_keras_files.py
+    python -m venv /tmp/tfenv
+    /tmp/tfenv/bin/pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0
+    /tmp/tfenv/bin/python tests/data/make_keras_files.py --keras2
 
 (run from the repository root).
 """
@@ -35,40 +38,47 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
+KERAS2 = "--keras2" in sys.argv  # Keras 2 (tf-keras on TensorFlow) instead of Keras 3
+if KERAS2:
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
 import numpy as np  # noqa: E402
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+if KERAS2:
+    import tf_keras as keras  # noqa: E402
+else:
+    import keras  # noqa: E402
 
 SEED = 20261206
 BATCH = 3
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "keras")
 
-# (name, input shape, layers, padded steps (row, start, stop) set to 0.0 in x)
+# (name, input shape, layers (from a Keras `layers` module), padded steps (row, start, stop) set to 0.0 in x)
 CASES = [
-    ("lstm_dense", (5, 2), lambda: [layers.LSTM(4), layers.Dense(1)], []),
-    ("any_length", (None, 2), lambda: [layers.LSTM(3, return_sequences=True), layers.LSTM(2), layers.Dense(1)], []),
-    ("stacked_dropout_softmax", (6, 2), lambda: [
-        layers.LSTM(4, return_sequences=True), layers.Dropout(0.2), layers.LSTM(3),
-        layers.Dense(3, activation="softmax")], []),
-    ("lstm_options", (5, 2), lambda: [
-        layers.LSTM(4, activation="relu", recurrent_activation="hard_sigmoid", go_backwards=True,
-                    return_sequences=True, unit_forget_bias=False),
-        layers.Dense(2, activation="tanh")], []),
-    ("bidirectional_concat_sum", (5, 2), lambda: [
-        layers.Bidirectional(layers.LSTM(3, return_sequences=True)),
-        layers.Bidirectional(layers.LSTM(2), merge_mode="sum"), layers.Dense(1)], []),
-    ("bidirectional_mul_ave", (5, 2), lambda: [
-        layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="mul"),
-        layers.Bidirectional(layers.LSTM(2), merge_mode="ave")], []),
-    ("masking", (6, 2), lambda: [
-        layers.Masking(mask_value=0.0), layers.LSTM(4, return_sequences=True),
-        layers.Bidirectional(layers.LSTM(3)), layers.Dense(1)], [(0, 0, 2), (1, 4, 6)]),
-    ("gru", (5, 2), lambda: [layers.GRU(4, return_sequences=True), layers.GRU(3), layers.Dense(1)], []),
-    ("simple_rnn", (5, 2), lambda: [layers.SimpleRNN(4), layers.Dense(1)], []),
-    ("lstm_no_bias", (5, 2), lambda: [layers.LSTM(3, use_bias=False)], []),
-    ("conv1d", (5, 2), lambda: [layers.Conv1D(2, 3), layers.LSTM(2)], []),
+    ("lstm_dense", (5, 2), lambda L: [L.LSTM(4), L.Dense(1)], []),
+    ("any_length", (None, 2), lambda L: [L.LSTM(3, return_sequences=True), L.LSTM(2), L.Dense(1)], []),
+    ("stacked_dropout_softmax", (6, 2), lambda L: [
+        L.LSTM(4, return_sequences=True), L.Dropout(0.2), L.LSTM(3), L.Dense(3, activation="softmax")], []),
+    ("lstm_options", (5, 2), lambda L: [
+        L.LSTM(4, activation="relu", recurrent_activation="hard_sigmoid", go_backwards=True,
+               return_sequences=True, unit_forget_bias=False),
+        L.Dense(2, activation="tanh")], []),
+    ("bidirectional_concat_sum", (5, 2), lambda L: [
+        L.Bidirectional(L.LSTM(3, return_sequences=True)), L.Bidirectional(L.LSTM(2), merge_mode="sum"),
+        L.Dense(1)], []),
+    ("bidirectional_mul_ave", (5, 2), lambda L: [
+        L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="mul"),
+        L.Bidirectional(L.LSTM(2), merge_mode="ave")], []),
+    ("masking", (6, 2), lambda L: [
+        L.Masking(mask_value=0.0), L.LSTM(4, return_sequences=True), L.Bidirectional(L.LSTM(3)), L.Dense(1)],
+     [(0, 0, 2), (1, 4, 6)]),
+    ("gru", (5, 2), lambda L: [L.GRU(4, return_sequences=True), L.GRU(3), L.Dense(1)], []),
+    ("simple_rnn", (5, 2), lambda L: [L.SimpleRNN(4), L.Dense(1)], []),
+    ("lstm_no_bias", (5, 2), lambda L: [L.LSTM(3, use_bias=False)], []),
+    ("conv1d", (5, 2), lambda L: [L.Conv1D(2, 3), L.LSTM(2)], []),
 ]
 
 
@@ -82,7 +92,7 @@ def exact(array: np.ndarray) -> list:
 
 def build_case(rng: np.random.Generator, name: str, input_shape: tuple, make_layers, padding: list) -> dict:
     keras.backend.clear_session()
-    model = keras.Sequential([keras.Input(shape=input_shape), *make_layers()], name=name)
+    model = keras.Sequential([keras.Input(shape=input_shape), *make_layers(keras.layers)], name=name)
     for layer in model.layers:
         layer.set_weights([draw(rng, w.shape, -0.5, 0.5) for w in layer.get_weights()])
     steps = input_shape[0] or 7
@@ -90,8 +100,11 @@ def build_case(rng: np.random.Generator, name: str, input_shape: tuple, make_lay
     for row, start, stop in padding:
         x[row, start:stop] = 0.0
     y = np.asarray(model.predict(x, verbose=0, batch_size=BATCH))
-    model.save(os.path.join(OUT, f"{name}.keras"))
-    model.save(os.path.join(OUT, f"{name}.h5"))
+    if KERAS2:
+        model.save(os.path.join(OUT, f"{name}.keras2.h5"))
+    else:
+        model.save(os.path.join(OUT, f"{name}.keras"))
+        model.save(os.path.join(OUT, f"{name}.h5"))
     return {"name": name, "x": exact(x), "y": exact(y), "y_shape": list(y.shape),
             "layers": [type(layer).__name__ for layer in model.layers]}
 
@@ -101,14 +114,15 @@ def main() -> None:
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(SEED)
     cases = [build_case(rng, *case) for case in CASES]
-    record = {"generator": "tests/data/make_keras_files.py", "keras_version": keras.__version__,
-              "keras_backend": keras.backend.backend(), "seed": SEED, "cases": cases}
-    path = os.path.join(OUT, "keras_files.json")
+    record = {"generator": "tests/data/make_keras_files.py" + (" --keras2" if KERAS2 else ""),
+              "keras_version": keras.__version__, "keras_backend": keras.backend.backend(), "seed": SEED,
+              "cases": cases}
+    path = os.path.join(OUT, "keras2_files.json" if KERAS2 else "keras_files.json")
     with open(path + ".tmp", "w") as handle:
         json.dump(record, handle, indent=1)
         handle.write("\n")
     os.replace(path + ".tmp", path)
-    print(f"wrote {len(cases)} cases (.keras and .h5) and {path}", file=sys.stderr)
+    print(f"wrote {len(cases)} cases and {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
