@@ -117,6 +117,31 @@ def converter(class_name: str) -> Callable[[Converter], Converter]:
     return register
 
 
+@converter("Embedding")
+def _embedding(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
+    y = graph.op("Gather", [graph.constant(_numpy(layer.embeddings), "embeddings"), x], axis=0)  # (B, T, D)
+    if layer.mask_zero:  # id 0 is padding
+        real = graph.op("Cast", [graph.op("Not", [graph.op("Equal", [x, graph.constant(0, dtype=np.int64)])])], to=1)
+        mask = real if mask is None else graph.op("Mul", [real, mask])
+    return y, mask
+
+
+@converter("RepeatVector")
+def _repeat_vector(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
+    steps = graph.op("Unsqueeze", [x, graph.constant([1], dtype=np.int64)])  # (B, 1, F)
+    return graph.op("Expand", [steps, graph.constant([1, layer.n, 1], dtype=np.int64)]), None
+
+
+@converter("TimeDistributed")
+def _time_distributed(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
+    inner = type(layer.layer).__name__
+    if inner not in ("Dense", "Dropout"):  # layers acting on the last axis run on (B, T, F) as they are
+        raise ValueError(f"layer {layer.name!r}: TimeDistributed({inner}) has no ONNX converter yet; "
+                         f"TimeDistributed(Dense) and TimeDistributed(Dropout) export.")
+    output, _ = CONVERTERS[inner](layer.layer, graph, x, None)
+    return output, mask
+
+
 def _numpy(parameter: Any) -> np.ndarray | None:
     return None if parameter is None else parameter.detach().cpu().numpy().astype(np.float64)
 
@@ -325,12 +350,16 @@ def sequential_to_onnx(model: "Sequential", dynamic_length: bool = True, lengths
     graph = OnnxGraph()
     onnx = graph.onnx
     model._require_built("export_onnx()")
-    timesteps, features = model.built_input_shape
+    timesteps = model.built_input_shape[0]
     if not dynamic_length and timesteps is None:
         raise ValueError("dynamic_length=False needs a model built with a fixed number of timesteps; this one takes "
                          "any (input_shape=(None, features)). Export with dynamic_length=True.")
     length_axis = "timesteps" if dynamic_length else timesteps
-    inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", length_axis, features])]
+    if type(model.layers[0]).__name__ == "Embedding":  # integer ids (batch, timesteps)
+        x_type, x_shape = onnx.TensorProto.INT64, ["batch", length_axis]
+    else:
+        x_type, x_shape = onnx.TensorProto.FLOAT, ["batch", length_axis, *model.built_input_shape[1:]]
+    inputs = [onnx.helper.make_tensor_value_info("x", x_type, x_shape)]
     mask = None
     if lengths:
         inputs.append(onnx.helper.make_tensor_value_info("lengths", onnx.TensorProto.INT64, ["batch"]))
@@ -338,8 +367,8 @@ def sequential_to_onnx(model: "Sequential", dynamic_length: bool = True, lengths
     output, mask = sequential_graph(model, graph, "x", mask)
     if mask is not None:  # as predict: per-step outputs are zero at padded steps
         output = graph.op("Mul", [output, graph.op("Unsqueeze", [mask, graph.constant([-1], dtype=np.int64)])])
-    per_step = len(model.output_shape) == 2  # (timesteps, units)
-    shape = ["batch", *([length_axis, *model.output_shape[1:]] if per_step else model.output_shape)]
+    steps = ["steps"] if len(model.output_shape) == 2 else []  # per-step outputs (steps, units)
+    shape = ["batch", *steps, model.output_shape[-1]]
     return model_proto(graph, inputs, output, shape, f"lstmkit Sequential {model.name!r}")
 
 

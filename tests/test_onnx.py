@@ -164,6 +164,77 @@ def test_gru_and_simple_rnn_converters_match_torch(tmp_path):
     _check(model, tmp_path / "rnn.onnx")
 
 
+class Embedding(Layer):  # stand-in for the seq2seq work's layer: torch's lookup, Keras's mask_zero
+    def __init__(self, input_dim, output_dim, mask_zero=False, input_shape=None, name=None):
+        self.input_dim, self.output_dim, self.mask_zero = input_dim, output_dim, mask_zero
+        super().__init__(input_shape=input_shape, name=name)
+
+    def build(self, input_shape):
+        self.embeddings = torch.nn.Parameter(torch.rand(self.input_dim, self.output_dim) - 0.5)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def compute_mask(self, x, mask):
+        return (x != 0) if self.mask_zero else mask
+
+    def forward(self, x):
+        return torch.nn.functional.embedding(x, self.embeddings)
+
+
+class RepeatVector(Layer):  # stand-in: (B, F) -> (B, n, F), no mask
+    def __init__(self, n, name=None):
+        self.n = n
+        super().__init__(name=name)
+
+    def compute_output_shape(self, input_shape):
+        return (self.n, *input_shape)
+
+    def compute_mask(self, x, mask):
+        return None
+
+    def forward(self, x):
+        return x.unsqueeze(1).expand(-1, self.n, -1)
+
+
+class TimeDistributed(Layer):  # stand-in: the wrapped layer on each step
+    def __init__(self, layer, name=None):
+        super().__init__(name=name)
+        self.layer = layer
+
+    def build(self, input_shape):
+        self.layer.build(tuple(input_shape[1:]))
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
+
+    def forward(self, x):
+        steps = self.layer(x.reshape(x.shape[0] * x.shape[1], -1))
+        return steps.reshape(x.shape[0], x.shape[1], -1)
+
+
+def test_embedding_repeat_vector_time_distributed_converters(tmp_path):
+    torch.manual_seed(6)
+    ids = np.random.default_rng(0).integers(1, 20, size=(4, 7))
+    ids[0, :3], ids[2, -2:] = 0, 0  # padding (id 0) before and after
+    masked = Sequential([Embedding(20, 4, mask_zero=True, input_shape=(None,)), LSTM(5, return_sequences=True),
+                         TimeDistributed(Dense(3, activation="tanh"))])
+    encoder_decoder = Sequential([Embedding(20, 4, input_shape=(None,)), Bidirectional(LSTM(6)), RepeatVector(4),
+                                  LSTM(5, return_sequences=True), TimeDistributed(Dense(2, activation="softmax"))])
+    for model in (masked, encoder_decoder):
+        model.export_onnx(tmp_path / "ids.onnx")
+        proto_input = onnx.load(str(tmp_path / "ids.onnx")).graph.input[0].type.tensor_type
+        assert proto_input.elem_type == onnx.TensorProto.INT64
+        model.eval()
+        with torch.no_grad():
+            output, mask = model.forward_with_mask(torch.as_tensor(ids))
+            want = output if mask is None else output * mask.unsqueeze(-1)  # predict's zeros at padding
+        got = _session(tmp_path / "ids.onnx").run(None, {"x": ids.astype(np.int64)})[0]
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-5, rtol=0)
+
+
 def test_export_refuses_clearly(tmp_path, capsys):
     stateful = Sequential([LSTM(3, stateful=True, input_shape=(4, 1))])
     with pytest.raises(ValueError, match="stateful"):
