@@ -38,7 +38,7 @@ _TRAINING_ONLY = {
     "kernel_initializer", "recurrent_initializer", "bias_initializer", "kernel_regularizer",
     "recurrent_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
     "recurrent_constraint", "bias_constraint", "batch_input_shape", "batch_shape", "input_shape",
-    "input_dim", "input_length",
+    "input_dim", "input_length", "embeddings_initializer", "embeddings_regularizer", "embeddings_constraint",
 }
 # Options lstmkit has only at one value: option -> the values it accepts.
 _FIXED = {"use_bias": (True,), "time_major": (False,), "return_state": (False,), "noise_shape": (None,),
@@ -136,7 +136,27 @@ def _simple_rnn(layer: dict[str, Any], context: _Context) -> Layer:
         go_backwards=config.get("go_backwards", False), stateful=config.get("stateful", False), name=config.get("name"))
 
 
-for _class_name, _converter in (("GRU", _gru), ("SimpleRNN", _simple_rnn)):
+def _embedding(layer: dict[str, Any], context: _Context) -> Layer:
+    config = context.options(layer, {"input_dim", "output_dim", "mask_zero"})
+    return LAYERS["Embedding"](config["input_dim"], config["output_dim"], mask_zero=config.get("mask_zero", False),
+                               name=config.get("name"))
+
+
+def _repeat_vector(layer: dict[str, Any], context: _Context) -> Layer:
+    config = context.options(layer, {"n"})
+    return LAYERS["RepeatVector"](config["n"], name=config.get("name"))
+
+
+def _time_distributed(layer: dict[str, Any], context: _Context) -> Layer:
+    config = context.options(layer, {"layer"})
+    inner = config["layer"]
+    if inner.get("class_name") not in KERAS_CONVERTERS:
+        raise context.error(layer, f"it wraps a Keras {inner.get('class_name')}, which lstmkit does not have yet.")
+    return LAYERS["TimeDistributed"](KERAS_CONVERTERS[inner["class_name"]](inner, context), name=config.get("name"))
+
+
+for _class_name, _converter in (("GRU", _gru), ("SimpleRNN", _simple_rnn), ("Embedding", _embedding),
+                                ("RepeatVector", _repeat_vector), ("TimeDistributed", _time_distributed)):
     if _class_name in LAYERS:  # the layers this lstmkit has
         keras_converter(_class_name)(_converter)
 

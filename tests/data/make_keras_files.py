@@ -56,7 +56,8 @@ BATCH = 3
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "keras")
 
-# (name, input shape, layers (from a Keras `layers` module), padded steps (row, start, stop) set to 0.0 in x)
+# (name, input shape, layers (from a Keras `layers` module), padded steps (row, start, stop) set to 0.0 in x,
+#  or "ids" for integer inputs)
 CASES = [
     ("lstm_dense", (5, 2), lambda L: [L.LSTM(4), L.Dense(1)], []),
     ("any_length", (None, 2), lambda L: [L.LSTM(3, return_sequences=True), L.LSTM(2), L.Dense(1)], []),
@@ -79,6 +80,9 @@ CASES = [
     ("simple_rnn", (5, 2), lambda L: [L.SimpleRNN(4), L.Dense(1)], []),
     ("lstm_no_bias", (5, 2), lambda L: [L.LSTM(3, use_bias=False)], []),
     ("conv1d", (5, 2), lambda L: [L.Conv1D(2, 3), L.LSTM(2)], []),
+    ("embedding_seq2seq", (6,), lambda L: [
+        L.Embedding(12, 4, mask_zero=True), L.LSTM(5), L.RepeatVector(3), L.LSTM(4, return_sequences=True),
+        L.TimeDistributed(L.Dense(2, activation="softmax"))], "ids"),
 ]
 
 
@@ -96,16 +100,20 @@ def build_case(rng: np.random.Generator, name: str, input_shape: tuple, make_lay
     for layer in model.layers:
         layer.set_weights([draw(rng, w.shape, -0.5, 0.5) for w in layer.get_weights()])
     steps = input_shape[0] or 7
-    x = draw(rng, (BATCH, steps, input_shape[1]), -1.0, 1.0)
-    for row, start, stop in padding:
-        x[row, start:stop] = 0.0
+    if padding == "ids":  # integer ids for an Embedding, id 0 (padding) before and after real ones
+        x = rng.integers(1, 12, size=(BATCH, steps))
+        x[0, :2], x[1, -2:] = 0, 0
+    else:
+        x = draw(rng, (BATCH, steps, input_shape[1]), -1.0, 1.0)
+        for row, start, stop in padding:
+            x[row, start:stop] = 0.0
     y = np.asarray(model.predict(x, verbose=0, batch_size=BATCH))
     if KERAS2:
         model.save(os.path.join(OUT, f"{name}.keras2.h5"))
     else:
         model.save(os.path.join(OUT, f"{name}.keras"))
         model.save(os.path.join(OUT, f"{name}.h5"))
-    return {"name": name, "x": exact(x), "y": exact(y), "y_shape": list(y.shape),
+    return {"name": name, "x": exact(x) if padding != "ids" else x.tolist(), "y": exact(y), "y_shape": list(y.shape),
             "layers": [type(layer).__name__ for layer in model.layers]}
 
 
