@@ -240,6 +240,9 @@ def run_forecast_command(args: argparse.Namespace) -> int:
 
     from lstmkit.distributed import launched_rank, world_size_from_env
 
+    if args.tune and args.nproc > 1:
+        raise ValueError("--tune trains its trials one after another on one process; drop --nproc (or tune first, "
+                         "then train the chosen settings with --nproc).")
     if args.nproc > 1 and world_size_from_env() == 1:
         return run_distributed(args.nproc, _without_nproc(args.argv))
     main_process = launched_rank() == 0

@@ -65,3 +65,5 @@ def test_tune_arguments_and_cli(tmp_path, capsys):
                  "--levels", "none", "--quiet", "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "Tuned (2 trials" in report and "the given settings scored" in report
+    assert main(["forecast", str(data), "--tune", "2", "--nproc", "2", "--out", str(out)]) == 2
+    assert "--tune trains its trials one after another" in capsys.readouterr().err
