@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log")
     _add_forecast_parser(commands)
     _add_inspect_parser(commands)
+    _add_export_parser(commands)
     _add_bench_parser(commands)
     return parser
 
@@ -123,6 +124,10 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--backtest", action="store_true",
                           help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
                                "intervals from its residuals")
+    forecast.add_argument("--tune", type=_positive_int, metavar="N",
+                          help="search lookback, units, layers, dropout and learning rate over N trials with Optuna "
+                               "(scored on the latest points, held out of training) and fit the best; the report "
+                               "shows it beside the given settings' score (needs lstmkit[tune])")
     forecast.add_argument("--out", default="lstmkit_forecast", help="results folder (default lstmkit_forecast)")
     forecast.add_argument("--nproc", type=_positive_int, default=1,
                           help="train data-parallel on N processes of this machine, through torchrun (default 1)")
@@ -236,6 +241,9 @@ def run_forecast_command(args: argparse.Namespace) -> int:
 
     from lstmkit.distributed import launched_rank, world_size_from_env
 
+    if args.tune and args.nproc > 1:
+        raise ValueError("--tune trains its trials one after another on one process; drop --nproc (or tune first, "
+                         "then train the chosen settings with --nproc).")
     if args.nproc > 1 and world_size_from_env() == 1:
         return run_distributed(args.nproc, _without_nproc(args.argv))
     main_process = launched_rank() == 0
@@ -272,7 +280,10 @@ def run_forecast_command(args: argparse.Namespace) -> int:
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
                                 ensemble=args.ensemble, missing=args.missing, seed=args.seed)
         _check_lengths(series, forecaster, args)
-        forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
+        if args.tune:
+            forecaster.tune(data, n_trials=args.tune, **columns, verbose=0 if args.quiet else 1)
+        else:
+            forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
         result = None
         if args.backtest:
             result = forecaster.backtest(data, **columns)
@@ -342,6 +353,16 @@ def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("--sample", type=_non_negative_int, default=0, help="which sample to draw (default 0)")
 
 
+def _forecaster_and_series(path: str, series: str | None) -> tuple[object, object]:
+    """A Forecaster file's forecaster and the id that --series names (ids read from a CSV may be numbers)."""
+    from lstmkit.forecast import Forecaster
+
+    forecaster = Forecaster.load(path)
+    if series is None:
+        return forecaster, None
+    return forecaster, next((tail.id for tail in forecaster.tails_ if str(tail.id) == series), series)
+
+
 def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
     """(model, x, times) for `lstmkit inspect`: a model file with --input, or a Forecaster file."""
     from lstmkit.forecast import Forecaster
@@ -358,10 +379,7 @@ def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
         return load_model(args.model), x, times
     if args.input is not None:
         raise ValueError(f"{args.model!r} is a Forecaster file, traced on its own last window; drop --input.")
-    forecaster = Forecaster.load(args.model)
-    series_id = args.series
-    if series_id is not None:  # ids read from a CSV may be numbers
-        series_id = next((tail.id for tail in forecaster.tails_ if str(tail.id) == series_id), series_id)
+    forecaster, series_id = _forecaster_and_series(args.model, args.series)
     x, times = forecaster.network_input(series_id)
     return forecaster.members_[0], x, times
 
@@ -383,6 +401,50 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         writers[name] = lambda path, figure=axes[0].figure: figure.savefig(path, dpi=110, format="png")
     write_folder(args.out, writers, owned=["gates_*.png"])
     print(f"Wrote {', '.join(writers)} to {_folder_text(args.out)}")
+    return 0
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write a saved model or Forecaster as ONNX, for ONNX Runtime",
+        description=(
+            "Write a model file (model.save) or a Forecaster file (lstmkit forecast) as an ONNX graph. A model's "
+            "graph takes x (batch, timesteps, features) and gives what predict gives; a Forecaster's takes the raw "
+            "last lookback values (batch, lookback, features) and gives the forecast (batch, horizon) in the "
+            "series' units. Needs the onnx extra: pip install \"lstmkit[onnx]\"."
+        ),
+    )
+    export.add_argument("model", help="a model file written by model.save(), or a Forecaster's")
+    export.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    export.add_argument("--fixed-length", action="store_true",
+                        help="accept only the model's own number of timesteps (default: any)")
+    export.add_argument("--lengths", action="store_true",
+                        help="add a second input 'lengths' (batch,) int64 for padded batches (model files)")
+    export.add_argument("--series", help="for a Forecaster of many series: whose scalers the graph holds")
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from lstmkit.models import load_model
+    from lstmkit.saving import read_model_file
+
+    folder = os.path.dirname(os.path.abspath(args.onnx))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--onnx {args.onnx!r}: folder {folder!r} does not exist; create it first.")
+    config, _ = read_model_file(args.model)
+    if config.get("kind") == "Forecaster":
+        if args.lengths or args.fixed_length:
+            raise ValueError("--lengths and --fixed-length apply to model files; a Forecaster's graph takes "
+                             "windows of its lookback.")
+        forecaster, series_id = _forecaster_and_series(args.model, args.series)
+        forecaster.export_onnx(args.onnx, series_id=series_id)
+    else:
+        if args.series is not None:
+            raise ValueError("--series picks a series of a Forecaster file; a model file has none.")
+        load_model(args.model).export_onnx(args.onnx, dynamic_length=not args.fixed_length, lengths=args.lengths)
+    from lstmkit.onnx_export import OPSET
+
+    print(f"Wrote {args.onnx} (ONNX opset {OPSET})")
     return 0
 
 
@@ -424,6 +486,7 @@ COMMANDS = {
     "demo": run_demo_command,
     "forecast": run_forecast_command,
     "inspect": run_inspect_command,
+    "export": run_export_command,
     "bench": run_bench_command,
 }
 
@@ -437,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: results are written only at the end, so nothing is half-written
         print("lstmkit: interrupted; no results were written.", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, ImportError) as err:
         from lstmkit.distributed import launched_rank
 
         if launched_rank() == 0:  # under torchrun, one process says it

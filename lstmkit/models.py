@@ -681,6 +681,21 @@ class Sequential(InputPreparation, nn.Module):
         config = {"model": self.get_config(), "training": self.training_config()}
         write_model_file(path, config, self.state_dict())
 
+    def export_onnx(self, path: str | os.PathLike, dynamic_length: bool = True, lengths: bool = False) -> None:
+        """Write the model as an ONNX graph (opset lstmkit.onnx_export.OPSET) for ONNX Runtime.
+
+        Args:
+            path: the .onnx file to write (atomically).
+            dynamic_length: accept any number of timesteps (else only the model's own).
+            lengths: add a second input "lengths" (batch,) int64, real steps first, as
+                `predict(lengths=...)`.
+
+        Input "x" float32 (batch, timesteps, features); output "y" float32, equal to `predict`
+        within float32 round-off. Needs `pip install "lstmkit[onnx]"`.
+        """
+        from lstmkit.onnx_export import save_onnx, sequential_to_onnx
+
+        save_onnx(sequential_to_onnx(self, dynamic_length, lengths), path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
         """Write only the weights (no architecture) to one lstmkit file; `load_weights` reads them

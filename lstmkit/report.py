@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from lstmkit.forecast.metrics import verdict
 from lstmkit.forecast.network import CELLS
 from lstmkit.forecast.series import time_text
+from lstmkit.forecast.tuning import tuning_text
 
 
 def markdown_table(frame: Any, digits: int = 3) -> str:
@@ -54,6 +55,8 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"{forecaster.best_epochs_} of at most {config['epochs']}, early stopping on the latest "
         f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {config['ensemble']}.",
     ]
+    if getattr(forecaster, "tuning_", None):
+        lines.append(f"- {tuning_text(forecaster.tuning_)}")
     sections = []
     if backtest is not None:
         sections.append((f"Backtest: {len(backtest.origins)} origins from {time_text(backtest.origins[0])} to "

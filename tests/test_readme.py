@@ -33,7 +33,7 @@ def _block(first_import):
 
 
 def test_every_snippet_is_a_known_one():
-    assert len(BLOCKS) == 3
+    assert len(BLOCKS) == 4
 
 
 def test_the_ported_tutorial_prints_what_the_readme_says(tmp_path):
@@ -49,6 +49,8 @@ def test_the_ported_tutorial_prints_what_the_readme_says(tmp_path):
 def test_the_other_snippets_run_from_another_folder(tmp_path, block):
     out = _run(block, tmp_path)
     assert out.strip()
-    if "Forecaster(" in block:
+    if "export_onnx" in block:
+        assert "ONNX Runtime vs predict: True" in out and "Tuned (3 trials" in out
+    elif "Forecaster(" in block:
         assert "Forecaster: lookback 36, horizon 12" in out and "Backtest: 5 origin(s)" in out
         assert (tmp_path / "airline.png").stat().st_size > 10_000 and (tmp_path / "airline.lstmkit").is_file()

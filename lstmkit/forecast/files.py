@@ -49,6 +49,7 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
+        "tuning": forecaster.tuning_,
     }
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(forecaster.members_)
                for key, value in member.state_dict().items()}
@@ -75,6 +76,7 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "season_note": Str(), "best_epochs": ListOf(Int(0), _MANY), "quantiles": MapOf(_NUMBERS, 99),
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
+        "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
     }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
                  "season_note", "best_epochs", "quantiles", "calibration", "series", "validation_metrics"})
 
@@ -154,6 +156,7 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.best_epochs_ = config["best_epochs"]
     forecaster.quantiles_ = {int(level): np.asarray(q, dtype=np.float64) for level, q in config["quantiles"].items()}
     forecaster.calibration_ = config["calibration"]
+    forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none
     metrics = config["validation_metrics"]
     forecaster.validation_metrics_ = None if metrics is None else pd.DataFrame(metrics).set_index("model")
     forecaster.validation_ = None

@@ -32,6 +32,7 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import CELLS, build_network, check_cell, forecast_scaled, train_network
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
+from lstmkit.forecast.tuning import tune_forecaster, tuning_text
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
                                       scale_target, unscale_target)
 from lstmkit.models import Sequential
@@ -141,6 +142,8 @@ class Forecaster:
         self.model = model
         self.members_: list[Sequential] = []
         self.histories_: list[History] = []
+        self.tuning_: dict[str, Any] | None = None  # what Forecaster.tune found
+        self._extra_callbacks: list[Any] = []  # given to every member's fit (tune's pruning)
 
     # -- configuration -----------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -213,6 +216,45 @@ class Forecaster:
             data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
         self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
         self._fit_series(series, past_names, future_names, verbose, distributed)
+        if verbose:
+            print(self.summary())
+        return self
+
+    def tune(self, data: Any, n_trials: int = 20, timeout: float | None = None, cells: Sequence[str] | None = None,
+             id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
+             past_covariates: Any = None, future_covariates: Any = None, verbose: int = 0) -> "Forecaster":
+        """Search lookback, units, layers, dropout and learning rate with Optuna, then fit the best; returns self.
+
+        Every trial (the settings given, first) is scored the same way: trained without the latest points of
+        the series, then scored by the MAE of its forecasts from origins inside them (lstmkit.forecast.tuning).
+        Bad trials are pruned early on their validation loss. Seeded by `seed`: the same call gives the same
+        settings on CPU, unless `timeout` cuts the search short. `tuning_` holds the best settings and score
+        beside the defaults'; `save` keeps it and `summary` shows it. Needs `pip install "lstmkit[tune]"`.
+
+        Args:
+            data, id_col, time_col, value_col, past_covariates, future_covariates: as in `fit`.
+            n_trials: settings to try, the given ones included.
+            timeout: stop starting trials after this many seconds (None: run all n_trials).
+            cells: recurrent cells to choose among (this lstmkit has "lstm").
+            verbose: as in `fit`, for the final fit.
+        """
+        if self.model is not None:
+            raise ValueError("tune() searches the layers of the default LSTM stack, but this Forecaster was given "
+                             "model=...; create it without `model` to tune it.")
+        n_trials = _positive_int(n_trials, "n_trials")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"`timeout` must be a positive number of seconds or None; got {timeout!r}.")
+        series, past_names, future_names = read_series(
+            data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
+        self._check_series(series, past_names, future_names)
+        tuning = tune_forecaster(self, series, (past_names, future_names), n_trials, timeout, cells)
+        config = self.get_config()
+        for name, value in tuning["best_params"].items():
+            if name in config:  # "cell" only where the Forecaster takes one
+                setattr(self, name, value)
+        self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
+        self._fit_series(series, past_names, future_names, verbose)
+        self.tuning_ = tuning
         if verbose:
             print(self.summary())
         return self
@@ -481,6 +523,8 @@ class Forecaster:
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
         else:
             lines.append("No validation tail (validation_split=0): no early stopping, no scores.")
+        if self.tuning_:
+            lines.append(tuning_text(self.tuning_))
         if self.quantiles_:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
@@ -522,6 +566,15 @@ class Forecaster:
         """Write the fitted forecaster (weights, scalers, the last lookback values) to one file."""
         self._require_fitted("save()")
         save_forecaster(self, path)
+
+    def export_onnx(self, path: str | os.PathLike, series_id: Any = None) -> None:
+        """Write the fitted forecaster as one ONNX graph (lstmkit.forecast.export): input "x" float32
+        (batch, lookback, features) of raw values, as the last `lookback` rows of the series (and its
+        covariates); output "y" (batch, horizon) in the series' units, as `predict()`. Direct strategy;
+        for many series, `series_id` picks whose scalers the graph holds."""
+        from lstmkit.forecast.export import export_forecaster
+
+        export_forecaster(self, path, series_id)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Forecaster":

@@ -78,6 +78,7 @@ def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
     callbacks: list[Callback] = [] if stopper is None else [stopper]
     if verbose == 1:
         callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
+    callbacks += spec._extra_callbacks  # Forecaster.tune's pruning
     history = model.fit(train, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
                         verbose=2 if verbose == 2 else 0, validation_data=validation,
                         callbacks=callbacks, seed=spec.seed + member, distributed=distributed)
