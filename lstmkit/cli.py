@@ -10,6 +10,8 @@ import os
 import sys
 from typing import NoReturn, Sequence
 
+from lstmkit.cli_classify import add_classify_parser, run_classify_command
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr."""
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log")
     _add_forecast_parser(commands)
     _add_inspect_parser(commands)
+    add_classify_parser(commands, _positive_int, _non_negative_int)
     _add_bench_parser(commands)
     return parser
 
@@ -422,6 +425,7 @@ COMMANDS = {
     "forecast": run_forecast_command,
     "inspect": run_inspect_command,
     "bench": run_bench_command,
+    "classify": run_classify_command,
 }
 
 
