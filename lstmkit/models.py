@@ -695,6 +695,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     if config.get("kind") == "weights":
         raise ValueError(f"{str(path)!r} holds only weights (written by save_weights); build the model as before "
                          f"and call model.load_weights(path).")
+    if config.get("kind") == "SequenceClassifier":
+        raise ValueError(f"{str(path)!r} holds a SequenceClassifier, not a Sequential model; load it with "
+                         f"lstmkit.classify.SequenceClassifier.load(path).")
     if config.get("kind") == "Forecaster":
         raise ValueError(
             f"{str(path)!r} holds a Forecaster, not a Sequential model; load it with "
