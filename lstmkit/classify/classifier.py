@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.classification import balanced_class_weight, confusion_matrix
+from lstmkit.checks import fraction as _fraction
+from lstmkit.checks import positive_int as _positive_int
 from lstmkit.classify import baselines as baseline_models
 from lstmkit.classify.inputs import (NORMALIZATIONS, Normalizer, SequenceData, choose_normalization, class_order,
                                      read_labels, read_sequences)
@@ -36,18 +38,6 @@ from lstmkit.training import History
 
 IMBALANCE = 1.5  # largest / smallest class count above which classes are weighted
 SMALL_PROBLEM = 5_000  # training cases x steps up to which ensemble="auto" trains 3 members
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a fraction in [0, 1); got {value!r}.")
-    return float(value)
 
 
 class SequenceClassifier:

@@ -16,6 +16,7 @@ batch statistics and of the pooling, so each sequence gets the output it gets al
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
@@ -36,8 +37,8 @@ KERNEL_SIZES = (8, 5, 3)  # the FCN's three blocks (Wang et al. 2017)
 
 def recurrent_layer(cell: str) -> type[Layer]:
     """The recurrent layer class named `cell` ("lstm", "gru", ...) in lstmkit.layers.LAYERS."""
-    names = {name.lower(): layer for name, layer in LAYERS.items()
-             if name not in ("Dense", "Dropout", "Bidirectional", "Masking")}
+    names = {name.lower(): layer for name, layer in LAYERS.items()  # the recurrent ones: LSTM, GRU, ...
+             if "return_sequences" in inspect.signature(layer.__init__).parameters}
     if not isinstance(cell, str) or cell.lower() not in names:
         close = difflib.get_close_matches(str(cell).lower(), list(names), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

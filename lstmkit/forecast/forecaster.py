@@ -22,6 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import fraction as _fraction
+from lstmkit.checks import positive_int as _positive_int
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
@@ -38,18 +40,6 @@ from lstmkit.models import Sequential
 from lstmkit.training import History
 
 STRATEGIES = ("direct", "recursive")
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a fraction in [0, 1); got {value!r}.")
-    return float(value)
 
 
 _SCORE_CHUNK = 4096  # validation origins forecast at once
