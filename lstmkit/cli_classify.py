@@ -35,8 +35,8 @@ def add_classify_parser(commands: argparse._SubParsersAction, positive_int: Any,
     classify.add_argument("--architecture", choices=["lstm-fcn", "lstm"], default="lstm-fcn",
                           help="network (default lstm-fcn: recurrent and convolutional branches)")
     classify.add_argument("--epochs", type=positive_int, default=150, help="most epochs (default 150)")
-    classify.add_argument("--ensemble", type=positive_int,
-                          help="models trained with different seeds (default: 3 for small problems, else 1)")
+    classify.add_argument("--ensemble", type=positive_int, default=1,
+                          help="models trained with different seeds, probabilities averaged (default 1)")
     classify.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     classify.add_argument("--out", default="lstmkit_classify", help="results folder (default lstmkit_classify)")
     classify.add_argument("--quiet", action="store_true", help="print only the final line")
@@ -85,7 +85,7 @@ def run_classify_command(args: argparse.Namespace) -> int:
     if isinstance(test_x, pd.DataFrame) != isinstance(train_x, pd.DataFrame):
         raise ValueError("give the training and test data in the same format (both archive files or both CSV).")
     classifier = SequenceClassifier(architecture=args.architecture, epochs=args.epochs,
-                                    ensemble=args.ensemble or "auto", seed=args.seed)
+                                    ensemble=args.ensemble, seed=args.seed)
     classifier.fit(train_x, train_y, **columns, verbose=0 if args.quiet else 1)
     evaluation = classifier.evaluate(test_x, test_y, **columns)
     probabilities = np.asarray(classifier.predict_proba(test_x, **columns))

@@ -38,7 +38,7 @@ def _shapes(count: int, seed: int = 0, unequal: bool = False) -> tuple[list[np.n
 def test_fit_predict_returns_the_users_labels_and_beats_chance():
     x, y = _shapes(36, unequal=True)
     x_test, y_test = _shapes(30, seed=1, unequal=True)
-    clf = SequenceClassifier(ensemble=1, seed=0, **FAST).fit(x, y)
+    clf = SequenceClassifier(seed=0, **FAST).fit(x, y)
     predicted = clf.predict(x_test)
     assert set(predicted) <= {"up", "down", "bump"} and predicted.dtype.kind == "U"
     assert clf.classes_ == ["bump", "down", "up"]
@@ -52,9 +52,9 @@ def test_fit_predict_returns_the_users_labels_and_beats_chance():
 
 def test_same_seed_same_result_other_seed_other_result():
     x, y = _shapes(18)
-    first = SequenceClassifier(ensemble=1, seed=3, **FAST).fit(x, y).predict_proba(x)
-    again = SequenceClassifier(ensemble=1, seed=3, **FAST).fit(x, y).predict_proba(x)
-    other = SequenceClassifier(ensemble=1, seed=4, **FAST).fit(x, y).predict_proba(x)
+    first = SequenceClassifier(seed=3, **FAST).fit(x, y).predict_proba(x)
+    again = SequenceClassifier(seed=3, **FAST).fit(x, y).predict_proba(x)
+    other = SequenceClassifier(seed=4, **FAST).fit(x, y).predict_proba(x)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
 
@@ -66,7 +66,7 @@ def test_long_dataframe_gives_the_same_predictions_as_arrays_and_answers_by_id()
     rows = [{"id": f"s{i}", "time": t, "a": x[i, t, 0], "b": x[i, t, 1], "label": y[i]}
             for i in range(12) for t in reversed(range(6))]  # times in any order within a sequence
     frame = pd.DataFrame(rows)
-    settings = {**FAST, "epochs": 2, "ensemble": 1, "validation_split": 0.0, "normalize": "per-channel"}
+    settings = {**FAST, "epochs": 2, "validation_split": 0.0, "normalize": "per-channel"}
     from_frame = SequenceClassifier(**settings).fit(frame, "label", id_col="id", time_col="time")
     from_array = SequenceClassifier(**settings).fit(x, y)
     by_id = from_frame.predict_proba(frame)
@@ -78,9 +78,10 @@ def test_long_dataframe_gives_the_same_predictions_as_arrays_and_answers_by_id()
     assert from_frame.score(frame, "label") == from_array.score(x, y)
 
 
-def test_ensemble_auto_trains_three_members_on_small_problems_and_averages_them():
+def test_an_ensemble_averages_its_members_each_with_its_own_validation_part():
     x, y = _shapes(12)
-    clf = SequenceClassifier(seed=0, **{**FAST, "epochs": 2}).fit(x, y)
+    assert len(SequenceClassifier(**{**FAST, "epochs": 1}).fit(x, y).members_) == 1  # one model by default
+    clf = SequenceClassifier(seed=0, ensemble=3, **{**FAST, "epochs": 2}).fit(x, y)
     assert len(clf.members_) == 3 and "Trained 3 model(s)" in clf.summary()
     inputs = np.stack(clf.normalizer_.transform(x)).astype(np.float32)
     mean = np.mean([m.predict(inputs) for m in clf.members_], axis=0)
@@ -123,7 +124,7 @@ def test_auto_normalisation_picks_per_series_when_scale_is_noise_and_per_channel
 
 def test_balanced_class_weights_only_when_imbalanced_and_reported():
     x, _ = _shapes(16)
-    settings = {**FAST, "epochs": 1, "ensemble": 1}
+    settings = {**FAST, "epochs": 1}
     imbalanced = SequenceClassifier(**settings).fit(x, ["a"] * 12 + ["b"] * 4)
     assert imbalanced.class_weight_note_.startswith("balanced (imbalanced")
     assert imbalanced._class_weights(np.array([0] * 12 + [1] * 4)) == {0: pytest.approx(16 / 24), 1: 2.0}
@@ -161,7 +162,7 @@ def test_batch_norm_statistics_count_only_real_steps():
 def test_model_escape_hatch_and_its_checks():
     x, y = _shapes(12)
     custom = Sequential([Bidirectional(LSTM(3), input_shape=(None, 1)), Dense(3, activation="softmax")])
-    clf = SequenceClassifier(model=custom, ensemble=1, epochs=2).fit(x, y)
+    clf = SequenceClassifier(model=custom, epochs=2).fit(x, y)
     assert clf.members_[0] is not custom and clf.members_[0].count_params() == custom.count_params()
     assert "model= (custom)" in clf.summary()
     wrong = Sequential([LSTM(3, input_shape=(None, 1)), Dense(2, activation="softmax")])
@@ -202,7 +203,7 @@ def test_scores_by_hand_and_the_evaluation_table():
     assert majority(np.array([1, 1, 0]), 2, 2).tolist() == [[0.0, 1.0], [0.0, 1.0]]
 
     x, y = _shapes(24)
-    clf = SequenceClassifier(ensemble=1, seed=0, **FAST).fit(x, y)
+    clf = SequenceClassifier(seed=0, **FAST).fit(x, y)
     evaluation = clf.evaluate(*_shapes(15, seed=5))
     assert list(evaluation.table.index) == ["classifier", "majority class", "1-NN Euclidean", "1-NN DTW"]
     assert evaluation.table.loc["majority class", "accuracy"] == pytest.approx(1 / 3)
@@ -230,7 +231,7 @@ def test_save_load_gives_the_same_probabilities_and_labels(tmp_path, labels):
 
 def test_labels_that_json_cannot_hold_are_refused_by_save(tmp_path):
     x, names = _shapes(6)
-    clf = SequenceClassifier(ensemble=1, **{**FAST, "epochs": 1}).fit(x, [(n, 1) for n in names])
+    clf = SequenceClassifier(**{**FAST, "epochs": 1}).fit(x, [(n, 1) for n in names])
     assert clf.predict(x)[0] in {("up", 1), ("down", 1), ("bump", 1)}
     with pytest.raises(TypeError, match="cannot be saved.*Map the labels to strings"):
         clf.save(tmp_path / "clf.lstmkit")
@@ -263,7 +264,7 @@ def test_bad_data_is_refused_with_what_to_do():
         SequenceClassifier().fit(pd.DataFrame({"v": [1.0]}), [0])
     with pytest.raises(ValueError, match="needs a fitted SequenceClassifier"):
         SequenceClassifier().predict(x)
-    clf = SequenceClassifier(ensemble=1, **{**FAST, "epochs": 1}).fit(x, y)
+    clf = SequenceClassifier(**{**FAST, "epochs": 1}).fit(x, y)
     with pytest.raises(ValueError, match="`x` has 2 channel"):
         clf.predict(np.zeros((2, 16, 2)))
     with pytest.raises(ValueError, match="label 'sideways', which was not among the training classes"):

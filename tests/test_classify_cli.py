@@ -19,10 +19,10 @@ CHINATOWN = resources.files("lstmkit.datasets")
 def test_classify_archive_files_writes_every_result(tmp_path, capsys):
     train, test = CHINATOWN / "Chinatown_TRAIN.ts", CHINATOWN / "Chinatown_TEST.ts"
     out = tmp_path / "results"
-    assert main(["classify", str(train), "--test", str(test), "--epochs", "2", "--ensemble", "1",
+    assert main(["classify", str(train), "--test", str(test), "--epochs", "2", "--ensemble", "2",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Test (343 sequences" in printed and "1-NN DTW" in printed
+    assert "Test (343 sequences" in printed and "1-NN DTW" in printed and "Trained 2 model(s)" in printed
     assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "metrics.csv", "model.lstmkit",
                                                      "predictions.csv", "report.md"]
     predictions = pd.read_csv(out / "predictions.csv")
