@@ -19,3 +19,10 @@ def fraction(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"`{name}` must be a fraction in [0, 1); got {value!r}.")
     return float(value)
+
+
+def positive_number(value: Any, name: str) -> float:
+    """`value` as a float, refused unless it is a number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive number; got {value!r}.")
+    return float(value)

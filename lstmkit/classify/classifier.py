@@ -29,6 +29,7 @@ import pandas as pd
 from lstmkit.classification import balanced_class_weight, confusion_matrix
 from lstmkit.checks import fraction as _fraction
 from lstmkit.checks import positive_int as _positive_int
+from lstmkit.checks import positive_number
 from lstmkit.classify import baselines as baseline_models
 from lstmkit.classify.inputs import (NORMALIZATIONS, Normalizer, SequenceData, choose_normalization, class_order,
                                      read_labels, read_sequences)
@@ -96,9 +97,7 @@ class SequenceClassifier:
         self.dropout = _fraction(dropout, "dropout")
         self.epochs = _positive_int(epochs, "epochs")
         self.batch_size = _positive_int(batch_size, "batch_size")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be a positive number; got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = positive_number(learning_rate, "learning_rate")
         self.patience = _positive_int(patience, "patience", minimum=0)
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"`normalize` must be one of {NORMALIZATIONS}; got {normalize!r}.")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from lstmkit.checks import fraction as _fraction
 from lstmkit.checks import positive_int as _positive_int
+from lstmkit.checks import positive_number
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
@@ -103,9 +104,7 @@ class Forecaster:
         self.dropout = _fraction(dropout, "dropout")
         self.epochs = _positive_int(epochs, "epochs")
         self.batch_size = _positive_int(batch_size, "batch_size")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be a positive number; got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = positive_number(learning_rate, "learning_rate")
         if scaler not in SCALERS:
             raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
         self.scaler = scaler
