@@ -1,7 +1,7 @@
 """SequenceClassifier files: one lstmkit model file (lstmkit.saving) holding every member's
-weights and the (normalised) training sequences as safetensors tensors and, as JSON, the
-settings, the normalisation, the classes and the fit's notes. Nothing is pickled; loading
-never runs code from the file.
+weights and the (normalised) training sequences as safetensors float tensors (counts as
+float64) and, as JSON, the settings, the normalisation, the classes and the fit's notes.
+Nothing is pickled; loading never runs code from the file.
 
 Class labels are stored as JSON values with their type ({"type": "int", "value": 3}), so a
 loaded classifier returns the same labels: str, int, float and bool labels can be saved;
@@ -58,9 +58,12 @@ def save_classifier(classifier: "SequenceClassifier", path: str | os.PathLike) -
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(classifier.members_)
                for key, value in member.state_dict().items()}
     tensors["train.values"] = torch.from_numpy(np.concatenate(classifier.train_series_))
-    tensors["train.lengths"] = torch.tensor([len(s) for s in classifier.train_series_], dtype=torch.int64)
+    tensors["train.lengths"] = torch.tensor([len(s) for s in classifier.train_series_])
     tensors["train.targets"] = torch.from_numpy(classifier.train_targets_)
-    write_model_file(path, config, tensors)
+    # Model files hold float tensors only: counts (lengths, class indices, BatchNorm's
+    # num_batches_tracked) go as float64, exact for whole numbers below 2**53, and come back as int64.
+    write_model_file(path, config, {name: t if t.is_floating_point() else t.to(torch.float64)
+                                    for name, t in tensors.items()})
 
 
 def load_classifier(cls: type["SequenceClassifier"], path: str | os.PathLike) -> "SequenceClassifier":
@@ -111,6 +114,6 @@ def _restore(classifier: "SequenceClassifier", config: dict[str, Any], tensors: 
         classifier.validation_table_.index.name = None
     classifier.validation_notes_ = config["validation_notes"]
     values = tensors["train.values"].numpy()
-    ends = np.cumsum(tensors["train.lengths"].numpy())
+    ends = np.cumsum(tensors["train.lengths"].numpy().astype(np.int64))
     classifier.train_series_ = np.split(values, ends[:-1])
-    classifier.train_targets_ = tensors["train.targets"].numpy()
+    classifier.train_targets_ = tensors["train.targets"].numpy().astype(np.int64)
