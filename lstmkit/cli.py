@@ -10,6 +10,8 @@ import os
 import sys
 from typing import NoReturn, Sequence
 
+from lstmkit.cli_classify import add_classify_parser, run_classify_command
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr."""
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_forecast_parser(commands)
     _add_inspect_parser(commands)
     _add_export_parser(commands)
+    add_classify_parser(commands, _positive_int, _non_negative_int)
     _add_bench_parser(commands)
     return parser
 
@@ -488,6 +491,7 @@ COMMANDS = {
     "inspect": run_inspect_command,
     "export": run_export_command,
     "bench": run_bench_command,
+    "classify": run_classify_command,
 }
 
 

@@ -747,6 +747,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
     if config.get("kind") == "weights":
         raise ModelFileError(f"{str(path)!r} holds only weights (written by save_weights); build the model as "
                              f"before and call model.load_weights(path).")
+    if config.get("kind") == "SequenceClassifier":
+        raise ModelFileError(f"{str(path)!r} holds a SequenceClassifier, not a Sequential model; load it with "
+                             f"lstmkit.classify.SequenceClassifier.load(path).")
     if config.get("kind") == "Forecaster":
         raise ModelFileError(
             f"{str(path)!r} holds a Forecaster, not a Sequential model; load it with "

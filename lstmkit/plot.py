@@ -298,5 +298,5 @@ def confusion_matrix_plot(matrix: Any, labels: Any = None, ax: Axes | None = Non
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"Confusion matrix: accuracy {accuracy:.1%} of {int(counts.sum())}")
+    ax.set_title(f"Confusion matrix\naccuracy {accuracy:.1%} of {int(counts.sum())}")  # two lines fit 2 classes
     return ax

@@ -118,3 +118,22 @@ def write_folder(out: str | os.PathLike, writers: dict[str, Callable[[str], Any]
         if path.name not in writers and path.is_file() and any(fnmatch.fnmatchcase(path.name, p) for p in owned):
             path.unlink(missing_ok=True)
     return list(writers)
+
+
+def classification_report(classifier: Any, evaluation: Any, train: str, test: str, files: Sequence[str] = ()) -> str:
+    """Markdown: the data and settings of a fitted SequenceClassifier, its test scores beside the
+    baselines with a plain verdict, the confusion matrix and the files written."""
+    from lstmkit.classify.metrics import verdict as classification_verdict
+
+    lines = [f"# Classification of {test}", "", f"Trained on `{train}`, scored on `{test}`.", "",
+             *(f"- {line}" for line in classifier.summary().split("\n")[:4]), "",
+             "## Test scores beside the baselines", "", markdown_table(evaluation.table),
+             "", f"**{classification_verdict(evaluation.table)}**", *([""] + evaluation.notes if evaluation.notes else []),
+             "", "## Confusion matrix (rows true class, columns predicted)", ""]
+    labels = [str(c) for c in evaluation.classes]
+    lines += ["| | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
+    lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |"
+              for label, row in zip(labels, evaluation.confusion_matrix.tolist())]
+    if files:
+        lines += ["", "## Files", "", *(f"- `{name}`" for name in files)]
+    return "\n".join(lines) + "\n"

@@ -22,6 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import fraction as _fraction
+from lstmkit.checks import positive_int as _positive_int
+from lstmkit.checks import positive_number
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
@@ -39,18 +42,6 @@ from lstmkit.models import Sequential
 from lstmkit.training import History
 
 STRATEGIES = ("direct", "recursive")
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a fraction in [0, 1); got {value!r}.")
-    return float(value)
 
 
 _SCORE_CHUNK = 4096  # validation origins forecast at once
@@ -118,9 +109,7 @@ class Forecaster:
         self.cell = check_cell(cell)
         self.epochs = _positive_int(epochs, "epochs")
         self.batch_size = _positive_int(batch_size, "batch_size")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be a positive number; got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = positive_number(learning_rate, "learning_rate")
         if scaler not in SCALERS:
             raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
         self.scaler = scaler
