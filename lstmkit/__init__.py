@@ -7,9 +7,10 @@
 
 __version__ = "0.1.0"
 
+from lstmkit.keras_import import load_keras
 from lstmkit.models import Sequential, load_model
 
-__all__ = ["Sequential", "load_model", "__version__"]
+__all__ = ["Sequential", "load_model", "load_keras", "__version__"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""Callbacks for `fit`: EarlyStopping and ModelCheckpoint, with Keras's arguments.
+"""Callbacks for `fit`: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau and TerminateOnNaN,
+with Keras's arguments.
 
 A callback sees the model (`set_model`), the names the epoch logs will hold before training
 starts (`on_train_begin`), and each epoch's logs (`on_epoch_end`, which returns True to stop).
@@ -228,3 +229,96 @@ class ModelCheckpoint(Callback):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.tracker.best = float(state["best"])
+
+
+class TerminateOnNaN(Callback):
+    """End training quietly when the loss becomes NaN or inf (Keras's name).
+
+    Without it, `fit` raises lstmkit.divergence.TrainingDivergedError at the first NaN or inf
+    loss; with it, `fit` prints "Batch 3: Invalid loss, terminating training" (with verbose) and
+    returns the History so far. Either way, on every engine, the weights of the last epoch whose
+    loss was finite are put back and the optimizer state is reset.
+    """
+
+    terminates_on_nan = True  # read by lstmkit.divergence.DivergenceGuard
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by `factor` when `monitor` has not improved for `patience` epochs.
+
+    Keras's arguments and rule; works on every engine, and its state (the current rate included)
+    is kept in checkpoints, so a resumed fit goes on with the reduced rate.
+
+    Args:
+        monitor: a log name, "val_loss" by default.
+        factor: the multiplier, in (0, 1).
+        patience: epochs without improvement before a reduction.
+        verbose: 1 prints Keras's line at each reduction.
+        mode: "min", "max" or "auto".
+        min_delta: smallest change that counts as an improvement.
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the rate is never reduced below this.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise ValueError(f"`factor` must be a number in (0, 1): the learning rate is multiplied by it; "
+                             f"got {factor!r}.")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{name}` must be a non-negative integer; got {value!r}.")
+        if isinstance(min_lr, bool) or not isinstance(min_lr, (int, float)) or not 0 <= min_lr < math.inf:
+            raise ValueError(f"`min_lr` must be a finite number >= 0; got {min_lr!r}.")
+        self.tracker = _Monitor(monitor, mode, min_delta)
+        self.factor, self.patience, self.cooldown, self.min_lr = float(factor), patience, cooldown, float(min_lr)
+        self.verbose = _check_verbose(verbose)
+        self.wait, self.cooldown_counter = 0, 0
+
+    def on_train_begin(self, log_keys: Sequence[str] = ()) -> None:
+        self.tracker.check(log_keys, "ReduceLROnPlateau")
+        self.tracker.best = math.inf if self.tracker.mode == "min" else -math.inf
+        self.wait, self.cooldown_counter = 0, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        from lstmkit.fastpath import learning_rate, set_learning_rate
+
+        value = logs[self.tracker.monitor]
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.tracker.improved(value):
+            self.tracker.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            current = learning_rate(self.model)
+            if self.wait >= self.patience and current > self.min_lr:
+                reduced = max(current * self.factor, self.min_lr)
+                set_learning_rate(self.model, reduced)
+                if self.verbose:
+                    _say(self.model, f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {reduced}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+        return False
+
+    def get_state(self) -> dict[str, Any]:
+        from lstmkit.fastpath import learning_rate
+
+        return {"best": self.tracker.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter,
+                "learning_rate": learning_rate(self.model)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        from lstmkit.fastpath import set_learning_rate
+
+        self.tracker.best, self.wait = float(state["best"]), int(state["wait"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+        set_learning_rate(self.model, float(state["learning_rate"]))

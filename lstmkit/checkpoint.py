@@ -24,7 +24,13 @@ from typing import Any, Sequence
 import torch
 
 from lstmkit.distributed import Cluster, all_gather_tensors
-from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.saving import ModelFileError, open_model_file, write_model_file
+from lstmkit.schema import Anything, Bool, ConfigError, Fields, Int, ListOf, MapOf, Str
+
+_TRAINING_STATE = Fields({
+    "epoch": Int(0), "shuffle_seed": Int(0, 2**63 - 1), "world_size": Int(1), "stopped": Bool(),
+    "callbacks": ListOf(Fields({"class_name": Str(), "state": MapOf(Anything())}, required={"class_name", "state"})),
+}, required={"epoch", "shuffle_seed", "world_size"})
 
 PREFIX = "training."
 
@@ -118,35 +124,37 @@ def save_checkpoint(model: Any, path: str, epoch: int, stopped: bool, context: F
 def read_checkpoint(path: str | os.PathLike, model: Any) -> Resume:
     """Read a checkpoint for `model`, refusing a file that is not one or does not fit it."""
     path = str(path)
-    config, tensors = read_model_file(path)
-    state = config.get("training_state")
+    file = open_model_file(path)
+    state = file.config.get("training_state")
     if not isinstance(state, dict):
-        raise ValueError(
+        raise ModelFileError(
             f"resume_from={path!r} holds a model but no training state (it was written by model.save()); "
             f"resume from a file written by lstmkit.callbacks.ModelCheckpoint."
         )
-    weights = {name: t for name, t in tensors.items() if not name.startswith(PREFIX)}
-    expected = model.state_dict()
-    if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
-        raise ValueError(
-            f"resume_from={path!r} was written by a different model (its weights "
-            f"{sorted((k, tuple(v.shape)) for k, v in weights.items())[:4]}... do not match this model's); "
-            f"build the same architecture as the run that wrote it."
-        )
     try:
-        return Resume(
-            path=path,
-            epoch=int(state["epoch"]),
-            shuffle_seed=int(state["shuffle_seed"]),
-            stopped=bool(state.get("stopped", False)),
-            world_size=int(state["world_size"]),
-            weights=weights,
-            optimizer={k[len(PREFIX) + len("optimizer."):]: t for k, t in tensors.items() if k.startswith(PREFIX + "optimizer.")},
-            rng={k[len(PREFIX) + len("rng."):]: t for k, t in tensors.items() if k.startswith(PREFIX + "rng.")},
-            callbacks=list(state.get("callbacks", [])),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"resume_from={path!r} has a damaged training state: {err}.") from None
+        state = _TRAINING_STATE.check(state, "training_state")
+        file.check_weights({name: tuple(value.shape) for name, value in model.state_dict().items()}, ignore=PREFIX)
+    except (ConfigError, ModelFileError) as err:
+        raise ModelFileError(
+            f"resume_from={path!r} was written by a different model, or is damaged ({err}); build the same "
+            f"architecture as the run that wrote it."
+        ) from None
+    tensors = file.tensors()
+    return Resume(
+        path=path,
+        epoch=state["epoch"],
+        shuffle_seed=state["shuffle_seed"],
+        stopped=state.get("stopped", False),
+        world_size=state["world_size"],
+        weights={name: t for name, t in tensors.items() if not name.startswith(PREFIX)},
+        optimizer=_stripped(tensors, PREFIX + "optimizer."),
+        rng=_stripped(tensors, PREFIX + "rng."),
+        callbacks=state.get("callbacks", []),
+    )
+
+
+def _stripped(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
 
 
 def restore(model: Any, resume: Resume, callbacks: Sequence[Any], cluster: Cluster | None) -> None:

@@ -10,6 +10,8 @@ import os
 import sys
 from typing import NoReturn, Sequence
 
+from lstmkit.cli_classify import add_classify_parser, run_classify_command
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr."""
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_forecast_parser(commands)
     _add_inspect_parser(commands)
     _add_text_parser(commands)
+    _add_export_parser(commands)
+    add_classify_parser(commands, _positive_int, _non_negative_int)
     _add_bench_parser(commands)
     return parser
 
@@ -114,7 +118,8 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
                           help="interval levels in percent, comma-separated, or 'none' (default 80,95)")
     forecast.add_argument("--epochs", type=_positive_int, default=200,
                           help="most epochs; early stopping ends sooner (default 200)")
-    forecast.add_argument("--units", type=_positive_int, default=32, help="LSTM units (default 32)")
+    forecast.add_argument("--units", type=_positive_int, default=32, help="units of the recurrent layer (default 32)")
+    forecast.add_argument("--cell", default="lstm", help="the recurrent layer: lstm, gru or simple_rnn (default lstm)")
     forecast.add_argument("--ensemble", type=_positive_int, default=1,
                           help="models trained with different seeds, median taken (default 1)")
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
@@ -123,6 +128,10 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--backtest", action="store_true",
                           help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
                                "intervals from its residuals")
+    forecast.add_argument("--tune", type=_positive_int, metavar="N",
+                          help="search lookback, units, layers, dropout and learning rate over N trials with Optuna "
+                               "(scored on the latest points, held out of training) and fit the best; the report "
+                               "shows it beside the given settings' score (needs lstmkit[tune])")
     forecast.add_argument("--out", default="lstmkit_forecast", help="results folder (default lstmkit_forecast)")
     forecast.add_argument("--nproc", type=_positive_int, default=1,
                           help="train data-parallel on N processes of this machine, through torchrun (default 1)")
@@ -236,6 +245,9 @@ def run_forecast_command(args: argparse.Namespace) -> int:
 
     from lstmkit.distributed import launched_rank, world_size_from_env
 
+    if args.tune and args.nproc > 1:
+        raise ValueError("--tune trains its trials one after another on one process; drop --nproc (or tune first, "
+                         "then train the chosen settings with --nproc).")
     if args.nproc > 1 and world_size_from_env() == 1:
         return run_distributed(args.nproc, _without_nproc(args.argv))
     main_process = launched_rank() == 0
@@ -245,6 +257,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     from lstmkit import plot
     from lstmkit.forecast import Forecaster, infer_season, suggest_lookback
     from lstmkit.forecast.intervals import check_levels
+    from lstmkit.forecast.network import check_cell
     from lstmkit.forecast.series import UnsortedSeriesError, read_series
     from lstmkit.report import forecast_report, write_folder
 
@@ -252,6 +265,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         levels = () if args.levels.lower() == "none" else check_levels([float(v) for v in args.levels.split(",")])
     except ValueError:
         raise ValueError(f"--levels {args.levels!r}: give whole percents like 80,95, or 'none'.") from None
+    check_cell(args.cell)  # before the data is read
     data, source, columns = _read_table(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -266,11 +280,14 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
         lookback = args.lookback or suggest_lookback(min(len(s) for s in series), horizon, season)
-        forecaster = Forecaster(lookback, horizon, units=args.units, epochs=args.epochs, scaler=args.scaler,
-                                strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
-                                missing=args.missing, seed=args.seed)
+        forecaster = Forecaster(lookback, horizon, units=args.units, cell=args.cell, epochs=args.epochs,
+                                scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
+                                ensemble=args.ensemble, missing=args.missing, seed=args.seed)
         _check_lengths(series, forecaster, args)
-        forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
+        if args.tune:
+            forecaster.tune(data, n_trials=args.tune, **columns, verbose=0 if args.quiet else 1)
+        else:
+            forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
         result = None
         if args.backtest:
             result = forecaster.backtest(data, **columns)
@@ -319,11 +336,12 @@ def _write_text(path: str, text: str) -> None:
 def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
     inspect = commands.add_parser(
         "inspect",
-        help="draw a model's LSTM gates and memory over an input sequence",
+        help="draw a model's gates and memory (LSTM, GRU, SimpleRNN) over an input sequence",
         description=(
-            "Trace every LSTM layer of a saved model on an input sequence (the reference equations, on "
+            "Trace every recurrent layer of a saved model on an input sequence (the reference equations, on "
             "each layer's actual input) and write one PNG per layer: the input, then heatmaps over time of "
-            "the input, forget and output gates, the candidate, the cell state and the hidden state. "
+            "an LSTM's input, forget and output gates, candidate, cell state and hidden state (a GRU's update "
+            "and reset gates, candidate and hidden state; a SimpleRNN's state). "
             "For a model file, --input is fed as it is: scale it as the model's training data was. A "
             "Forecaster file (as `lstmkit forecast` writes) is traced on its own last window, scaled as "
             "its predict() feeds it."
@@ -339,15 +357,24 @@ def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("--sample", type=_non_negative_int, default=0, help="which sample to draw (default 0)")
 
 
+def _forecaster_and_series(path: str, series: str | None) -> tuple[object, object]:
+    """A Forecaster file's forecaster and the id that --series names (ids read from a CSV may be numbers)."""
+    from lstmkit.forecast import Forecaster
+
+    forecaster = Forecaster.load(path)
+    if series is None:
+        return forecaster, None
+    return forecaster, next((tail.id for tail in forecaster.tails_ if str(tail.id) == series), series)
+
+
 def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
     """(model, x, times) for `lstmkit inspect`: a model file with --input, or a Forecaster file."""
     from lstmkit.forecast import Forecaster
     from lstmkit.models import load_model
-    from lstmkit.saving import read_model_file
+    from lstmkit.saving import open_model_file
     from lstmkit.sequences import read_sequence_file
 
-    config, _ = read_model_file(args.model)
-    if config.get("kind") != "Forecaster":
+    if open_model_file(args.model).config.get("kind") != "Forecaster":
         if args.input is None:
             raise ValueError(f"{args.model!r} is a model file: pass --input FILE with the sequence to trace.")
         if args.series is not None:
@@ -356,10 +383,7 @@ def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
         return load_model(args.model), x, times
     if args.input is not None:
         raise ValueError(f"{args.model!r} is a Forecaster file, traced on its own last window; drop --input.")
-    forecaster = Forecaster.load(args.model)
-    series_id = args.series
-    if series_id is not None:  # ids read from a CSV may be numbers
-        series_id = next((tail.id for tail in forecaster.tails_ if str(tail.id) == series_id), series_id)
+    forecaster, series_id = _forecaster_and_series(args.model, args.series)
     x, times = forecaster.network_input(series_id)
     return forecaster.members_[0], x, times
 
@@ -373,7 +397,7 @@ def run_inspect_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--sample {args.sample}: {args.input!r} holds {len(x)} sample(s).")
     trace = model.trace(x)
     if not trace:
-        raise ValueError(f"{args.model!r} has no LSTM layer to inspect.")
+        raise ValueError(f"{args.model!r} has no recurrent layer (LSTM, GRU, SimpleRNN) to inspect.")
     writers = {}
     for index, entry in enumerate(trace):
         axes = plot.gates(trace, layer=index, sample=args.sample, times=times)
@@ -428,6 +452,50 @@ def run_text_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write a saved model or Forecaster as ONNX, for ONNX Runtime",
+        description=(
+            "Write a model file (model.save) or a Forecaster file (lstmkit forecast) as an ONNX graph. A model's "
+            "graph takes x (batch, timesteps, features) and gives what predict gives; a Forecaster's takes the raw "
+            "last lookback values (batch, lookback, features) and gives the forecast (batch, horizon) in the "
+            "series' units. Needs the onnx extra: pip install \"lstmkit[onnx]\"."
+        ),
+    )
+    export.add_argument("model", help="a model file written by model.save(), or a Forecaster's")
+    export.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    export.add_argument("--fixed-length", action="store_true",
+                        help="accept only the model's own number of timesteps (default: any)")
+    export.add_argument("--lengths", action="store_true",
+                        help="add a second input 'lengths' (batch,) int64 for padded batches (model files)")
+    export.add_argument("--series", help="for a Forecaster of many series: whose scalers the graph holds")
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from lstmkit.models import load_model
+    from lstmkit.saving import read_model_file
+
+    folder = os.path.dirname(os.path.abspath(args.onnx))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--onnx {args.onnx!r}: folder {folder!r} does not exist; create it first.")
+    config, _ = read_model_file(args.model)
+    if config.get("kind") == "Forecaster":
+        if args.lengths or args.fixed_length:
+            raise ValueError("--lengths and --fixed-length apply to model files; a Forecaster's graph takes "
+                             "windows of its lookback.")
+        forecaster, series_id = _forecaster_and_series(args.model, args.series)
+        forecaster.export_onnx(args.onnx, series_id=series_id)
+    else:
+        if args.series is not None:
+            raise ValueError("--series picks a series of a Forecaster file; a model file has none.")
+        load_model(args.model).export_onnx(args.onnx, dynamic_length=not args.fixed_length, lengths=args.lengths)
+    from lstmkit.onnx_export import OPSET
+
+    print(f"Wrote {args.onnx} (ONNX opset {OPSET})")
+    return 0
+
+
 def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench",
@@ -467,7 +535,9 @@ COMMANDS = {
     "forecast": run_forecast_command,
     "inspect": run_inspect_command,
     "text": run_text_command,
+    "export": run_export_command,
     "bench": run_bench_command,
+    "classify": run_classify_command,
 }
 
 
@@ -480,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: results are written only at the end, so nothing is half-written
         print("lstmkit: interrupted; no results were written.", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, ImportError) as err:
         from lstmkit.distributed import launched_rank
 
         if launched_rank() == 0:  # under torchrun, one process says it

@@ -16,6 +16,9 @@ They run a model of this shape, and everything else takes the general torch loop
 The engines are interchangeable: the same seed gives the same sample order, the weights are
 updated in place in the model's own parameters, and the optimizer state lives in the torch
 optimizer's `state`, so a later fit on either engine continues where this one stopped.
+Clipping (`clipnorm`/`clipvalue`) runs inside the kernels' optimizer step, ReduceLROnPlateau's
+rate is read before each call, and a NaN or inf loss stops the fit as on the torch loop
+(lstmkit.divergence), with the weights of the last finite epoch.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from lstmkit import optimizers
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import threads_for
+from lstmkit.divergence import DivergenceGuard
 from lstmkit.sampling import epoch_order
 from lstmkit.training import FitData, History, ProgressBar, end_epoch, evaluate_batches
 
@@ -131,25 +135,26 @@ def _fused_state(model: Any, params: list[torch.nn.Parameter], weights: list[np.
     from lstmkit.ops import fused
 
     optimizer = model._torch_optimizer
+    spec = model._optimizer_spec
+    clipping = {name: getattr(spec, name, None) or 0.0 for name in ("clipnorm", "clipvalue")}  # 0: none
     if optimizer is None:
         if model._fused_optimizer_state is None:
-            spec = model._optimizer_spec
             if isinstance(spec, optimizers.Adam):
                 model._fused_optimizer_state = fused.AdamState(
-                    weights, spec.learning_rate, spec.beta_1, spec.beta_2, spec.epsilon
+                    weights, spec.learning_rate, spec.beta_1, spec.beta_2, spec.epsilon, **clipping
                 )
             else:
                 model._fused_optimizer_state = fused.SGDState(
-                    weights, spec.learning_rate, spec.momentum, spec.nesterov
+                    weights, spec.learning_rate, spec.momentum, spec.nesterov, **clipping
                 )
         return model._fused_optimizer_state
     group = optimizer.param_groups[0]
     if type(optimizer) is torch.optim.Adam:
         beta_1, beta_2 = group["betas"]
-        state = fused.AdamState(weights, group["lr"], beta_1, beta_2, group["eps"])
+        state = fused.AdamState(weights, group["lr"], beta_1, beta_2, group["eps"], **clipping)
         slots = ("exp_avg", "exp_avg_sq")
     else:
-        state = fused.SGDState(weights, group["lr"], group["momentum"], group["nesterov"])
+        state = fused.SGDState(weights, group["lr"], group["momentum"], group["nesterov"], **clipping)
         slots = ("momentum_buffer",)
     adam = isinstance(state, fused.AdamState)
     for index, param in enumerate(params):
@@ -168,6 +173,27 @@ def _fused_state(model: Any, params: list[torch.nn.Parameter], weights: list[np.
         else:
             state.momentum_buffer[index] = entry["momentum_buffer"].numpy()
     return state
+
+
+def learning_rate(model: Any) -> float:
+    """The learning rate the next training step uses, on either engine."""
+    if model._torch_optimizer is not None:
+        return float(model._torch_optimizer.param_groups[0]["lr"])
+    if model._fused_optimizer_state is not None:
+        return float(model._fused_optimizer_state.learning_rate)
+    return float(model._optimizer_spec.learning_rate)
+
+
+def set_learning_rate(model: Any, value: float) -> None:
+    """Set the learning rate of the coming steps on either engine (ReduceLROnPlateau)."""
+    optimizer = model._torch_optimizer
+    if optimizer is None and model._fused_optimizer_state is None:
+        optimizer = model.optimizer  # builds it, so the rate has somewhere to live
+    if optimizer is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = value
+    if model._fused_optimizer_state is not None:
+        model._fused_optimizer_state.learning_rate = value
 
 
 def hand_over_state(model: Any) -> None:
@@ -196,7 +222,8 @@ def run_fused_fit(
     shuffle_seed: int,
     first_epoch: int = 0,
 ) -> History:
-    """The fit loop of lstmkit.training.run_fit, each epoch one compiled call."""
+    """The fit loop of lstmkit.training.run_fit: all epochs in one compiled call, or one a call when
+    each needs work between (printing, validation, callbacks)."""
     from lstmkit.ops import fused
 
     fit = fused.lstm_dense_fit
@@ -218,21 +245,39 @@ def run_fused_fit(
     batch_sizes = np.diff(np.r_[0:samples:data.batch_size, samples])
     history = History()
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    # Per-epoch work (printing, validation, callbacks) needs an epoch per call; else one call.
+    guard = DivergenceGuard(model, callbacks, verbose)
+    # Per-epoch work (printing, validation, callbacks) needs an epoch per call; else one call runs
+    # them all, and a divergence inside it is traced back by running its finite epochs again.
     per_epoch = bool(verbose or callbacks or data.validation is not None)
-    chunk = 1 if per_epoch else max(epochs, 1)
+    chunk = 1 if per_epoch else max(epochs - first_epoch, 1)
     epoch = first_epoch
     model.train()
     while epoch < epochs:
         count = min(chunk, epochs - epoch)
         start = time.perf_counter()
+        guard.begin_epoch()
+        state.learning_rate = learning_rate(model)  # ReduceLROnPlateau may have changed it
+        kept = _optimizer_arrays(state, copy=True) if count > 1 else None
         orders = _draw_orders(samples, epoch, count, data.shuffle, shuffle_seed)
         losses = fit(x, y, weights, state, orders, data.batch_size, loss)
+        finite = np.isfinite(losses).all(axis=1)
+        if kept is not None and not finite.all():  # back to the start, then only the finite epochs
+            model.load_state_dict(guard.saved)
+            for array, saved in zip(_optimizer_arrays(state), kept):
+                np.copyto(array, saved)
+            state.step -= losses.size
+            if finite.argmin():
+                fit(x, y, weights, state, orders[: finite.argmin()], data.batch_size, loss)
+            losses = losses[: finite.argmin() + 1]
+            guard.saved = {name: value.detach().clone() for name, value in model.state_dict().items()}
         if type(model._torch_optimizer) is torch.optim.Adam:  # callbacks (checkpoints) read it
             for param in params:
                 model._torch_optimizer.state[param]["step"] = torch.tensor(float(state.step))
         for row in losses:
             logs = {"loss": float(np.average(row, weights=batch_sizes))}
+            if guard.check(epoch, row, logs["loss"], history):
+                epochs = epoch
+                break
             if data.validation is not None:
                 val_logs = evaluate_batches(model, model.loss_fn, *data.validation, data.batch_size, [])
                 logs.update((f"val_{key}", value) for key, value in val_logs.items())
@@ -246,6 +291,12 @@ def run_fused_fit(
     for callback in callbacks:
         callback.on_train_end()
     return history
+
+
+def _optimizer_arrays(state: Any, copy: bool = False) -> list[np.ndarray]:
+    """The arrays of a fused optimizer state (Adam's moments or SGD's buffers), or copies of them."""
+    arrays = [a for slot in ("exp_avg", "exp_avg_sq", "momentum_buffer") for a in getattr(state, slot, [])]
+    return [a.copy() for a in arrays] if copy else arrays
 
 
 def _draw_orders(samples: int, first: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:

@@ -22,12 +22,13 @@ LAYER_HINTS = {
     "Flatten": "a recurrent layer without return_sequences already returns one vector per sequence",
     "Lambda": "a Sequential holds lstmkit layers only; drop down to PyTorch (every layer is a torch.nn.Module)",
     "LSTMCell": "lstmkit.ops.reference.lstm_step is the cell's step; LSTM runs it over a sequence",
-    "RNN": "use LSTM (or another recurrent layer of lstmkit.layers) directly",
+    "GRUCell": "lstmkit.ops.reference.gru_step is the cell's step; GRU runs it over a sequence",
+    "SimpleRNNCell": "lstmkit.ops.reference.simple_rnn_step is the cell's step; SimpleRNN runs it over a sequence",
+    "RNN": "use LSTM, GRU or SimpleRNN directly",
 }
 for _name in ("Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "GlobalAveragePooling1D",
               "GlobalMaxPooling1D", "BatchNormalization", "LayerNormalization", "Reshape", "Concatenate",
-              "Attention", "MultiHeadAttention", "ConvLSTM1D", "ConvLSTM2D", "LeakyReLU", "GRU", "SimpleRNN",
-              "CuDNNGRU"):
+              "Attention", "MultiHeadAttention", "ConvLSTM1D", "ConvLSTM2D", "LeakyReLU", "CuDNNGRU"):
     LAYER_HINTS.setdefault(_name, "")
 
 PACKAGE_HINTS = {

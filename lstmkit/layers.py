@@ -1,10 +1,14 @@
-"""Layers: LSTM, Dense, Dropout, Bidirectional, Masking, Embedding, RepeatVector, TimeDistributed. Each is a `torch.nn.Module` with Keras's arguments and weights.
+"""Layers: LSTM, GRU, SimpleRNN, Dense, Dropout, Bidirectional, Masking, Embedding, RepeatVector, TimeDistributed. Each is a `torch.nn.Module` with Keras's arguments and weights.
 
 A layer knows its input shape either from `input_shape=` or from the first tensor it sees;
 then it creates its parameters and draws them with Keras's initialisers (glorot_uniform kernel,
 orthogonal recurrent kernel, zero bias, forget-gate bias 1). Randomness comes from torch's
 generator, so `torch.manual_seed` (or `fit(seed=...)`, which re-draws an untrained model's
-weights under its seed) makes weights reproducible.
+weights under its seed) makes weights reproducible, to the bit whatever the thread count
+(`orthogonal_`).
+
+A configuration read from a file is checked against `Layer.config_schema()` (the constructor's
+annotated arguments, plus a class's CONFIG_LIMITS) before a layer is built from it (lstmkit.schema).
 """
 
 from __future__ import annotations
@@ -19,8 +23,21 @@ from torch import nn
 
 from lstmkit import keras_names
 from lstmkit.ops.activations import ACTIVATIONS, check_activation
-from lstmkit.ops.dispatch import lstm_forward
+from lstmkit.ops.dispatch import gru_forward, lstm_forward, simple_rnn_forward
 from lstmkit.ops.masking import reverse_real_steps
+from lstmkit.ops.reference import (
+    Gates,
+    GRUGates,
+    SimpleRNNGates,
+    gru_gates,
+    hidden_trace,
+    lstm_trace,
+    simple_rnn_step,
+)
+from lstmkit.ops.threads import thread_limit
+from lstmkit.schema import Custom, Fields, Int, Spec, Str, schema_from_signature
+
+MAX_UNITS = 2**20  # the largest `units` a configuration read from a file may hold
 
 Shape = tuple[int | None, ...]
 
@@ -53,8 +70,29 @@ def _check_input_shape(input_shape: object) -> Shape | None:
     return tuple(input_shape)
 
 
+def orthogonal_(tensor: torch.Tensor) -> torch.Tensor:
+    """torch.nn.init.orthogonal_, with the same draws, but its QR in float64 on one thread, so that
+    the same seed gives the same bits whatever the thread count (float32 LAPACK's do not)."""
+    if tensor.is_meta:
+        return tensor
+    rows, columns = tensor.shape[0], tensor.numel() // tensor.shape[0]
+    flattened = tensor.new_empty((rows, columns)).normal_(0, 1)
+    if rows < columns:
+        flattened.t_()
+    with thread_limit(1):
+        q, r = torch.linalg.qr(flattened.double())
+    q *= torch.diag(r, 0).sign()
+    if rows < columns:
+        q.t_()
+    with torch.no_grad():
+        tensor.view_as(q).copy_(q)
+    return tensor
+
+
 def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+    """Keras's default layer names: "Dense" -> "dense", "LSTM" -> "lstm", "SimpleRNN" -> "simple_rnn"."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Layer(nn.Module):
@@ -81,13 +119,13 @@ class Layer(nn.Module):
         return input_shape
 
     # -- masks: (B, T) bool, True at a sequence's real steps, False at its padding --------------
-    takes_mask = False  # forward() accepts `mask=` (LSTM, Bidirectional)
+    takes_mask = False  # forward() accepts `mask=` (the recurrent layers, Bidirectional)
 
     def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
         """The mask of this layer's output given its input `x` and the input's mask.
 
-        Keras's rule: passed on unchanged (Dense and Dropout act per step); an LSTM that
-        returns one vector per sequence ends it, and `Masking` starts one.
+        Keras's rule: passed on unchanged (Dense and Dropout act per step); a recurrent layer
+        that returns one vector per sequence ends it, and `Masking` starts one.
         """
         return mask
 
@@ -150,11 +188,167 @@ class Layer(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> "Layer":
         return cls(**config)
 
+    # Tighter rules for some config keys than their annotations give (e.g. an upper bound).
+    CONFIG_LIMITS: dict[str, Spec] = {}
+
+    @classmethod
+    def config_schema(cls) -> Fields:
+        """The rules a configuration read from a file must meet before this layer is built from it:
+        the constructor's arguments, typed by their annotations, with CONFIG_LIMITS on top. A new
+        layer plugs in by annotating its constructor (and, where useful, declaring CONFIG_LIMITS)."""
+        schema = schema_from_signature(cls, nested=_nested_layer_spec)
+        schema.fields.update(cls.CONFIG_LIMITS)
+        return schema
+
     def default_name(self) -> str:
         return _snake_case(type(self).__name__)
 
 
-class LSTM(Layer):
+class Recurrent(Layer):
+    """What LSTM, GRU and SimpleRNN share: Keras's sequence options, the carried state, masks.
+
+    A cell says how wide its products are (`gates`: z_t has gates·H columns), how its bias is
+    shaped, and runs one sequence (`run_sequence`, on lstmkit.ops.dispatch) and its trace
+    (`trace_sequence`, on the reference equations). This class owns everything around that:
+    initial and carried state, go_backwards, dropout masks, return_sequences/return_state.
+    Its arguments are documented on LSTM.
+    """
+
+    takes_mask = True
+    CONFIG_LIMITS = {"units": Int(1, MAX_UNITS)}
+    gates = 1  # z_t = x_t W + h_{t-1} U + b has gates·H columns
+    state_size = 1  # tensors of state: h (LSTM: h and c)
+    use_bias = True
+
+    def __init__(
+        self,
+        units: int,
+        activation: str,
+        return_sequences: bool,
+        return_state: bool,
+        dropout: float,
+        recurrent_dropout: float,
+        go_backwards: bool,
+        stateful: bool,
+        input_shape: Sequence[int | None] | None,
+        name: str | None,
+    ):
+        self.units = _check_units(units, type(self).__name__)
+        self.activation = check_activation(activation, "activation")
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.dropout = _check_rate(dropout, "dropout")
+        self.recurrent_dropout = _check_rate(recurrent_dropout, "recurrent_dropout")
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.states: tuple[torch.Tensor, ...] | None = None  # stateful: the state carried to the next batch
+        super().__init__(input_shape=input_shape, name=name)
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (self.gates * self.units,)
+
+    def build(self, input_shape: Shape) -> None:
+        kind = type(self).__name__
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"{kind} expects inputs of shape (timesteps, features), e.g. input_shape=(5, 1); "
+                f"got {input_shape}."
+            )
+        features, width = input_shape[-1], self.gates * self.units
+        self.kernel = nn.Parameter(torch.empty(features, width))  # W (F, gates·H)
+        self.recurrent_kernel = nn.Parameter(torch.empty(self.units, width))  # U (H, gates·H)
+        self.bias = nn.Parameter(torch.empty(self.bias_shape())) if self.use_bias else None
+        self.reset_parameters()
+        super().build(input_shape)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            nn.init.xavier_uniform_(self.kernel)  # glorot_uniform
+            orthogonal_(self.recurrent_kernel)
+            if self.bias is not None:
+                self.bias.zero_()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if self.return_sequences:
+            return (input_shape[0], self.units)
+        return (self.units,)
+
+    def run_sequence(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, ...], recurrent_mask: torch.Tensor | None,
+        mask: torch.Tensor | None, final_state: bool,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The cell over x (B, T, F) from `state`: outputs (B, T, H) and the final state
+        (`final_state`: every tensor of it is needed, else only h_T)."""
+        raise NotImplementedError
+
+    def trace_sequence(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The reference equations over x (B, T, F) from `state`, every gate kept (B, T, H)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        initial_state: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """x: (B, T, F); mask: (B, T) bool or None. Returns (B, H) or (B, T, H); with
+        return_state also the final state (LSTM: h_T, c_T; GRU, SimpleRNN: h_T), each (B, H)."""
+        self._build_from(x)
+        batch = x.shape[0]
+        if initial_state is None and self.stateful and self.states is not None:
+            initial_state = self._carried_state(batch)
+        if initial_state is None:
+            state = tuple(x.new_zeros(batch, self.units) for _ in range(self.state_size))
+        else:
+            state = (initial_state,) if isinstance(initial_state, torch.Tensor) else tuple(initial_state)
+        if mask is not None:
+            _check_mask(mask, x, self.name or self.default_name())
+        if self.go_backwards:  # read the real steps last to first; padding stays where it is
+            x = x.flip(1) if mask is None else reverse_real_steps(x, mask)
+        recurrent_mask = None
+        if self.training and self.dropout > 0:
+            x = x * _dropout_mask(x.new_empty(batch, 1, x.shape[-1]), self.dropout)
+        if self.training and self.recurrent_dropout > 0:
+            recurrent_mask = _dropout_mask(x.new_empty(batch, self.units), self.recurrent_dropout)
+        outputs, final = self.run_sequence(x, state, recurrent_mask, mask, self.return_state or self.stateful)
+        if self.stateful:  # carried to the next batch as values: gradients stop at the batch edge
+            self.states = tuple(tensor.detach() for tensor in final)
+        output = outputs if self.return_sequences else final[0]
+        if self.return_state:
+            return (output, *final)
+        return output
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "activation": self.activation,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            **super().get_config(),
+        }
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        return mask if self.return_sequences else None
+
+    def reset_states(self) -> None:
+        """Forget the carried state: the next batch starts from zeros (stateful layers)."""
+        self.states = None
+
+    def _carried_state(self, batch: int) -> tuple[torch.Tensor, ...]:
+        if len(self.states[0]) != batch:
+            raise ValueError(
+                f"layer {self.name!r} is stateful and carries the state of {len(self.states[0])} sequences, "
+                f"but got a batch of {batch}. Keep the batch size fixed (the number of samples "
+                f"must be a multiple of it), or call reset_states() first."
+            )
+        return self.states
+
+
+class LSTM(Recurrent):
     """Long short-term memory layer, Keras's arguments and weight layout.
 
     For input x_t (B, F), state h_{t-1}, c_{t-1} (B, H), kernel W (F, 4H), recurrent kernel
@@ -197,7 +391,8 @@ class LSTM(Layer):
         torch.Size([8, 50])
     """
 
-    takes_mask = True
+    gates = 4
+    state_size = 2
 
     def __init__(
         self,
@@ -214,122 +409,190 @@ class LSTM(Layer):
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
     ):
-        self.units = _check_units(units, "LSTM")
-        self.activation = check_activation(activation, "activation")
         self.recurrent_activation = check_activation(recurrent_activation, "recurrent_activation")
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.dropout = _check_rate(dropout, "dropout")
-        self.recurrent_dropout = _check_rate(recurrent_dropout, "recurrent_dropout")
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.go_backwards = bool(go_backwards)
-        self.stateful = bool(stateful)
-        self.states: tuple[torch.Tensor, torch.Tensor] | None = None  # stateful: (h, c) carried
-        super().__init__(input_shape=input_shape, name=name)
-
-    def build(self, input_shape: Shape) -> None:
-        if len(input_shape) != 2 or input_shape[-1] is None:
-            raise ValueError(
-                f"LSTM expects inputs of shape (timesteps, features), e.g. input_shape=(5, 1); "
-                f"got {input_shape}."
-            )
-        features, units = input_shape[-1], self.units
-        self.kernel = nn.Parameter(torch.empty(features, 4 * units))  # W (F, 4H)
-        self.recurrent_kernel = nn.Parameter(torch.empty(units, 4 * units))  # U (H, 4H)
-        self.bias = nn.Parameter(torch.empty(4 * units))  # b (4H,)
-        self.reset_parameters()
-        super().build(input_shape)
+        super().__init__(units, activation, return_sequences, return_state, dropout, recurrent_dropout,
+                         go_backwards, stateful, input_shape, name)
 
     def reset_parameters(self) -> None:
-        with torch.no_grad():
-            nn.init.xavier_uniform_(self.kernel)  # glorot_uniform
-            nn.init.orthogonal_(self.recurrent_kernel)
-            self.bias.zero_()
-            if self.unit_forget_bias:
+        super().reset_parameters()
+        if self.unit_forget_bias:
+            with torch.no_grad():
                 self.bias[self.units : 2 * self.units] = 1.0
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if self.return_sequences:
-            return (input_shape[0], self.units)
-        return (self.units,)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        initial_state: tuple[torch.Tensor, torch.Tensor] | None = None,
-        mask: torch.Tensor | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x: (B, T, F); mask: (B, T) bool or None. Returns (B, H) or (B, T, H); with
-        return_state also h_T, c_T (B, H)."""
-        self._build_from(x)
-        batch = x.shape[0]
-        if initial_state is None and self.stateful and self.states is not None:
-            initial_state = self._carried_state(batch)
-        if initial_state is None:
-            h0 = x.new_zeros(batch, self.units)
-            c0 = x.new_zeros(batch, self.units)
-        else:
-            h0, c0 = initial_state
-        if mask is not None:
-            _check_mask(mask, x, self.name or "lstm")
-        if self.go_backwards:  # read the real steps last to first; padding stays where it is
-            x = x.flip(1) if mask is None else reverse_real_steps(x, mask)
-        recurrent_mask = None
-        if self.training and self.dropout > 0:
-            x = x * _dropout_mask(x.new_empty(batch, 1, x.shape[-1]), self.dropout)
-        if self.training and self.recurrent_dropout > 0:
-            recurrent_mask = _dropout_mask(x.new_empty(batch, self.units), self.recurrent_dropout)
+    def run_sequence(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, ...], recurrent_mask: torch.Tensor | None,
+        mask: torch.Tensor | None, final_state: bool,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        h0, c0 = state
         outputs, h_n, c_n = lstm_forward(
-            x,
-            h0,
-            c0,
-            self.kernel,
-            self.recurrent_kernel,
-            self.bias,
-            self.activation,
-            self.recurrent_activation,
-            recurrent_mask,
-            mask=mask,
-            cell_state=self.return_state or self.stateful,
+            x, h0, c0, self.kernel, self.recurrent_kernel, self.bias, self.activation, self.recurrent_activation,
+            recurrent_mask, mask=mask, cell_state=final_state,
         )
-        if self.stateful:  # carried to the next batch as values: gradients stop at the batch edge
-            self.states = (h_n.detach(), c_n.detach())
-        output = outputs if self.return_sequences else h_n
-        if self.return_state:
-            return output, h_n, c_n
-        return output
+        return outputs, (h_n, c_n)
+
+    def trace_sequence(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> Gates:
+        return lstm_trace(
+            x, *state, self.kernel, self.recurrent_kernel, self.bias,
+            ACTIVATIONS[self.activation], ACTIVATIONS[self.recurrent_activation],
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "units": self.units,
-            "activation": self.activation,
-            "recurrent_activation": self.recurrent_activation,
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "unit_forget_bias": self.unit_forget_bias,
-            "go_backwards": self.go_backwards,
-            "stateful": self.stateful,
             **super().get_config(),
+            "recurrent_activation": self.recurrent_activation,
+            "unit_forget_bias": self.unit_forget_bias,
         }
 
-    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
-        return mask if self.return_sequences else None
 
-    def reset_states(self) -> None:
-        """Forget the carried state: the next batch starts from zeros (stateful layers)."""
-        self.states = None
+class GRU(Recurrent):
+    """Gated recurrent unit, Keras's default (reset_after=True) arguments and weight layout.
 
-    def _carried_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        h, c = self.states
-        if len(h) != batch:
-            raise ValueError(
-                f"layer {self.name!r} is stateful and carries the state of {len(h)} sequences, "
-                f"but got a batch of {batch}. Keep the batch size fixed (the number of samples "
-                f"must be a multiple of it), or call reset_states() first."
-            )
-        return h, c
+    For input x_t (B, F), state h_{t-1} (B, H), kernel W (F, 3H), recurrent kernel U (H, 3H) and
+    bias (2, 3H) (row 0 b_x with the input, row 1 b_h with the state), gates in the order z, r, h:
+
+        z_t = σ(x_t W_z + b_xz + h_{t-1} U_z + b_hz)              update gate
+        r_t = σ(x_t W_r + b_xr + h_{t-1} U_r + b_hr)              reset gate
+        h̃_t = tanh(x_t W_h + b_xh + r_t ⊙ (h_{t-1} U_h + b_hh))   candidate
+        h_t = z_t ⊙ h_{t-1} + (1 - z_t) ⊙ h̃_t
+
+    (σ is `recurrent_activation`, tanh is `activation`.) Parameters: 3·(F·H + H·H + 2H);
+    `GRU(50)` on 1 feature has 7,950. PyTorch's torch.nn.GRU computes the same with its gates
+    in the order r, z, n (lstmkit.ops.reference explains the mapping). The sequence runs on
+    torch.gru where the options allow it and on the reference equations otherwise.
+
+    Args:
+        units: H, the size of the state.
+        activation: candidate function ("tanh").
+        recurrent_activation: update and reset gate function ("sigmoid").
+        use_bias: add the two biases.
+        return_sequences, dropout, go_backwards, stateful, input_shape: as for LSTM.
+        return_state: also return the final h_T when called directly.
+        recurrent_dropout: fraction of h_{t-1} dropped in the products h_{t-1} U while training
+            (one mask per sequence, shared by the three gates).
+
+    Example:
+        >>> GRU(50, input_shape=(5, 1)).count_params()
+        7950
+    """
+
+    gates = 3
+
+    def __init__(
+        self,
+        units: int,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        use_bias: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        input_shape: Sequence[int | None] | None = None,
+        name: str | None = None,
+    ):
+        self.recurrent_activation = check_activation(recurrent_activation, "recurrent_activation")
+        self.use_bias = bool(use_bias)
+        super().__init__(units, activation, return_sequences, return_state, dropout, recurrent_dropout,
+                         go_backwards, stateful, input_shape, name)
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units)  # b_x, b_h
+
+    def run_sequence(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, ...], recurrent_mask: torch.Tensor | None,
+        mask: torch.Tensor | None, final_state: bool,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        outputs, h_n = gru_forward(
+            x, state[0], self.kernel, self.recurrent_kernel, self.bias, self.activation, self.recurrent_activation,
+            recurrent_mask, mask=mask,
+        )
+        return outputs, (h_n,)
+
+    def trace_sequence(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> GRUGates:
+        activation, recurrent_activation = ACTIVATIONS[self.activation], ACTIVATIONS[self.recurrent_activation]
+        return hidden_trace(
+            lambda x_t, h: gru_gates(
+                x_t, h, self.kernel, self.recurrent_kernel, self.bias, activation, recurrent_activation
+            ),
+            x, state[0],
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "recurrent_activation": self.recurrent_activation,
+            "use_bias": self.use_bias,
+        }
+
+
+class SimpleRNN(Recurrent):
+    """Fully connected recurrent layer (Elman's RNN), Keras's arguments and weight layout.
+
+    For input x_t (B, F), state h_{t-1} (B, H), kernel W (F, H), recurrent kernel U (H, H) and
+    bias b (H,):
+
+        h_t = tanh(x_t W + h_{t-1} U + b)
+
+    (tanh is `activation`.) Parameters: F·H + H·H + H; `SimpleRNN(50)` on 1 feature has 2,600.
+    The gradient through h_{t-1} U is multiplied once per step, so it vanishes (or explodes)
+    over long sequences, which LSTM and GRU were designed to avoid (examples/long_memory.py
+    measures it). The sequence runs on torch.rnn_tanh (torch.rnn_relu for activation="relu")
+    where the options allow it and on the reference equations otherwise.
+
+    Args:
+        units: H, the size of the state.
+        activation: "tanh" (or "relu", ...).
+        use_bias: add the bias b.
+        return_sequences, dropout, go_backwards, stateful, input_shape: as for LSTM.
+        return_state: also return the final h_T when called directly.
+        recurrent_dropout: fraction of h_{t-1} dropped while training (one mask per sequence).
+
+    Example:
+        >>> SimpleRNN(50, input_shape=(5, 1)).count_params()
+        2600
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: str = "tanh",
+        use_bias: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        input_shape: Sequence[int | None] | None = None,
+        name: str | None = None,
+    ):
+        self.use_bias = bool(use_bias)
+        super().__init__(units, activation, return_sequences, return_state, dropout, recurrent_dropout,
+                         go_backwards, stateful, input_shape, name)
+
+    def run_sequence(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, ...], recurrent_mask: torch.Tensor | None,
+        mask: torch.Tensor | None, final_state: bool,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        outputs, h_n = simple_rnn_forward(
+            x, state[0], self.kernel, self.recurrent_kernel, self.bias, self.activation, recurrent_mask, mask=mask
+        )
+        return outputs, (h_n,)
+
+    def trace_sequence(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> SimpleRNNGates:
+        activation = ACTIVATIONS[self.activation]
+        return hidden_trace(
+            lambda x_t, h: SimpleRNNGates(
+                simple_rnn_step(x_t, h, self.kernel, self.recurrent_kernel, self.bias, activation)
+            ),
+            x, state[0],
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "use_bias": self.use_bias}
 
 
 def apply_layer(
@@ -369,6 +632,8 @@ class Dense(Layer):
         use_bias: add the bias b.
         input_shape: input shape without the batch axis, for a first layer.
     """
+
+    CONFIG_LIMITS = {"units": Int(1, MAX_UNITS)}
 
     def __init__(
         self,
@@ -437,16 +702,17 @@ class Dropout(Layer):
 
 
 class Bidirectional(Layer):
-    """Read the sequence with an LSTM forwards and with a copy of it backwards; merge the two.
+    """Read the sequence with a recurrent layer forwards and with a copy of it backwards; merge the two.
 
     The backward copy has the wrapped layer's config with `go_backwards` flipped, and weights of
-    its own, so the parameters are twice the LSTM's (Keras's `get_weights()` order: the forward
+    its own, so the parameters are twice the layer's (Keras's `get_weights()` order: the forward
     kernel, recurrent_kernel, bias, then the backward ones). With return_sequences, the
     backward outputs are flipped back into time order before merging (Keras's semantics): step
     t of the output holds the forward h after x_1..x_t and the backward h after x_T..x_t.
 
     Args:
-        layer: the LSTM to run both ways; it becomes `forward_layer` (named "forward_<name>").
+        layer: the LSTM, GRU or SimpleRNN to run both ways; it becomes `forward_layer` (named
+            "forward_<name>").
         merge_mode: "concat" (width 2·units), "sum", "mul" or "ave" (width units).
         input_shape: (T, F) without the batch axis, for a first layer (or give it to `layer`).
 
@@ -461,29 +727,31 @@ class Bidirectional(Layer):
 
     def __init__(
         self,
-        layer: LSTM,
+        layer: Recurrent,
         merge_mode: str = "concat",
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
     ):
-        if not isinstance(layer, LSTM):
-            raise TypeError(f"Bidirectional wraps an LSTM layer; got {type(layer).__name__}.")
+        if not isinstance(layer, Recurrent):
+            raise TypeError(f"Bidirectional wraps an LSTM, GRU or SimpleRNN layer; got {type(layer).__name__}.")
         if merge_mode not in self.MERGE_MODES:
             close = difflib.get_close_matches(str(merge_mode), self.MERGE_MODES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(f"unknown merge_mode {merge_mode!r}; {hint}choose one of {', '.join(self.MERGE_MODES)}.")
         if layer.return_state:
-            raise ValueError("Bidirectional does not pass on return_state=True; call two LSTM layers directly.")
+            raise ValueError(
+                f"Bidirectional does not pass on return_state=True; call two {type(layer).__name__} layers directly."
+            )
         super().__init__(name=name)
         self.merge_mode = merge_mode
         config = layer.get_config()
         if input_shape is None:
             input_shape = config.get("input_shape")
         config.pop("input_shape", None)
-        inner = (layer.name or "lstm").removeprefix("forward_")
+        inner = (layer.name or layer.default_name()).removeprefix("forward_")
         self.forward_layer = layer
         self.forward_layer.name = f"forward_{inner}"
-        self.backward_layer = LSTM.from_config(
+        self.backward_layer = type(layer).from_config(
             {**config, "go_backwards": not layer.go_backwards, "name": f"backward_{inner}"}
         )
         self._layer_config = {**config, "name": inner}
@@ -529,7 +797,7 @@ class Bidirectional(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "layer": {"class_name": "LSTM", "config": dict(self._layer_config)},
+            "layer": {"class_name": type(self.forward_layer).__name__, "config": dict(self._layer_config)},
             "merge_mode": self.merge_mode,
             **super().get_config(),
         }
@@ -538,15 +806,18 @@ class Bidirectional(Layer):
     def from_config(cls, config: dict[str, Any]) -> "Bidirectional":
         config = dict(config)
         inner = config.pop("layer")
-        if inner.get("class_name") != "LSTM":
-            raise ValueError(f"Bidirectional wraps an LSTM; the configuration names {inner.get('class_name')!r}.")
-        return cls(LSTM.from_config(inner["config"]), **config)
+        layer_class = LAYERS.get(inner.get("class_name"))
+        if layer_class is None or not issubclass(layer_class, Recurrent):
+            raise ValueError(
+                f"Bidirectional wraps an LSTM, GRU or SimpleRNN; the configuration names {inner.get('class_name')!r}."
+            )
+        return cls(layer_class.from_config(inner["config"]), **config)
 
 
 class Masking(Layer):
     """Mark the time steps whose features all equal `mask_value` as padding (Keras's Masking).
 
-    The LSTM layers after it skip those steps (state carried over, output zero), so a batch padded
+    The recurrent layers after it skip those steps (state carried over, output zero), so a batch padded
     with `mask_value`, before or after the real steps, gives each sequence the result it has alone.
     The output is the input with the masked steps set to zero. Two differences from Keras: a
     standalone Keras LSTM repeats its last output at masked steps where lstmkit outputs zeros (as
@@ -601,6 +872,7 @@ class Embedding(Layer):
     """
 
     takes_ids = True  # Sequential keeps its inputs integer (model_inputs)
+    CONFIG_LIMITS = {"input_dim": Int(1, MAX_UNITS), "output_dim": Int(1, MAX_UNITS)}
 
     def __init__(
         self,
@@ -645,6 +917,8 @@ class Embedding(Layer):
 
 class RepeatVector(Layer):
     """Repeat a vector (B, F) n times: (B, n, F), e.g. an encoder's summary for every decoder step."""
+
+    CONFIG_LIMITS = {"n": Int(1, MAX_UNITS)}
 
     def __init__(self, n: int, input_shape: Sequence[int | None] | None = None, name: str | None = None):
         self.n = _check_units(n, "RepeatVector")
@@ -719,6 +993,8 @@ class TimeDistributed(Layer):
 
 LAYERS: dict[str, type[Layer]] = {
     "LSTM": LSTM,
+    "GRU": GRU,
+    "SimpleRNN": SimpleRNN,
     "Dense": Dense,
     "Dropout": Dropout,
     "Bidirectional": Bidirectional,
@@ -727,6 +1003,21 @@ LAYERS: dict[str, type[Layer]] = {
     "RepeatVector": RepeatVector,
     "TimeDistributed": TimeDistributed,
 }
+
+
+def check_layer_entry(entry: Any, key: str) -> dict[str, Any]:
+    """Check a `{"class_name": ..., "config": {...}}` entry read from a file against the schema
+    of the LAYERS class it names (nested layers, as Bidirectional's, in turn)."""
+    schema = Fields({"class_name": Str(choices=LAYERS), "config": Custom(lambda value, where: value)},
+                    required={"class_name", "config"})
+    entry = schema.check(entry, key)
+    return {"class_name": entry["class_name"],
+            "config": LAYERS[entry["class_name"]].config_schema().check(entry["config"], f"{key}.config")}
+
+
+def _nested_layer_spec(cls: type) -> Spec | None:
+    """Arguments annotated with a layer class (Bidirectional's `layer`) hold a nested layer entry."""
+    return Custom(check_layer_entry) if issubclass(cls, Layer) else None
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ import torch
 
 from lstmkit import losses, sequences
 from lstmkit.classification import class_labels, sample_weights
-from lstmkit.layers import LSTM, Bidirectional, Masking, Shape
+from lstmkit.layers import Bidirectional, Masking, Recurrent, Shape
 from lstmkit.ops.masking import front_mask
 from lstmkit.training import BatchSource, SourceBatches
 
@@ -134,7 +134,8 @@ class InputPreparation:
     def _prepare_x(self, x: Any, argument: str = "x") -> torch.Tensor:
         tensor = to_tensor(x, argument)
         expects_sequences = (self.built_input_shape is not None and len(self.built_input_shape) == 2) or (
-            self.built_input_shape is None and self.layers and isinstance(self.layers[0], (LSTM, Bidirectional, Masking))
+            self.built_input_shape is None and self.layers
+            and isinstance(self.layers[0], (Recurrent, Bidirectional, Masking))
         )
         if expects_sequences and tensor.ndim == 2:
             tensor = tensor.unsqueeze(-1)  # (samples, timesteps) -> one feature

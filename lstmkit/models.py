@@ -19,16 +19,18 @@ from torch import nn
 from lstmkit import checkpoint, fastpath, losses, metrics as metrics_module, optimizers
 from lstmkit.callbacks import Callback
 from lstmkit.distributed import Cluster, broadcast_int, check_mode, join, local_device, world_size_from_env, wrap
-from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Shape, apply_layer
+from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Recurrent, Shape, apply_layer, check_layer_entry
 from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
-from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.saving import ModelFileError, open_model_file, read_model_file, write_model_file
+from lstmkit.schema import ConfigError, Custom, Fields, Int, ListOf, Nullable, Str, check_round_trip
 from lstmkit.trace import LayerTrace, trace_layers
 from lstmkit.training import (BatchSource, FitData, History, ProgressBar, begin_callbacks, evaluate_batches,
                               run_fit, take_rows)
 
 DEFAULT_BATCH_SIZE = 32
+MAX_LAYERS = 1000  # layers a configuration read from a file may list
 
 
 # Keras methods lstmkit has no copy of, and what to use instead.
@@ -142,10 +144,11 @@ class Sequential(InputPreparation, nn.Module):
             layer.build(shape)
         except ValueError as err:
             hint = ""
-            if isinstance(layer, (LSTM, Bidirectional)) and len(shape) == 1:
+            if isinstance(layer, (Recurrent, Bidirectional)) and len(shape) == 1:
                 hint = " The layer before it returns one vector per sequence: give it return_sequences=True."
             raise ValueError(f"cannot add layer {layer.name!r}: {err}{hint}") from None
-        layer.to(self.device)
+        if not any(p.is_meta for p in layer.parameters()):  # shapes only (check_config): nothing to move
+            layer.to(self.device)
 
     def _output_shape(self, layers: Sequence[Layer]) -> Shape | None:
         shape = self.built_input_shape
@@ -212,13 +215,14 @@ class Sequential(InputPreparation, nn.Module):
         return x, mask
 
     def reset_states(self) -> None:
-        """Zero the carried state of every stateful LSTM (Keras's `reset_states`)."""
+        """Zero the carried state of every stateful recurrent layer (Keras's `reset_states`)."""
         for layer in self.layers:
-            if isinstance(layer, (LSTM, Bidirectional)):
+            if isinstance(layer, (Recurrent, Bidirectional)):
                 layer.reset_states()
 
     def trace(self, x: Any, lengths: Any = None) -> list[LayerTrace]:
-        """Every gate and state of every LSTM layer on `x`, from the reference equations.
+        """Every gate and state of every recurrent layer (LSTM, GRU, SimpleRNN) on `x`, from the
+        reference equations.
 
         Args:
             x: inputs (samples, timesteps, features); any number of timesteps. A list of
@@ -226,12 +230,13 @@ class Sequential(InputPreparation, nn.Module):
             lengths: real steps per sample, as in `fit`.
 
         Returns:
-            one lstmkit.trace.LayerTrace per LSTM layer in model order (a Bidirectional gives
-            two: "<name>/forward", then "<name>/backward"), each holding numpy arrays
-            (samples, timesteps, units) `input_gate`, `forget_gate`, `candidate`,
-            `output_gate`, `cell_state`, `hidden_state` in input time order (NaN at padding),
-            and the layer's input. Stateful layers start from their carried state, which
-            tracing leaves unchanged.
+            one lstmkit.trace.LayerTrace per recurrent layer in model order (a Bidirectional
+            gives two: "<name>/forward", then "<name>/backward"), each holding numpy arrays
+            (samples, timesteps, units) in input time order (NaN at padding): an LSTM's
+            `input_gate`, `forget_gate`, `candidate`, `output_gate`, `cell_state`,
+            `hidden_state`; a GRU's `update_gate`, `reset_gate`, `candidate`, `hidden_state`;
+            a SimpleRNN's `hidden_state`; and the layer's input. Stateful layers start from
+            their carried state, which tracing leaves unchanged.
         """
         x_t, mask = self._prepare_inputs(x, lengths, any_length=True)
         self.eval()
@@ -348,7 +353,9 @@ class Sequential(InputPreparation, nn.Module):
             initial_epoch: the epoch to start counting at (Keras's): epochs initial_epoch + 1 ..
                 `epochs` are trained, numbered as in the run being continued.
 
-        A callback may set `model.stop_training = True` to end training after the epoch.
+        A callback may set `model.stop_training = True` to end training after the epoch. A NaN or
+        inf loss stops training on every engine with lstmkit.divergence.TrainingDivergedError (the
+        weights of the last epoch with a finite loss kept), or quietly with callbacks=[TerminateOnNaN()].
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
@@ -498,13 +505,13 @@ class Sequential(InputPreparation, nn.Module):
             shape = layer.compute_output_shape(shape)
         return flops
 
-    def _lstm_layers(self) -> list[LSTM]:
-        """Every LSTM, including both directions of a Bidirectional."""
-        found: list[LSTM] = []
+    def _lstm_layers(self) -> list[Recurrent]:
+        """Every recurrent layer (LSTM, GRU, SimpleRNN), including both directions of a Bidirectional."""
+        found: list[Recurrent] = []
         for layer in self.layers:
             if isinstance(layer, Bidirectional):
                 found += [layer.forward_layer, layer.backward_layer]
-            elif isinstance(layer, LSTM):
+            elif isinstance(layer, Recurrent):
                 found.append(layer)
         return found
 
@@ -633,6 +640,27 @@ class Sequential(InputPreparation, nn.Module):
             model.build(tuple(config["build_input_shape"]))
         return model
 
+    @classmethod
+    def check_config(cls, config: Any, key: str = "model") -> "Sequential":
+        """Check a configuration read from a file (as `get_config()` writes it) against every
+        layer's schema and return the model built on the meta device: its state_dict gives every
+        weight's shape, with no memory taken. Raises ConfigError naming the key at fault."""
+        schema = Fields({"name": Str(), "build_input_shape": Nullable(ListOf(Nullable(Int(1)), 8)),
+                         "layers": ListOf(Custom(check_layer_entry), MAX_LAYERS)}, required={"layers"})
+        config = schema.check(config, key)
+        try:
+            with torch.device("meta"):
+                model = cls.from_config(config)
+        except Exception as err:  # a layer's own checks, or whatever a layer class raises on such a config
+            raise ConfigError(f"{key}.layers", f"<{len(config['layers'])} layers>",
+                              f"layers that fit together ({err})") from None
+        check_round_trip(config, model.get_config(), key)
+        return model
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """{state_dict key: shape}, e.g. of a model built on the meta device by check_config."""
+        return {name: tuple(value.shape) for name, value in self.state_dict().items()}
+
     def training_config(self) -> dict[str, Any] | None:
         """The compile() arguments as JSON, when they are names or lstmkit optimizers."""
         if not self._compiled or not isinstance(self.loss, str):
@@ -653,6 +681,21 @@ class Sequential(InputPreparation, nn.Module):
         config = {"model": self.get_config(), "training": self.training_config()}
         write_model_file(path, config, self.state_dict())
 
+    def export_onnx(self, path: str | os.PathLike, dynamic_length: bool = True, lengths: bool = False) -> None:
+        """Write the model as an ONNX graph (opset lstmkit.onnx_export.OPSET) for ONNX Runtime.
+
+        Args:
+            path: the .onnx file to write (atomically).
+            dynamic_length: accept any number of timesteps (else only the model's own).
+            lengths: add a second input "lengths" (batch,) int64, real steps first, as
+                `predict(lengths=...)`.
+
+        Input "x" float32 (batch, timesteps, features); output "y" float32, equal to `predict`
+        within float32 round-off. Needs `pip install "lstmkit[onnx]"`.
+        """
+        from lstmkit.onnx_export import save_onnx, sequential_to_onnx
+
+        save_onnx(sequential_to_onnx(self, dynamic_length, lengths), path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
         """Write only the weights (no architecture) to one lstmkit file; `load_weights` reads them
@@ -679,6 +722,10 @@ class Sequential(InputPreparation, nn.Module):
             name, got, want = wrong[0]
             raise ValueError(f"{str(path)!r}: weight {name!r} has shape {got}, this model's has {want}; "
                              f"build the model as the one whose weights were saved.")
+        odd = next((k for k in state if tensors[k].dtype not in (torch.float32, torch.float64)), None)
+        if odd is not None:
+            raise ModelFileError(f"{str(path)!r}: weight {odd!r} is {tensors[odd].dtype}; lstmkit weights are "
+                                 f"float32 or float64.")
         with torch.no_grad():
             for name, value in tensors.items():
                 state[name].copy_(value)
@@ -688,44 +735,80 @@ class Sequential(InputPreparation, nn.Module):
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu") -> Sequential:
-    """Read a model saved with `model.save(path)`. Never runs code from the file."""
+    """Read a model saved with `model.save(path)`. Never runs code from the file.
+
+    The whole file is checked before anything is built (lstmkit.saving): its config against the
+    layers' schemas, every tensor's shape against the ones the config implies, every checksum.
+    Raises ModelFileError (a ValueError) naming what is wrong.
+    """
     target_device = resolve_device(device)  # a bad `device` is the caller's error, not the file's
-    config, tensors = read_model_file(path)
-    tensors = {name: t for name, t in tensors.items() if not name.startswith(checkpoint.PREFIX)}
+    file = open_model_file(path)
+    config = file.config
     if config.get("kind") == "weights":
-        raise ValueError(f"{str(path)!r} holds only weights (written by save_weights); build the model as before "
-                         f"and call model.load_weights(path).")
-    loaders = {"Forecaster": "lstmkit.forecast.Forecaster", "Seq2Seq": "lstmkit.seq2seq.Seq2Seq",
-               "TextGenerator": "lstmkit.text.TextGenerator"}
+        raise ModelFileError(f"{str(path)!r} holds only weights (written by save_weights); build the model as "
+                             f"before and call model.load_weights(path).")
+    loaders = {"Forecaster": "lstmkit.forecast.Forecaster", "SequenceClassifier": "lstmkit.classify.SequenceClassifier",
+               "Seq2Seq": "lstmkit.seq2seq.Seq2Seq", "TextGenerator": "lstmkit.text.TextGenerator"}
     if config.get("kind") in loaders:
-        raise ValueError(
+        raise ModelFileError(
             f"{str(path)!r} holds a {config['kind']}, not a Sequential model; load it with "
             f"{loaders[config['kind']]}.load(path)."
         )
     try:
-        model = Sequential.from_config(config["model"])
-        state = model.state_dict()
-        if set(state) != set(tensors) or any(state[k].shape != tensors[k].shape for k in state):
-            raise ValueError("its weights do not match its architecture")
-        if tensors:  # a float64 model comes back as float64
-            model.to(dtype=next(iter(tensors.values())).dtype)
-        model.load_state_dict(tensors)
-        training = config.get("training")
+        model = Sequential.check_config(config.get("model"))
+        training = check_training_config(config.get("training"))
+    except ConfigError as err:
+        raise file.error(str(err)) from None
+    file.check_weights(model.weight_shapes(), ignore=checkpoint.PREFIX)
+    tensors = {name: t for name, t in file.tensors().items() if not name.startswith(checkpoint.PREFIX)}
+    try:
+        materialize(model, tensors)
         if training:
             optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
-            model.compile(
-                loss=training["loss"],
-                optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
-                metrics=training["metrics"],
-                device=target_device,
-            )
+            model.compile(loss=training["loss"], optimizer=optimizer_class.from_config(training["optimizer"]["config"]),
+                          metrics=training["metrics"], device=target_device)
         else:
             model.to(target_device)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ValueError(f"{str(path)!r} holds a damaged lstmkit model: {err}.") from None
+    except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault
+        raise file.error(f"{type(err).__name__}: {err}") from None
+    model.eval()
+    return model
+
+
+def check_training_config(training: Any, key: str = "training") -> dict[str, Any] | None:
+    """Check a file's compile settings (loss, optimizer, metrics) without building anything."""
+    if training is None:
+        return None
+    optimizer = Fields({"class_name": Str(choices=[c.__name__ for c in optimizers.OPTIMIZERS.values()]),
+                        "config": Custom(lambda value, where: value)}, required={"class_name", "config"})
+    training = Fields({"loss": Str(), "optimizer": optimizer, "metrics": ListOf(Str())},
+                      required={"loss", "optimizer", "metrics"}).check(training, key)
+    optimizer_class = optimizers.OPTIMIZERS[training["optimizer"]["class_name"].lower()]
+    settings = optimizer_class.config_schema().check(training["optimizer"]["config"], f"{key}.optimizer.config")
+    named = [(f"{key}.loss", training["loss"], losses.get)]
+    named += [(f"{key}.metrics[{i}]", name, metrics_module.get) for i, name in enumerate(training["metrics"])]
+    for where, value, lookup in named:
+        try:
+            lookup(value)
+        except ValueError as err:
+            raise ConfigError(where, value, f"a known name ({err})") from None
+    try:
+        optimizer_class.from_config(settings)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{key}.optimizer.config", settings,
+                          f"valid {optimizer_class.__name__} settings ({err})") from None
+    return training
+
+
+def materialize(model: Sequential, weights: dict[str, torch.Tensor]) -> Sequential:
+    """Give a model built on the meta device (`check_config`) the weights read from a checked
+    file: no initialisation is drawn and no memory is taken beyond the weights."""
+    if weights:  # a float64 model comes back as float64
+        model.to(dtype=next(iter(weights.values())).dtype)
+    model.to_empty(device="cpu")
+    model.load_state_dict(weights)
     for layer in model.layers:
         layer.weights_set = True
-    model.eval()
     return model
 
 

@@ -3,29 +3,63 @@
 `compile(optimizer=...)` takes a name ("adam"), one of these classes (`Adam(learning_rate=0.01)`),
 a `torch.optim.Optimizer` already built on the model's parameters, or a factory
 `params -> torch.optim.Optimizer` (e.g. `functools.partial(torch.optim.Adam, lr=0.01)`).
+
+Every class takes Keras's gradient clipping: `clipnorm` (each weight's gradient scaled down to
+that norm when longer: g · clipnorm / max(‖g‖, clipnorm)) or `clipvalue` (each element clipped
+to [-clipvalue, clipvalue]), applied before every step on every engine.
 """
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from typing import Any, Callable, Iterable
 
 import torch
 
 from lstmkit.ops.activations import unknown_name_message
+from lstmkit.schema import Fields, schema_from_signature
+
+
+def _number(value: Any, argument: str, minimum: float = 0.0, below: float = math.inf, positive: bool = False) -> float:
+    """A finite number in [minimum, below) (> minimum when `positive`), else a ValueError naming it."""
+    fine = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    fine = fine and minimum <= value < below and not (positive and value == minimum)
+    if not fine and positive and below == math.inf:
+        raise ValueError(f"`{argument}` must be a positive number; got {value!r}"
+                         f"{' (it must be finite)' if value in (math.inf, -math.inf) or value != value else ''}.")
+    if not fine:
+        bounds = f"({minimum}" if positive else f"[{minimum}"
+        raise ValueError(f"`{argument}` must be a finite number in {bounds}, {below}); got {value!r}.")
+    return float(value)
 
 
 class Optimizer:
-    """Keras-style configuration; `build(params)` makes the torch optimizer."""
+    """Keras-style configuration; `build(params)` makes the torch optimizer.
 
-    def __init__(self, learning_rate: float) -> None:
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be a positive number; got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
+    Args:
+        learning_rate: the step size (a finite positive number).
+        clipnorm: clip each weight's gradient to this norm (None: no clipping).
+        clipvalue: clip each gradient element to [-clipvalue, clipvalue] (None: no clipping).
+    """
+
+    def __init__(self, learning_rate: float, clipnorm: float | None = None, clipvalue: float | None = None) -> None:
+        self.learning_rate = _number(learning_rate, "learning_rate", positive=True)
+        if clipnorm is not None and clipvalue is not None:
+            raise ValueError("pass clipnorm or clipvalue, not both (as Keras).")
+        self.clipnorm = None if clipnorm is None else _number(clipnorm, "clipnorm", positive=True)
+        self.clipvalue = None if clipvalue is None else _number(clipvalue, "clipvalue", positive=True)
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """The torch optimizer over `params` with this configuration (clipping before each step)."""
+        optimizer = self._make(params)
+        if self.clipnorm is not None or self.clipvalue is not None:
+            optimizer.register_step_pre_hook(lambda built, args, kwargs: clip_gradients(built, self))
+        return optimizer
 
     @abstractmethod
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        """The torch optimizer over `params` with this configuration."""
+    def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """The torch optimizer itself."""
 
     def get_config(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -34,17 +68,38 @@ class Optimizer:
     def from_config(cls, config: dict[str, Any]) -> "Optimizer":
         return cls(**config)
 
+    @classmethod
+    def config_schema(cls) -> Fields:
+        """What a file's optimizer config must hold: the constructor's arguments, typed."""
+        return schema_from_signature(cls)
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, spec: Optimizer) -> None:
+    """Keras's clipping of every gradient in `optimizer`, per weight, in place."""
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if spec.clipnorm is not None:
+                    norm = torch.linalg.vector_norm(param.grad)
+                    param.grad.mul_(spec.clipnorm / torch.clamp(norm, min=spec.clipnorm))
+                else:
+                    param.grad.clamp_(-spec.clipvalue, spec.clipvalue)
+
 
 class Adam(Optimizer):
     """Adam (Keras's defaults: learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7)."""
 
     def __init__(
-        self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7
+        self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+        clipnorm: float | None = None, clipvalue: float | None = None,
     ) -> None:
-        super().__init__(learning_rate)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(learning_rate, clipnorm, clipvalue)
+        self.beta_1, self.beta_2 = _number(beta_1, "beta_1", below=1.0), _number(beta_2, "beta_2", below=1.0)
+        self.epsilon = _number(epsilon, "epsilon")
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adam(
             params, lr=self.learning_rate, betas=(self.beta_1, self.beta_2), eps=self.epsilon
         )
@@ -60,11 +115,13 @@ class AdamW(Adam):
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
     ) -> None:
-        super().__init__(learning_rate, beta_1, beta_2, epsilon)
-        self.weight_decay = weight_decay
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, clipvalue)
+        self.weight_decay = _number(weight_decay, "weight_decay")
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
             params,
             lr=self.learning_rate,
@@ -77,11 +134,14 @@ class AdamW(Adam):
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum; Keras's learning_rate 0.01."""
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False) -> None:
-        super().__init__(learning_rate)
-        self.momentum, self.nesterov = momentum, nesterov
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 clipnorm: float | None = None, clipvalue: float | None = None) -> None:
+        super().__init__(learning_rate, clipnorm, clipvalue)
+        if not isinstance(nesterov, bool):
+            raise ValueError(f"`nesterov` must be True or False; got {nesterov!r}.")
+        self.momentum, self.nesterov = _number(momentum, "momentum", below=1.0), nesterov
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(
             params, lr=self.learning_rate, momentum=self.momentum, nesterov=self.nesterov
         )
@@ -91,12 +151,14 @@ class RMSprop(Optimizer):
     """RMSprop (Keras's defaults: learning_rate 0.001, rho 0.9, epsilon 1e-7)."""
 
     def __init__(
-        self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7
+        self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
+        clipnorm: float | None = None, clipvalue: float | None = None,
     ) -> None:
-        super().__init__(learning_rate)
-        self.rho, self.momentum, self.epsilon = rho, momentum, epsilon
+        super().__init__(learning_rate, clipnorm, clipvalue)
+        self.rho, self.momentum = _number(rho, "rho", below=1.0), _number(momentum, "momentum", below=1.0)
+        self.epsilon = _number(epsilon, "epsilon")
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(
             params, lr=self.learning_rate, alpha=self.rho, eps=self.epsilon, momentum=self.momentum
         )

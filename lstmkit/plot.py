@@ -183,18 +183,27 @@ def forecast_grid(histories: dict[Any, Any], forecast: Any, last: int | None = N
     return list(axes)
 
 
-_GATE_PANELS = (  # field, title, colour map, value range (None: symmetric about 0, from the data)
-    ("input_gate", "input gate i_t", "viridis", (0.0, 1.0)),
-    ("forget_gate", "forget gate f_t", "viridis", (0.0, 1.0)),
-    ("candidate", "candidate g_t", "RdBu_r", (-1.0, 1.0)),
-    ("output_gate", "output gate o_t", "viridis", (0.0, 1.0)),
-    ("cell_state", "cell state c_t", "RdBu_r", None),
-    ("hidden_state", "hidden state h_t", "RdBu_r", None),
-)
+_GATE_PANELS = {  # per cell: field, title, colour map, value range (None: symmetric about 0, from the data)
+    "LSTM": (
+        ("input_gate", "input gate i_t", "viridis", (0.0, 1.0)),
+        ("forget_gate", "forget gate f_t", "viridis", (0.0, 1.0)),
+        ("candidate", "candidate g_t", "RdBu_r", (-1.0, 1.0)),
+        ("output_gate", "output gate o_t", "viridis", (0.0, 1.0)),
+        ("cell_state", "cell state c_t", "RdBu_r", None),
+        ("hidden_state", "hidden state h_t", "RdBu_r", None),
+    ),
+    "GRU": (
+        ("update_gate", "update gate z_t (share of the old state kept)", "viridis", (0.0, 1.0)),
+        ("reset_gate", "reset gate r_t", "viridis", (0.0, 1.0)),
+        ("candidate", "candidate h̃_t", "RdBu_r", (-1.0, 1.0)),
+        ("hidden_state", "hidden state h_t", "RdBu_r", None),
+    ),
+    "SimpleRNN": (("hidden_state", "hidden state h_t", "RdBu_r", None),),
+}
 
 
 def gates(trace: Any, layer: int | str = 0, sample: int = 0, times: Any = None) -> list[Axes]:
-    """One LSTM layer's gates and memory over time, as heatmaps (units x time) under the input.
+    """One recurrent layer's gates and memory over time, as heatmaps (units x time) under the input.
 
     Args:
         trace: what `model.trace(x)` returns (a list of LayerTrace), or one LayerTrace.
@@ -203,8 +212,10 @@ def gates(trace: Any, layer: int | str = 0, sample: int = 0, times: Any = None) 
         times: labels for the time axis (e.g. dates), one per step; step numbers when None.
 
     Returns:
-        the seven Axes: the model's input, then input gate, forget gate, candidate, output
-        gate, cell state and hidden state. Padded steps (NaN) are left blank.
+        the Axes: the model's input, then for an LSTM input gate, forget gate, candidate,
+        output gate, cell state and hidden state (seven in all); for a GRU update gate, reset
+        gate, candidate and hidden state (five); for a SimpleRNN the hidden state (two).
+        Padded steps (NaN) are left blank.
     """
     import numpy as np
 
@@ -220,22 +231,24 @@ def gates(trace: Any, layer: int | str = 0, sample: int = 0, times: Any = None) 
     samples = len(entry.hidden_state)
     if not -samples <= sample < samples:
         raise ValueError(f"`sample` {sample} is out of range: the trace holds {samples} samples.")
-    series = entries[0].inputs[sample].astype(float)  # the model's input (the first LSTM reads it)
+    series = entries[0].inputs[sample].astype(float)  # the model's input (the first recurrent layer reads it)
     if entries[0].mask is not None:
         series[~entries[0].mask[sample]] = np.nan  # padding: left blank, like the heatmaps
     steps = np.arange(series.shape[0])
     units = entry.hidden_state.shape[-1]
-    figure = Figure(figsize=(9.0, 11.0), layout="constrained")
-    heights = [1.2] + [1.0] * len(_GATE_PANELS)
+    panels = _GATE_PANELS[entry.cell]
+    figure = Figure(figsize=(9.0, 2.0 + 1.5 * len(panels)), layout="constrained")
+    heights = [1.2] + [1.0] * len(panels)
     axes = figure.subplots(len(heights), 1, sharex=True, gridspec_kw={"height_ratios": heights})
     axes[0].plot(steps, series, marker="o", markersize=3, linewidth=1.2)
     axes[0].set_ylabel("input")
     direction = "read last step first" if entry.go_backwards else "read first step first"
-    axes[0].set_title(f"{entry.name}: gates and memory of {units} units over time (sample {sample}, {direction})")
+    what = "state" if entry.cell == "SimpleRNN" else "gates and memory"
+    axes[0].set_title(f"{entry.name}: {what} of {units} units over time (sample {sample}, {direction})")
     axes[0].grid(alpha=0.3)
     figure.colorbar(ScalarMappable(), ax=axes[0], pad=0.01, fraction=0.03).ax.set_visible(False)  # align x
-    for ax, (field, title, colours, limits) in zip(axes[1:], _GATE_PANELS):
-        values = getattr(entry, field)[sample].T  # (units, T)
+    for ax, (field, title, colours, limits) in zip(axes[1:], panels):
+        values = entry[field][sample].T  # (units, T)
         if limits is None:
             bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
             limits = (-bound, bound)
@@ -285,7 +298,7 @@ def confusion_matrix_plot(matrix: Any, labels: Any = None, ax: Axes | None = Non
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"Confusion matrix: accuracy {accuracy:.1%} of {int(counts.sum())}")
+    ax.set_title(f"Confusion matrix\naccuracy {accuracy:.1%} of {int(counts.sum())}")  # two lines fit 2 classes
     return ax
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lstmkit.forecast.metrics import verdict
+from lstmkit.forecast.network import CELLS
 from lstmkit.forecast.series import time_text
+from lstmkit.forecast.tuning import tuning_text
 
 
 def markdown_table(frame: Any, digits: int = 3) -> str:
@@ -46,13 +48,15 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"# Forecast of {source}",
         "",
         f"- Series: {len(forecaster.tails_)}; {forecaster.season_note_}.",
-        f"- Model: {config['layers']} x LSTM({config['units']}) + Dense, strategy `{config['strategy']}`, "
+        f"- Model: {config['layers']} x {CELLS[config['cell']].__name__}({config['units']}) + Dense, strategy `{config['strategy']}`, "
         f"lookback {config['lookback']}, horizon {config['horizon']}, scaler `{config['scaler']}` fitted on the "
         f"training part of each series{', windows relative to their last value' if config['relative'] else ''}.",
         f"- Training: Adam (learning rate {config['learning_rate']}), batch {config['batch_size']}, best epoch(s) "
         f"{forecaster.best_epochs_} of at most {config['epochs']}, early stopping on the latest "
         f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {config['ensemble']}.",
     ]
+    if getattr(forecaster, "tuning_", None):
+        lines.append(f"- {tuning_text(forecaster.tuning_)}")
     sections = []
     if backtest is not None:
         sections.append((f"Backtest: {len(backtest.origins)} origins from {time_text(backtest.origins[0])} to "
@@ -114,3 +118,22 @@ def write_folder(out: str | os.PathLike, writers: dict[str, Callable[[str], Any]
         if path.name not in writers and path.is_file() and any(fnmatch.fnmatchcase(path.name, p) for p in owned):
             path.unlink(missing_ok=True)
     return list(writers)
+
+
+def classification_report(classifier: Any, evaluation: Any, train: str, test: str, files: Sequence[str] = ()) -> str:
+    """Markdown: the data and settings of a fitted SequenceClassifier, its test scores beside the
+    baselines with a plain verdict, the confusion matrix and the files written."""
+    from lstmkit.classify.metrics import verdict as classification_verdict
+
+    lines = [f"# Classification of {test}", "", f"Trained on `{train}`, scored on `{test}`.", "",
+             *(f"- {line}" for line in classifier.summary().split("\n")[:4]), "",
+             "## Test scores beside the baselines", "", markdown_table(evaluation.table),
+             "", f"**{classification_verdict(evaluation.table)}**", *([""] + evaluation.notes if evaluation.notes else []),
+             "", "## Confusion matrix (rows true class, columns predicted)", ""]
+    labels = [str(c) for c in evaluation.classes]
+    lines += ["| | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
+    lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |"
+              for label, row in zip(labels, evaluation.confusion_matrix.tolist())]
+    if files:
+        lines += ["", "## Files", "", *(f"- `{name}`" for name in files)]
+    return "\n".join(lines) + "\n"

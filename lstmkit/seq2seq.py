@@ -31,28 +31,26 @@ from torch import nn
 
 from lstmkit import optimizers, sequences, tokenizers
 from lstmkit.callbacks import Callback
-from lstmkit.layers import LAYERS, Dense, Embedding, Layer
+from lstmkit.layers import GRU, LSTM, MAX_UNITS, Dense, Embedding, Layer, Recurrent, SimpleRNN
+from lstmkit.models import MAX_LAYERS
 from lstmkit.ops.masking import front_mask, reverse_real_steps
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
-from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.saving import ModelFileError, open_model_file, write_model_file
+from lstmkit.schema import (Anything, Bool, ConfigError, Fields, Int, ListOf, Nullable, check_round_trip,
+                            schema_from_signature)
 from lstmkit.tokenizers import END, PAD, START, Tokenizer
 from lstmkit.training import FitData, History, begin_callbacks, evaluate_batches, run_fit
 
-CELLS = {"lstm": "LSTM", "gru": "GRU", "simplernn": "SimpleRNN"}
+CELLS: dict[str, type[Recurrent]] = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}  # Seq2Seq(cell=...)
 ATTENTIONS = ("luong", "bahdanau")
 States = list[list[torch.Tensor]]  # per layer: [h] or [h, c], each (B, H)
 
 
-def cell_class(cell: str) -> type[Layer]:
-    """"lstm" -> lstmkit.layers.LSTM (and "gru", "simplernn" where lstmkit.layers has them)."""
-    name = CELLS.get(str(cell).lower())
-    if name is None:
+def cell_class(cell: str) -> type[Recurrent]:
+    """"lstm", "gru", "simple_rnn" -> lstmkit.layers.LSTM, GRU, SimpleRNN."""
+    if str(cell).lower() not in CELLS:
         raise ValueError(f"`cell` must be one of {', '.join(CELLS)}; got {cell!r}.")
-    if name not in LAYERS:
-        have = [key for key, value in CELLS.items() if value in LAYERS]
-        raise ValueError(f"cell={cell!r} needs lstmkit.layers.{name}, which this lstmkit does not have; "
-                         f"choose one of {', '.join(have)}.")
-    return LAYERS[name]
+    return CELLS[str(cell).lower()]
 
 
 def _initial(states: list[torch.Tensor]) -> Any:
@@ -114,7 +112,7 @@ class Seq2Seq(nn.Module):
         units: encoder units per direction (the decoder has twice as many when bidirectional,
             since it starts from both directions' states side by side).
         layers: stacked encoder layers, and as many decoder layers (layer i starts layer i).
-        cell: "lstm" (or "gru" / "simplernn" where lstmkit.layers has them).
+        cell: "lstm", "gru" or "simple_rnn": the encoder's and the decoder's recurrent layer.
         bidirectional: read the source both ways.
         attention: None, "luong" or "bahdanau".
         embedding_dim: E, the size of the token vectors (token inputs and outputs).
@@ -506,19 +504,58 @@ class Seq2Seq(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Seq2Seq":
-        """Read a model written by `save`. Never runs code from the file."""
-        config, tensors = read_model_file(path)
-        if config.get("kind") != "Seq2Seq":
-            raise ValueError(f"{str(path)!r} holds a {config.get('kind', 'Sequential')} model, not a Seq2Seq.")
+        """Read a model written by `save`. Never runs code from the file.
+
+        The whole file is checked before any weight is allocated (as `load_model` does): the
+        settings, shapes and tokenizers against their schemas and each other, the network built
+        on the meta device against the file's tensors, every checksum. Raises ModelFileError.
+        """
+        file = open_model_file(path)
+        if file.config.get("kind") != "Seq2Seq":
+            raise ModelFileError(f"{str(path)!r} holds a {file.config.get('kind', 'Sequential')} model, not a Seq2Seq.")
         try:
+            config = _file_schema(cls).check(file.config, "config")
             model = cls(**config["settings"])
+            check_round_trip(config["settings"], model.get_config(), "config.settings")
             model.source_tokenizer, model.target_tokenizer = (
-                None if t is None else Tokenizer.from_config(t) for t in config["tokenizers"])
-            model._build(config["shapes"])
+                None if entry is None else tokenizers.check_config(entry, f"config.tokenizers[{side}]")
+                for side, entry in enumerate(config["tokenizers"]))
+            _check_shapes(config["shapes"], (model.source_tokenizer, model.target_tokenizer))
+            with torch.device("meta"):
+                model._build(config["shapes"])
+        except Exception as err:  # ConfigError, the constructor's checks: the file is at fault
+            raise file.error(str(err)) from None
+        file.check_weights({name: tuple(value.shape) for name, value in model.state_dict().items()})
+        tensors = file.tensors()
+        try:
+            model.to(dtype=next(iter(tensors.values())).dtype).to_empty(device="cpu")
             model.load_state_dict(tensors)
-        except (KeyError, TypeError, RuntimeError) as err:
-            raise ValueError(f"{str(path)!r} holds a damaged Seq2Seq model: {err}.") from None
+        except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault
+            raise file.error(f"{type(err).__name__}: {err}") from None
         return model.eval()
+
+
+def _file_schema(cls: type[Seq2Seq]) -> Fields:
+    """What a Seq2Seq file's config holds (`save` writes it); sizes bounded before anything is built."""
+    settings = schema_from_signature(cls, skip=("tokenizer",))
+    settings.fields.update(units=Int(1, MAX_UNITS), layers=Int(1, MAX_LAYERS), embedding_dim=Int(1, MAX_UNITS))
+    shapes = Fields({"source": Int(1, MAX_UNITS), "target": Int(1, MAX_UNITS),
+                     "tokens": ListOf(Bool(), 2, min_items=2), "target_length": Int(1, MAX_UNITS)},
+                    required={"source", "target", "tokens", "target_length"})
+    return Fields({"kind": Anything(), "settings": settings, "shapes": shapes,
+                   "tokenizers": ListOf(Nullable(Anything()), 2, min_items=2)},
+                  required={"kind", "settings", "shapes", "tokenizers"})
+
+
+def _check_shapes(shapes: dict[str, Any], sides: tuple[Tokenizer | None, Tokenizer | None]) -> None:
+    """Token sides have a tokenizer whose vocabulary is the side's size; number sides have none."""
+    for index, (name, tokenizer) in enumerate(zip(("source", "target"), sides)):
+        if shapes["tokens"][index] != (tokenizer is not None):
+            raise ConfigError(f"config.shapes.tokens[{index}]", shapes["tokens"][index],
+                              f"{tokenizer is not None} (the {name} tokenizer is {'given' if tokenizer else 'null'})")
+        if tokenizer is not None and shapes[name] != tokenizer.vocab_size:
+            raise ConfigError(f"config.shapes.{name}", shapes[name],
+                              f"the {name} tokenizer's vocabulary size, {tokenizer.vocab_size}")
 
 
 class _Batches(nn.Module):

@@ -31,10 +31,11 @@ import numpy as np
 import torch
 
 from lstmkit import tokenizers
-from lstmkit.layers import LSTM, Dense, Embedding, TimeDistributed
-from lstmkit.models import Sequential
+from lstmkit.layers import LSTM, MAX_UNITS, Dense, Embedding, TimeDistributed
+from lstmkit.models import MAX_LAYERS, Sequential, materialize
 from lstmkit.optimizers import Adam
-from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.saving import ModelFileError, open_model_file, write_model_file
+from lstmkit.schema import Anything, Fields, Int, check_round_trip, schema_from_signature
 from lstmkit.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 from lstmkit.training import History
 
@@ -414,17 +415,35 @@ class TextGenerator:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TextGenerator":
-        """Read a TextGenerator written by `save`. Never runs code from the file."""
-        config, tensors = read_model_file(path)
-        if config.get("kind") != "TextGenerator":
-            raise ValueError(f"{str(path)!r} holds a {config.get('kind', 'Sequential')} model, not a TextGenerator; "
-                             f"train one with `lstmkit text train`.")
+        """Read a TextGenerator written by `save`. Never runs code from the file.
+
+        Checked before any weight is allocated: the settings and tokenizer against their schemas,
+        the architecture against the one they give (built on the meta device), the tensors
+        against it and their checksums. Raises ModelFileError.
+        """
+        file = open_model_file(path)
+        if file.config.get("kind") != "TextGenerator":
+            raise ModelFileError(f"{str(path)!r} holds a {file.config.get('kind', 'Sequential')} model, not a "
+                                 f"TextGenerator; train one with `lstmkit text train`.")
         try:
-            generator = cls(Tokenizer.from_config(config["tokenizer"]), **config["settings"])
-            generator.model = Sequential.from_config(config["model"])
-            generator.model.load_state_dict(tensors)
-        except (KeyError, TypeError, RuntimeError) as err:
-            raise ValueError(f"{str(path)!r} holds a damaged TextGenerator: {err}.") from None
+            settings = schema_from_signature(cls, skip=("tokenizer",))
+            settings.fields.update(units=Int(1, MAX_UNITS), embedding_dim=Int(1, MAX_UNITS),
+                                   layers=Int(1, MAX_LAYERS), sequence_length=Int(1, MAX_UNITS))
+            config = Fields({"kind": Anything(), "settings": settings, "tokenizer": Anything(), "model": Anything()},
+                            required={"kind", "settings", "tokenizer", "model"}).check(file.config, "config")
+            generator = cls(tokenizers.check_config(config["tokenizer"], "config.tokenizer"), **config["settings"])
+            check_round_trip(config["settings"], generator.get_config(), "config.settings")
+            with torch.device("meta"):
+                model = generator._build()
+            check_round_trip(config["model"], model.get_config(), "config.model")
+        except Exception as err:  # ConfigError, the constructor's checks: the file is at fault
+            raise file.error(str(err)) from None
+        file.check_weights(model.weight_shapes())
+        tensors = file.tensors()
+        try:
+            generator.model = materialize(model, tensors)
+        except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault
+            raise file.error(f"{type(err).__name__}: {err}") from None
         generator.model.eval()
         return generator
 

@@ -21,8 +21,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from lstmkit.schema import ConfigError, Fields, Int, ListOf, Nullable, Str, check_round_trip
+
 PAD, UNKNOWN, START, END = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<start>", "<end>")
+MAX_VOCABULARY = 2**20  # the most tokens a configuration read from a file may list
 
 
 class Tokenizer:
@@ -126,6 +129,20 @@ class WordTokenizer(Tokenizer):
 
     def split(self, text: str) -> list[str]:
         return self._pattern.findall(text.lower())
+
+
+def check_config(config: Any, key: str) -> Tokenizer:
+    """A tokenizer from a configuration read from a file, checked first: known keys and types, at
+    most MAX_VOCABULARY distinct tokens, none of them reserved. Raises ConfigError naming the key."""
+    schema = Fields({"class_name": Str(choices=("CharTokenizer", "WordTokenizer")),
+                     "tokens": ListOf(Str(), MAX_VOCABULARY), "max_tokens": Nullable(Int(1))},
+                    required={"class_name", "tokens"})
+    config = schema.check(config, key)
+    if len(set(config["tokens"])) != len(config["tokens"]):
+        raise ConfigError(f"{key}.tokens", f"<list of {len(config['tokens'])} tokens>", "distinct tokens")
+    tokenizer = Tokenizer.from_config(config)
+    check_round_trip(config, tokenizer.get_config(), key)  # e.g. a reserved token among them
+    return tokenizer
 
 
 def get(tokenizer: str | Tokenizer) -> Tokenizer:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lstmkit.distributed import Cluster, all_sum
+from lstmkit.divergence import DivergenceGuard
 from lstmkit.losses import weighted_loss
 from lstmkit.metrics import Metric
 from lstmkit.sampling import epoch_batches, steps_per_epoch
@@ -227,8 +228,10 @@ def train_epoch(
     batches: Iterable[torch.Tensor],
     progress: ProgressBar | None,
     cluster: Cluster | None = None,
+    batch_losses: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """One pass over `batches` (index tensors): zero_grad, forward, loss, backward, step per batch."""
+    """One pass over `batches` (index tensors): zero_grad, forward, loss, backward, step per batch.
+    Each batch's loss is appended to `batch_losses` (for the divergence check)."""
     module.train()
     for metric in data.metrics:
         metric.reset()
@@ -245,6 +248,8 @@ def train_epoch(
         optimizer.step()
         total += loss.detach().double() * len(index)
         seen += len(index)
+        if batch_losses is not None:
+            batch_losses.append(loss.detach())
         for metric in data.metrics:
             metric.update(y_pred, yb, output_mask)
         if progress is not None and progress.wants_update():
@@ -317,13 +322,19 @@ def run_fit(
     history = History()
     steps = steps_per_epoch(len(data.x), data.batch_size, world, data.steps)
     history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+    guard = DivergenceGuard(getattr(module, "module", module), callbacks, verbose)
     for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
+        guard.begin_epoch()
+        batch_losses: list[torch.Tensor] = []
         batches = epoch_batches(len(data.x), data.batch_size, epoch, shuffle_seed, data.shuffle, world, rank, data.steps)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         progress = ProgressBar(steps) if verbose == 1 else None
-        logs = train_epoch(module, loss_fn, optimizer, data, batches, progress, cluster)
+        logs = train_epoch(module, loss_fn, optimizer, data, batches, progress, cluster, batch_losses)
+        losses = torch.stack(batch_losses).double().cpu().numpy() if batch_losses else []
+        if guard.check(epoch, losses, logs["loss"], history):
+            break
         if data.validation is not None:
             val_logs = evaluate_batches(
                 module, loss_fn, *data.validation, data.batch_size, data.metrics, data.validation_mask, cluster

@@ -173,7 +173,7 @@ def test_save_and_load_a_bidirectional_model(tmp_path):
 def test_bad_arguments_are_explained():
     with pytest.raises(ValueError, match=r"unknown merge_mode 'concatenate'; did you mean 'concat'\?"):
         Bidirectional(LSTM(3), merge_mode="concatenate")
-    with pytest.raises(TypeError, match=r"Bidirectional wraps an LSTM layer; got Dense"):
+    with pytest.raises(TypeError, match=r"Bidirectional wraps an LSTM, GRU or SimpleRNN layer; got Dense"):
         Bidirectional(Dense(3))
     with pytest.raises(ValueError, match=r"does not pass on return_state=True"):
         Bidirectional(LSTM(3, return_state=True))

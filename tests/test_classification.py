@@ -152,7 +152,7 @@ def test_confusion_matrix_plot():
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["5", "1", "2", "4"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["calm", "storm"]
-    assert ax.get_title() == "Confusion matrix: accuracy 75.0% of 12"
+    assert ax.get_title() == "Confusion matrix\naccuracy 75.0% of 12"
     normalized = plot.confusion_matrix_plot(matrix, normalize=True)
     assert [t.get_text() for t in normalized.texts] == ["0.83", "0.17", "0.33", "0.67"]
     with pytest.raises(ValueError, match=r"`labels` has 3 names for 2 classes"):

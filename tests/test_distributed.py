@@ -194,22 +194,20 @@ def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(tmp_path):
 KILL_DURING_SAVE = """
 import os, signal, sys
 sys.path.insert(0, {scripts!r})
-import lstmkit.saving as saving
+import pathlib
 import train_worker
 
-real_save = saving.save_file
+real_write = pathlib.Path.write_bytes
 calls = []
 
-def save_then_die(tensors, path, metadata=None):
-    calls.append(path)
-    real_save(tensors, path, metadata=metadata)
+def write_then_die(self, data):
+    calls.append(self)
     if len(calls) == 3:  # the third checkpoint: leave it half-written and die
-        size = os.path.getsize(path)
-        with open(path, "r+b") as handle:
-            handle.truncate(size // 2)
+        real_write(self, data[: len(data) // 2])
         os.kill(os.getpid(), signal.SIGKILL)
+    return real_write(self, data)
 
-saving.save_file = save_then_die
+pathlib.Path.write_bytes = write_then_die
 train_worker.main([{out!r}, "--epochs", "4", "--checkpoint", {ckpt!r}])
 """
 
@@ -222,6 +220,8 @@ def test_a_kill_while_saving_leaves_the_previous_checkpoint_whole(tmp_path):
     leftovers = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     assert len(leftovers) == 1  # the half-written third checkpoint, under its temporary name
     assert read_checkpoint(ckpt, worker.build()).epoch == 2  # the second one, whole
+    worker.build().save(ckpt)  # the next save of the same target removes the killed run's temporary file
+    assert [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []
 
 
 # -- what bad input gets --------------------------------------------------------------------

@@ -35,7 +35,8 @@ def _package_caches():
 
 def test_kernels_are_cached_in_the_cache_folder_not_the_package(tmp_path):
     before = _package_caches()
-    assert _run(tmp_path / "missing" / "cache") == str(tmp_path / "missing" / "cache" / "numba")
+    folder = Path(_run(tmp_path / "missing" / "cache"))
+    assert folder.parent == tmp_path / "missing" / "cache" / "numba"
     assert list((tmp_path / "missing" / "cache" / "numba").rglob("*.nbi"))  # a missing folder is created
     assert _package_caches() == before == []
 
@@ -66,3 +67,17 @@ def test_cache_folder_follows_the_platform_or_the_environment(monkeypatch, tmp_p
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if sys.platform.startswith("linux"):
         assert jit.cache_dir() == str(tmp_path / "xdg" / "lstmkit")
+
+
+def test_an_edit_to_any_kernel_file_starts_a_fresh_cache_folder(tmp_path, monkeypatch):
+    """numba checks only a kernel's own file, but kernels inline helpers from other files: a
+    cache built before an edit or upgrade of any of them must not be reused."""
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    for name in ("fused.py", "batched.py"):
+        (ops / name).write_text((PACKAGE / "ops" / name).read_text())
+    monkeypatch.setattr(jit, "__file__", str(ops / "jit.py"))
+    before = jit._sources_digest()
+    assert jit._sources_digest() == before
+    (ops / "fused.py").write_text((ops / "fused.py").read_text() + "\n# an edit\n")
+    assert jit._sources_digest() != before

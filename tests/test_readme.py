@@ -33,7 +33,7 @@ def _block(first_import):
 
 
 def test_every_snippet_is_a_known_one():
-    assert len(BLOCKS) == 3
+    assert len(BLOCKS) == 4
 
 
 def test_the_ported_tutorial_prints_what_the_readme_says(tmp_path):
@@ -49,6 +49,15 @@ def test_the_ported_tutorial_prints_what_the_readme_says(tmp_path):
 def test_the_other_snippets_run_from_another_folder(tmp_path, block):
     out = _run(block, tmp_path)
     assert out.strip()
-    if "Forecaster(" in block:
+    if "export_onnx" in block:
+        assert "ONNX Runtime vs predict: True" in out and "Tuned (3 trials" in out
+    elif "Forecaster(" in block:
         assert "Forecaster: lookback 36, horizon 12" in out and "Backtest: 5 origin(s)" in out
         assert (tmp_path / "airline.png").stat().st_size > 10_000 and (tmp_path / "airline.lstmkit").is_file()
+    if "SequenceClassifier(" in block:
+        quoted = _quoted(block, "print(f\"test accuracy {evaluation['accuracy']:.3f}\")")
+        printed = quoted.split(" (")[0]  # the comment goes on with the baselines' scores
+        assert printed.startswith("test accuracy 0.") and printed + "\n" in out
+        for name, score in re.findall(r"(1-NN \w+) (0\.\d{3})", quoted):  # the baselines quoted beside it
+            assert re.search(rf"{name}\s+{score}", out), (name, score)
+        assert "SequenceClassifier: lstm-fcn" in out and (tmp_path / "chinatown.lstmkit").is_file()

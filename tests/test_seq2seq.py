@@ -102,15 +102,44 @@ def test_errors_say_what_to_do(reverser):
         model.predict("abc")
 
 
-def test_cell_is_looked_up_by_name():
-    from lstmkit.layers import LAYERS
-    from lstmkit.seq2seq import cell_class
+@pytest.mark.parametrize("cell, attention", [("gru", "luong"), ("simple_rnn", "bahdanau")])
+def test_gru_and_simple_rnn_cells_learn_and_carry_one_state(cell, attention, tmp_path):
+    """GRU and SimpleRNN return (output, h) and start from h alone; stacked, bidirectional, with attention."""
+    from lstmkit.layers import GRU, SimpleRNN
 
-    assert cell_class("LSTM") is LAYERS["LSTM"]
-    if "GRU" not in LAYERS:
-        with pytest.raises(ValueError, match="lstmkit.layers.GRU"):
-            Seq2Seq(cell="gru")
-    else:
-        model = Seq2Seq(units=4, cell="gru")
-        model.fit(["ab", "ba"], ["ba", "ab"], epochs=1, verbose=0, seed=0)
-        assert len(model.predict(["ab"])) == 1
+    sources, targets = reversal_data(200, 0)
+    model = Seq2Seq(units=16, cell=cell, layers=2, bidirectional=True, attention=attention, embedding_dim=8)
+    history = model.fit(sources, targets, epochs=10, batch_size=32, optimizer=Adam(0.01), verbose=0, seed=0)
+    assert all(type(layer) is {"gru": GRU, "simple_rnn": SimpleRNN}[cell] for layer in [*model.encoder, *model.decoder])
+    ids, mask = model._sources(sources[:3])
+    _, states = model.encode(ids, mask)
+    assert [[tuple(s.shape) for s in layer] for layer in states] == [[(3, 32)], [(3, 32)]]  # h only, both directions
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    predicted = model.predict(sources[:20])
+    assert np.mean([p == t for p, t in zip(predicted, targets[:20])]) >= 0.9
+    model.save(tmp_path / "cell.lstmkit")
+    assert Seq2Seq.load(tmp_path / "cell.lstmkit").predict(sources[:20]) == predicted
+
+
+def test_damaged_or_crafted_files_are_refused_before_building(reverser, tmp_path):
+    from lstmkit.saving import ModelFileError, read_model_file, write_model_file
+
+    model, _ = reverser
+    path = tmp_path / "rev.lstmkit"
+    model.save(path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x10  # a bit of the last tensor
+    (tmp_path / "flipped.lstmkit").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        Seq2Seq.load(tmp_path / "flipped.lstmkit")
+    config, tensors = read_model_file(path)
+    for key, value, message in (("units", 2**40, r"config\.settings\.units"),
+                                ("units", 2**19, "do not match its architecture"),  # 4 TB of weights if allocated
+                                ("cell", "transformer", "`cell` must be one of")):
+        write_model_file(tmp_path / "crafted.lstmkit", {**config, "settings": {**config["settings"], key: value}},
+                         tensors)
+        with pytest.raises(ModelFileError, match=message):
+            Seq2Seq.load(tmp_path / "crafted.lstmkit")
+    write_model_file(tmp_path / "crafted.lstmkit", {**config, "shapes": {**config["shapes"], "source": 10**6}}, tensors)
+    with pytest.raises(ModelFileError, match=r"config\.shapes\.source"):
+        Seq2Seq.load(tmp_path / "crafted.lstmkit")

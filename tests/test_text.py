@@ -87,6 +87,27 @@ def test_save_load_keeps_generation(generator, tmp_path):
     assert loaded.bits_per_character(TEXT[-500:]).baseline is None
 
 
+def test_damaged_or_crafted_files_are_refused_before_building(generator, tmp_path):
+    from lstmkit.saving import ModelFileError, read_model_file, write_model_file
+
+    path = tmp_path / "g.lstmkit"
+    generator.save(path)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    (tmp_path / "flipped.lstmkit").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        TextGenerator.load(tmp_path / "flipped.lstmkit")
+    config, tensors = read_model_file(path)
+    crafted = [({**config, "settings": {**config["settings"], "units": 2**40}}, r"config\.settings\.units"),
+               ({**config, "settings": {**config["settings"], "units": 2**19}}, r"config\.model"),
+               ({**config, "tokenizer": {**config["tokenizer"], "tokens": ["a", "a"]}}, "distinct tokens"),
+               ({**config, "tokenizer": {**config["tokenizer"], "tokens": ["x"] * (2**20 + 1)}}, "config.tokenizer")]
+    for bad, message in crafted:
+        write_model_file(tmp_path / "crafted.lstmkit", bad, tensors)
+        with pytest.raises(ModelFileError, match=message):
+            TextGenerator.load(tmp_path / "crafted.lstmkit")
+
+
 def test_bad_input_errors(generator):
     with pytest.raises(ValueError, match="never saw in training: '€'"):
         generator.generate("€uro", length=5)

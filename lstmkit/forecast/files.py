@@ -2,6 +2,11 @@
 safetensors and, as JSON, the settings, the per-series scalers, the last `lookback` values of
 each series (so `predict()` works after loading) and the interval widths. Nothing is pickled;
 loading never runs code from the file.
+
+Loading checks the whole config (FORECASTER_FILE, then the settings against each other: the
+network's input and output against lookback and horizon, one lookback of values per series, one
+interval width per horizon step) and every member's tensors against the network's shapes before
+anything is built; every failure is a lstmkit.saving.ModelFileError.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import pandas as pd
 
 from lstmkit.forecast.series import SeriesData, index_from_spec
 from lstmkit.forecast.windows import Scalers
-from lstmkit.models import Sequential
+from lstmkit.models import Sequential, materialize
 from lstmkit.optimizers import Adam
-from lstmkit.saving import read_model_file, write_model_file
+from lstmkit.saving import ModelFile, ModelFileError, open_model_file, write_model_file
+from lstmkit.schema import (Anything, Bool, ConfigError, Custom, Fields, Float, Int, ListOf, MapOf, Nullable, OneOf,
+                            Str, check_round_trip, schema_from_signature)
 
 if TYPE_CHECKING:
     from lstmkit.forecast.forecaster import Forecaster
@@ -42,31 +49,104 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
+        "tuning": forecaster.tuning_,
     }
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(forecaster.members_)
                for key, value in member.state_dict().items()}
     write_model_file(path, config, tensors)
 
 
+_MANY = 10**8  # list lengths: the file's size bounds them
+_NUMBERS = ListOf(Float(allow_nan=True), _MANY)
+_INDEX = Fields({"kind": Str(choices=("datetime", "period", "range")), "last": OneOf(Str(), Int(), expected="a time"),
+                 "freq": Str(), "step": Int(), "tz": Nullable(Str()),
+                 "name": Nullable(OneOf(Str(), Int(), expected="a name")),
+                 "length": Int(0)}, required={"kind", "last"})
+_SERIES = Fields({"id": Nullable(OneOf(Str(), Int(), expected="a str or int id")), "index": _INDEX, "values": _NUMBERS,
+                  "past": ListOf(_NUMBERS, _MANY), "future": ListOf(ListOf(Nullable(Float()), _MANY), _MANY),
+                  "scalers": MapOf(Anything(), 3)}, required={"id", "index", "values", "past", "future", "scalers"})
+
+
+def _file_schema(cls: type["Forecaster"]) -> Fields:
+    """What a Forecaster file's config holds (save_forecaster writes it)."""
+    return Fields({
+        "kind": Str(choices=("Forecaster",)), "forecaster": schema_from_signature(cls, skip=("model",)),
+        "custom_model": Bool(), "model": Anything(), "columns": MapOf(Nullable(Str()), 3),
+        "past_names": ListOf(Str(), _MANY), "future_names": ListOf(Str(), _MANY), "season": Int(1),
+        "season_note": Str(), "best_epochs": ListOf(Int(0), _MANY), "quantiles": MapOf(_NUMBERS, 99),
+        "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
+        "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
+        "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
+    }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
+                 "season_note", "best_epochs", "quantiles", "calibration", "series", "validation_metrics"})
+
+
 def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Forecaster":
-    """Rebuild a Forecaster from `path` (weights, scalers, series tails)."""
-    config, tensors = read_model_file(path)
-    if config.get("kind") != "Forecaster":
-        raise ValueError(f"{str(path)!r} holds an lstmkit model, not a Forecaster; load it with lstmkit.load_model.")
+    """Rebuild a Forecaster from `path` (weights, scalers, series tails), checking it all first."""
+    file = open_model_file(path)
+    if file.config.get("kind") != "Forecaster":
+        raise ModelFileError(f"{str(path)!r} holds an lstmkit model, not a Forecaster; load it with "
+                             f"lstmkit.load_model.")
     try:
-        template = Sequential.from_config(config["model"])
-        forecaster = cls(**config["forecaster"], model=template if config["custom_model"] else None)
-        for j in range(forecaster.ensemble):
-            member = Sequential.from_config(config["model"])
+        config = _file_schema(cls).check(file.config, "config")
+        forecaster = cls(**config["forecaster"])  # its own range checks
+        check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
+        members = [Sequential.check_config(config["model"], "config.model") for _ in range(forecaster.ensemble)]
+        _check_consistent(forecaster, config, members[0])
+    except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
+        raise file.error(str(err)) from None
+    for j, member in enumerate(members):
+        file.check_weights(member.weight_shapes(), prefix=f"members.{j}.")
+    extra = [name for name in file.entries if not name.startswith(tuple(f"members.{j}." for j in range(len(members))))]
+    if extra:
+        raise file.error(f"it holds tensors of no member: {extra[:3]}")
+    tensors = file.tensors()
+    try:
+        if config["custom_model"]:
+            forecaster.model = Sequential.from_config(config["model"])
+        for j, member in enumerate(members):
             prefix = f"members.{j}."
-            member.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            materialize(member, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             member.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=forecaster.learning_rate))
             member.eval()
             forecaster.members_.append(member)
         _restore(forecaster, config)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{str(path)!r} holds a damaged Forecaster: {err}.") from None
+    except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault
+        raise file.error(f"{type(err).__name__}: {err}") from None
     return forecaster
+
+
+def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network: Sequential) -> None:
+    """The settings against each other; raises ConfigError naming the key."""
+    features = 1 + len(config["past_names"]) + len(config["future_names"])
+    expected = (forecaster.lookback, features)
+    if network.built_input_shape is None or tuple(network.built_input_shape) != expected:
+        raise ConfigError("config.model.build_input_shape", network.built_input_shape,
+                          f"{list(expected)} (lookback, features)")
+    if tuple(network.output_shape) not in ((forecaster.steps,), (forecaster.steps, 1)):
+        raise ConfigError("config.model", f"<output {tuple(network.output_shape)}>",
+                          f"a network whose output is ({forecaster.steps},) for horizon={forecaster.horizon}")
+    if len(config["best_epochs"]) != forecaster.ensemble:
+        raise ConfigError("config.best_epochs", config["best_epochs"], f"{forecaster.ensemble} entries (ensemble)")
+    for level, widths in config["quantiles"].items():
+        if level not in {str(level) for level in forecaster.levels}:
+            raise ConfigError(f"config.quantiles.{level}", widths, f"a key among the levels {list(forecaster.levels)}")
+        if len(widths) != forecaster.horizon or any(w < 0 for w in widths):
+            raise ConfigError(f"config.quantiles.{level}", widths,
+                              f"{forecaster.horizon} non-negative widths, one per horizon step")
+    ids = [entry["id"] for entry in config["series"]]
+    if len(set(map(repr, ids))) != len(ids):
+        raise ConfigError("config.series", ids[:5], "series of distinct ids")
+    for index, entry in enumerate(config["series"]):
+        key, past, future = f"config.series[{index}]", len(config["past_names"]), len(config["future_names"])
+        if len(entry["values"]) != forecaster.lookback:
+            raise ConfigError(f"{key}.values", f"<{len(entry['values'])} values>",
+                              f"lookback={forecaster.lookback} values")
+        if len(entry["past"]) != forecaster.lookback or any(len(row) != past for row in entry["past"]):
+            raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{forecaster.lookback} rows of {past}")
+        if len(entry["future"]) < forecaster.lookback or any(len(row) != future for row in entry["future"]):
+            raise ConfigError(f"{key}.future", f"<{len(entry['future'])} rows>",
+                              f"at least {forecaster.lookback} rows of {future}")
 
 
 def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
@@ -76,6 +156,7 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.best_epochs_ = config["best_epochs"]
     forecaster.quantiles_ = {int(level): np.asarray(q, dtype=np.float64) for level, q in config["quantiles"].items()}
     forecaster.calibration_ = config["calibration"]
+    forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none
     metrics = config["validation_metrics"]
     forecaster.validation_metrics_ = None if metrics is None else pd.DataFrame(metrics).set_index("model")
     forecaster.validation_ = None

@@ -22,6 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import fraction as _fraction
+from lstmkit.checks import positive_int as _positive_int
+from lstmkit.checks import positive_number
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
@@ -29,27 +32,16 @@ from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.metrics import format_table, score_table, verdict
-from lstmkit.forecast.network import build_network, forecast_scaled, train_network
+from lstmkit.forecast.network import CELLS, build_network, check_cell, forecast_scaled, train_network
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
+from lstmkit.forecast.tuning import tune_forecaster, tuning_text
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
                                       scale_target, unscale_target)
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
 STRATEGIES = ("direct", "recursive", "seq2seq")
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a fraction in [0, 1); got {value!r}.")
-    return float(value)
 
 
 _SCORE_CHUNK = 4096  # validation origins forecast at once
@@ -61,8 +53,10 @@ class Forecaster:
     Args:
         lookback: past steps the LSTM reads (L); about 2-3 seasons works well.
         horizon: steps to forecast (H).
-        units, layers, dropout: the LSTM stack: `layers` LSTM(units) layers, each followed by
-            Dropout(dropout) when dropout > 0, then Dense(H) ("direct") or Dense(1) ("recursive").
+        units, layers, dropout: the recurrent stack: `layers` LSTM(units) layers (or GRU, SimpleRNN:
+            see `cell`), each followed by Dropout(dropout) when dropout > 0, then Dense(H)
+            ("direct") or Dense(1) ("recursive").
+        cell: the recurrent layer of that stack: "lstm" (LSTM), "gru" (GRU) or "simple_rnn" (SimpleRNN).
         epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
@@ -92,6 +86,7 @@ class Forecaster:
         units: int = 32,
         layers: int = 1,
         dropout: float = 0.0,
+        cell: str = "lstm",
         epochs: int = 200,
         batch_size: int = 16,
         learning_rate: float = 3e-3,
@@ -112,11 +107,10 @@ class Forecaster:
         self.units = _positive_int(units, "units")
         self.layers = _positive_int(layers, "layers")
         self.dropout = _fraction(dropout, "dropout")
+        self.cell = check_cell(cell)
         self.epochs = _positive_int(epochs, "epochs")
         self.batch_size = _positive_int(batch_size, "batch_size")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be a positive number; got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = positive_number(learning_rate, "learning_rate")
         if scaler not in SCALERS:
             raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
         self.scaler = scaler
@@ -138,13 +132,15 @@ class Forecaster:
         self.model = model
         self.members_: list[Sequential] = []
         self.histories_: list[History] = []
+        self.tuning_: dict[str, Any] | None = None  # what Forecaster.tune found
+        self._extra_callbacks: list[Any] = []  # given to every member's fit (tune's pruning)
 
     # -- configuration -----------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (without `model`) as plain values."""
         return {
             "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
-            "dropout": self.dropout, "epochs": self.epochs, "batch_size": self.batch_size,
+            "dropout": self.dropout, "cell": self.cell, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "scaler": self.scaler, "strategy": self.strategy,
             "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
@@ -210,6 +206,45 @@ class Forecaster:
             data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
         self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
         self._fit_series(series, past_names, future_names, verbose, distributed)
+        if verbose:
+            print(self.summary())
+        return self
+
+    def tune(self, data: Any, n_trials: int = 20, timeout: float | None = None, cells: Sequence[str] | None = None,
+             id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
+             past_covariates: Any = None, future_covariates: Any = None, verbose: int = 0) -> "Forecaster":
+        """Search lookback, units, layers, dropout and learning rate with Optuna, then fit the best; returns self.
+
+        Every trial (the settings given, first) is scored the same way: trained without the latest points of
+        the series, then scored by the MAE of its forecasts from origins inside them (lstmkit.forecast.tuning).
+        Bad trials are pruned early on their validation loss. Seeded by `seed`: the same call gives the same
+        settings on CPU, unless `timeout` cuts the search short. `tuning_` holds the best settings and score
+        beside the defaults'; `save` keeps it and `summary` shows it. Needs `pip install "lstmkit[tune]"`.
+
+        Args:
+            data, id_col, time_col, value_col, past_covariates, future_covariates: as in `fit`.
+            n_trials: settings to try, the given ones included.
+            timeout: stop starting trials after this many seconds (None: run all n_trials).
+            cells: recurrent cells to choose among (this lstmkit has "lstm").
+            verbose: as in `fit`, for the final fit.
+        """
+        if self.model is not None:
+            raise ValueError("tune() searches the layers of the default LSTM stack, but this Forecaster was given "
+                             "model=...; create it without `model` to tune it.")
+        n_trials = _positive_int(n_trials, "n_trials")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"`timeout` must be a positive number of seconds or None; got {timeout!r}.")
+        series, past_names, future_names = read_series(
+            data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
+        self._check_series(series, past_names, future_names)
+        tuning = tune_forecaster(self, series, (past_names, future_names), n_trials, timeout, cells)
+        config = self.get_config()
+        for name, value in tuning["best_params"].items():
+            if name in config:  # "cell" only where the Forecaster takes one
+                setattr(self, name, value)
+        self.columns_ = {"id_col": id_col, "time_col": time_col, "value_col": value_col}
+        self._fit_series(series, past_names, future_names, verbose)
+        self.tuning_ = tuning
         if verbose:
             print(self.summary())
         return self
@@ -468,7 +503,7 @@ class Forecaster:
         self._require_fitted("summary()")
         lines = [
             f"Forecaster: lookback {self.lookback}, horizon {self.horizon}, strategy {self.strategy}, "
-            f"{self.layers} x LSTM({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
+            f"{self.layers} x {CELLS[self.cell].__name__}({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
             f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
             f"Series: {len(self.tails_)}; {self.season_note_}.",
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
@@ -478,6 +513,8 @@ class Forecaster:
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
         else:
             lines.append("No validation tail (validation_split=0): no early stopping, no scores.")
+        if self.tuning_:
+            lines.append(tuning_text(self.tuning_))
         if self.quantiles_:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
@@ -519,6 +556,15 @@ class Forecaster:
         """Write the fitted forecaster (weights, scalers, the last lookback values) to one file."""
         self._require_fitted("save()")
         save_forecaster(self, path)
+
+    def export_onnx(self, path: str | os.PathLike, series_id: Any = None) -> None:
+        """Write the fitted forecaster as one ONNX graph (lstmkit.forecast.export): input "x" float32
+        (batch, lookback, features) of raw values, as the last `lookback` rows of the series (and its
+        covariates); output "y" (batch, horizon) in the series' units, as `predict()`. Direct strategy;
+        for many series, `series_id` picks whose scalers the graph holds."""
+        from lstmkit.forecast.export import export_forecaster
+
+        export_forecaster(self, path, series_id)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Forecaster":

@@ -1,4 +1,4 @@
-"""The LSTM inside the Forecaster: build the stack, train one ensemble member, forecast.
+"""The network inside the Forecaster: build the stack, train one ensemble member, forecast.
 
 Forecasts are made in scaled units: windows (N, L, F) in, (N, horizon) out, each member's
 output taken relative to the window's last value when the forecaster asks for it, and the
@@ -16,18 +16,30 @@ from lstmkit.callbacks import Callback, EarlyStopping
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import world_size_from_env
 from lstmkit.forecast.windows import relative_inputs
-from lstmkit.layers import LSTM, Dense, Dropout, RepeatVector, TimeDistributed
+from lstmkit.layers import GRU, LSTM, Dense, Dropout, Recurrent, RepeatVector, SimpleRNN, TimeDistributed
 from lstmkit.models import Sequential
+from lstmkit.ops.activations import unknown_name_message
 from lstmkit.optimizers import Adam
 from lstmkit.training import History
 
 if TYPE_CHECKING:
     from lstmkit.forecast.forecaster import Forecaster
 
+CELLS: dict[str, type[Recurrent]] = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}  # Forecaster(cell=...)
+
+
+def check_cell(cell: object) -> str:
+    """Return `cell` if it names a recurrent layer of CELLS, else raise with the close matches."""
+    if not isinstance(cell, str):
+        raise TypeError(f"`cell` must be one of {', '.join(CELLS)}; got {type(cell).__name__} {cell!r}.")
+    if cell not in CELLS:
+        raise ValueError(unknown_name_message("cell", cell, CELLS))
+    return cell
+
 
 def build_network(spec: "Forecaster", features: int) -> Sequential:
     """A fresh, compiled network for `spec`: its `model=` architecture (new weights) or
-    `layers` x LSTM(units) [+ Dropout] + Dense(steps), checked against (lookback, features)."""
+    `layers` x cell(units) [+ Dropout] + Dense(steps), checked against (lookback, features)."""
     if spec.model is not None:
         model = Sequential.from_config(spec.model.get_config())
         if model.built_input_shape is None:
@@ -35,12 +47,13 @@ def build_network(spec: "Forecaster", features: int) -> Sequential:
     else:
         stack: list[Any] = []
         for layer in range(spec.layers):
-            stack.append(LSTM(spec.units, return_sequences=layer < spec.layers - 1,
-                              input_shape=(spec.lookback, features) if layer == 0 else None))
+            stack.append(CELLS[spec.cell](spec.units, return_sequences=layer < spec.layers - 1,
+                                          input_shape=(spec.lookback, features) if layer == 0 else None))
             if spec.dropout > 0:
                 stack.append(Dropout(spec.dropout))
         if spec.strategy == "seq2seq":  # the encoder's last state, repeated, is read by a decoder step by step
-            stack += [RepeatVector(spec.steps), LSTM(spec.units, return_sequences=True), TimeDistributed(Dense(1))]
+            stack += [RepeatVector(spec.steps), CELLS[spec.cell](spec.units, return_sequences=True),
+                      TimeDistributed(Dense(1))]
         else:
             stack.append(Dense(spec.steps))
         model = Sequential(stack, name="forecaster")
@@ -69,6 +82,7 @@ def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
     callbacks: list[Callback] = [] if stopper is None else [stopper]
     if verbose == 1:
         callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
+    callbacks += spec._extra_callbacks  # Forecaster.tune's pruning
     history = model.fit(train, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
                         verbose=2 if verbose == 2 else 0, validation_data=validation,
                         callbacks=callbacks, seed=spec.seed + member, distributed=distributed)

@@ -81,6 +81,8 @@ def read_series(
             raise ValueError("`id_col` and `time_col` name DataFrame columns; `data` is not a DataFrame.")
         frame, past_names, future_names = _frame_from_single(data, past_covariates, future_covariates)
         frames = [(None, frame)]
+    if not frames:
+        raise ValueError("`data` holds no rows: pass at least one series with lookback + horizon points.")
     found: list[tuple[str, int, int]] = []  # (series, absent timestamps, NaN values)
     series = []
     for series_id, frame in frames:
@@ -226,6 +228,8 @@ def _regularize(series_id: Any, frame: pd.DataFrame, past_names: list[str], futu
         the series, the number of timestamps absent from its index, and of NaN values.
     """
     label = "the series" if series_id is None else f"series {series_id!r}"
+    if len(frame) == 0:
+        raise ValueError(f"{label} is empty: it has no points. Pass a series of at least lookback + horizon points.")
     index = _checked_index(frame, label)
     frame = frame.set_axis(index).astype("float64")
     regular = _regular_index(index, label)
@@ -234,6 +238,7 @@ def _regularize(series_id: Any, frame: pd.DataFrame, past_names: list[str], futu
     if not len(observed):
         raise ValueError(f"{label} has no values (all NaN).")
     first, last = observed[0], observed[-1]
+    _check_ends(label, frame, first, last, future_names, missing)
     history = frame.iloc[first : last + 1]
     values = history["value"].to_numpy().copy()
     past = history[past_names].to_numpy().copy()
@@ -258,6 +263,32 @@ def _regularize(series_id: Any, frame: pd.DataFrame, past_names: list[str], futu
             future[:n] = np.column_stack([_interpolate(c) for c in future[:n].T])
     item = SeriesData(series_id, regular[first : last + 1], values, past, future)
     return item, gap_points, nan_points + past_nans
+
+
+def _check_ends(label: str, frame: pd.DataFrame, first: int, last: int, future_names: list[str],
+                missing: str) -> None:
+    """Missing values before the first value or after the last follow `missing` as inner gaps do,
+    except that nothing can be interpolated there: "error" refuses them; "drop" and "interpolate"
+    drop them with a warning, which for the last ones says that the forecast origin moved into the
+    data. Rows after the last value that carry future-known covariates are the horizon's, not gaps."""
+    tail = frame.iloc[last + 1 :]
+    gap = tail[future_names].isna().all(axis=1).to_numpy() if future_names else np.ones(len(tail), bool)
+    after = tail.index[: len(gap) if gap.all() else int(np.argmin(gap))]  # the missing run right after the last value
+    before = frame.index[:first]
+    if not len(before) and not len(after):
+        return
+    parts = [f"{len(points)} missing point(s) at its {end} ({time_text(points[0])} to {time_text(points[-1])})"
+             for points, end in ((before, "start"), (after, "end")) if len(points)]
+    if missing == "error":
+        raise ValueError(f"{label} has {' and '.join(parts)}: a forecast from it would start inside the data. Fill "
+                         f"or trim them, or pass missing='drop' to drop them (the forecast origin then moves).")
+    lines = [f"{label}: dropped {' and '.join(parts)}; values cannot be interpolated beyond the first or last one."]
+    if len(after):
+        origin = frame.index[last]
+        lines.append(f"The forecast origin moved to {time_text(origin)} (the last value): forecasts start at "
+                     f"{time_text(after[0])}, inside the data's time range. Fill or trim the end to forecast from "
+                     f"there, or pass missing='error' to refuse.")
+    warnings.warn(" ".join(lines), UserWarning, stacklevel=4)
 
 
 def _checked_index(frame: pd.DataFrame, label: str) -> pd.Index:

@@ -1,4 +1,4 @@
-"""The single place that chooses how an LSTM layer's sequence is computed.
+"""The single place that chooses how a recurrent layer's sequence is computed (LSTM, GRU, SimpleRNN).
 
 Backends:
     "reference"  ops/reference.py, a Python loop over time: the ground truth; runs every option.
@@ -9,6 +9,9 @@ Backends:
     "auto"       "blocked" for CPU training above BLOCKED_MIN_FLOPS, else "torch" where it
                  applies, else "reference", quietly.
 
+GRU and SimpleRNN layers run on "torch" (torch.gru; torch.rnn_tanh, or torch.rnn_relu for
+activation="relu") or "reference" alike: `gru_forward`, `simple_rnn_forward`. "blocked" is LSTM-only.
+
 Training a whole tutorial-sized model in one compiled call is a different engine, chosen by
 the fit loop (lstmkit.training); it is tested against these same equations.
 """
@@ -16,13 +19,19 @@ the fit loop (lstmkit.training); it is tested against these same equations.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from lstmkit.ops.activations import ACTIVATIONS
-from lstmkit.ops.masking import masked_torch_lstm
-from lstmkit.ops.reference import lstm_sequence
+from lstmkit.ops.masking import masked_torch_lstm, run_compacted
+from lstmkit.ops.reference import (
+    gru_gates,
+    hidden_sequence,
+    keras_gru_to_torch,
+    lstm_sequence,
+    simple_rnn_step,
+)
 from lstmkit.ops.threads import lstm_flops
 
 BACKENDS = ("auto", "torch", "reference", "blocked")
@@ -40,7 +49,7 @@ _default_backend = "auto"
 
 @contextlib.contextmanager
 def use_backend(backend: str) -> Iterator[None]:
-    """Run LSTM layers on `backend` inside the block, e.g. to compare a fast path to the reference.
+    """Run recurrent layers on `backend` inside the block, e.g. to compare a fast path to the reference.
 
     Example:
         with lstmkit.ops.use_backend("reference"):
@@ -56,7 +65,7 @@ def use_backend(backend: str) -> Iterator[None]:
 
 
 def current_backend() -> str:
-    """The backend LSTM layers use now ("auto" unless inside `use_backend`)."""
+    """The backend recurrent layers use now ("auto" unless inside `use_backend`)."""
     return _default_backend
 
 
@@ -65,23 +74,34 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"unknown LSTM backend {backend!r}; expected one of {', '.join(BACKENDS)}.")
 
 
+# What PyTorch's fused op of each cell runs: (activations, recurrent activations); "reference" runs the rest.
+_FUSED_ACTIVATIONS = {
+    "lstm": (("tanh",), ("sigmoid",)),
+    "gru": (("tanh",), ("sigmoid",)),
+    "simple_rnn": (("tanh", "relu"), ("sigmoid",)),  # torch.rnn_tanh, torch.rnn_relu; no gates
+}
+
+
 def choose_backend(
     activation: str,
     recurrent_activation: str,
     has_recurrent_mask: bool,
     backend: str | None = None,
     blocked_flops: float | None = None,
+    cell: str = "lstm",
 ) -> str:
     """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options.
 
     `blocked_flops`: the forward FLOPs of a call "blocked" could run (CPU training, no mask), else None.
+    `cell`: "lstm", "gru" or "simple_rnn" ("blocked" runs the LSTM only).
     """
     backend = _default_backend if backend is None else backend
     _check_backend(backend)
+    activations, recurrent_activations = _FUSED_ACTIVATIONS[cell]
     reasons = []
-    if activation != "tanh":
+    if activation not in activations:
         reasons.append(f"activation={activation!r}")
-    if recurrent_activation != "sigmoid":
+    if recurrent_activation not in recurrent_activations:
         reasons.append(f"recurrent_activation={recurrent_activation!r}")
     if has_recurrent_mask:
         reasons.append("recurrent_dropout")
@@ -89,9 +109,15 @@ def choose_backend(
         if reasons:
             return "reference"
         return "blocked" if blocked_flops is not None and blocked_flops >= BLOCKED_MIN_FLOPS else "torch"
-    if backend in ("torch", "blocked") and reasons:
+    if backend == "blocked" and cell != "lstm":
         raise ValueError(
-            f"backend {backend!r} cannot run {', '.join(reasons)}; it supports tanh/sigmoid without "
+            f"backend 'blocked' runs LSTM layers only, not a {cell} layer. Use backend 'auto', which "
+            f"picks 'torch' (or 'reference'), or 'torch'."
+        )
+    if backend in ("torch", "blocked") and reasons:
+        supported = "/".join(activations) + ("" if cell == "simple_rnn" else "/" + "/".join(recurrent_activations))
+        raise ValueError(
+            f"backend {backend!r} cannot run {', '.join(reasons)}; it supports {supported} without "
             f"recurrent dropout. Use backend 'auto', which falls back to 'reference'."
         )
     return backend
@@ -165,3 +191,91 @@ def lstm_forward(
         recurrent_mask,
         mask,
     )
+
+
+def gru_forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    recurrent_mask: torch.Tensor | None = None,
+    backend: str | None = None,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run one GRU layer over a sequence: torch.gru where it applies, else the reference.
+
+    Args:
+        x: inputs (B, T, F); h0: initial state (B, H).
+        kernel (F, 3H), recurrent_kernel (H, 3H), bias (2, 3H) or None: Keras's layout, gates z r h.
+        activation, recurrent_activation: names from lstmkit.ops.activations.
+        recurrent_mask: optional (B, H) recurrent-dropout multiplier.
+        backend: None for the current default (see `use_backend`); "blocked" runs LSTMs only.
+        mask: optional (B, T) bool, True at real steps, at least one per row (as in `lstm_forward`).
+
+    Returns:
+        outputs (B, T, H) and h_T (B, H) (with a mask: after each row's last real step).
+    """
+    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, cell="gru")
+    if chosen == "torch":
+        weights = [keras_gru_to_torch(kernel).t().contiguous(), keras_gru_to_torch(recurrent_kernel).t().contiguous()]
+        if bias is not None:
+            weights += [keras_gru_to_torch(bias[0]), keras_gru_to_torch(bias[1])]
+        train = torch.is_grad_enabled()
+
+        def run(inputs: torch.Tensor) -> torch.Tensor:
+            return torch.gru(inputs, h0.unsqueeze(0), weights, bias is not None, 1, 0.0, train, False, True)[0]
+
+        return _run_fused(run, x, mask)
+
+    def step(x_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return gru_gates(
+            x_t, h, kernel, recurrent_kernel, bias, ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation],
+            recurrent_mask,
+        ).hidden_state
+
+    return hidden_sequence(step, x, h0, mask)
+
+
+def simple_rnn_forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str = "tanh",
+    recurrent_mask: torch.Tensor | None = None,
+    backend: str | None = None,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run one SimpleRNN layer over a sequence: torch.rnn_tanh / rnn_relu where they apply, else
+    the reference. Arguments as `gru_forward`, with kernel (F, H), recurrent_kernel (H, H), bias (H,)."""
+    chosen = choose_backend(activation, "sigmoid", recurrent_mask is not None, backend, cell="simple_rnn")
+    if chosen == "torch":
+        weights = [kernel.t().contiguous(), recurrent_kernel.t().contiguous()]
+        if bias is not None:
+            weights += [bias, torch.zeros_like(bias)]
+        fused = torch.rnn_tanh if activation == "tanh" else torch.rnn_relu
+        train = torch.is_grad_enabled()
+
+        def run(inputs: torch.Tensor) -> torch.Tensor:
+            return fused(inputs, h0.unsqueeze(0), weights, bias is not None, 1, 0.0, train, False, True)[0]
+
+        return _run_fused(run, x, mask)
+
+    def step(x_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return simple_rnn_step(x_t, h, kernel, recurrent_kernel, bias, ACTIVATIONS[activation], recurrent_mask)
+
+    return hidden_sequence(step, x, h0, mask)
+
+
+def _run_fused(
+    run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """outputs (B, T, H) and h_T of a fused op whose state is h alone, masked or not."""
+    if mask is not None:
+        return run_compacted(x, mask, run)
+    outputs = run(x)
+    return outputs, outputs[:, -1]

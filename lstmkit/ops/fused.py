@@ -68,6 +68,8 @@ class AdamState:
     beta_2: float = 0.999
     epsilon: float = 1e-7
     step: int = 0
+    clipnorm: float = 0.0  # Keras's clipping before each step (0: none); see optimizer_step
+    clipvalue: float = 0.0
     exp_avg: list[np.ndarray] = field(init=False)
     exp_avg_sq: list[np.ndarray] = field(init=False)
 
@@ -90,6 +92,8 @@ class SGDState:
     momentum: float = 0.0
     nesterov: bool = False
     step: int = 0
+    clipnorm: float = 0.0  # Keras's clipping before each step (0: none); see optimizer_step
+    clipvalue: float = 0.0
     momentum_buffer: list[np.ndarray] = field(init=False)
 
     def __post_init__(self, weights: Sequence[np.ndarray]) -> None:
@@ -256,8 +260,9 @@ def check_fit(
     """Check lstm_dense_fit's arguments (the same for lstmkit.ops.batched's).
 
     Returns:
-        x, y and orders as C-contiguous arrays; the optimizer's (kind, settings (4,) float64,
-        steps taken); its one or two state slots (SGD's buffer twice).
+        x, y and orders as C-contiguous arrays; the optimizer's (kind, settings (6,) float64: four
+        of its own, then clipnorm and clipvalue, steps taken); its one or two state slots (SGD's
+        buffer twice).
     """
     x, y = _check_data(x, y, weights, loss)
     orders = np.ascontiguousarray(orders, dtype=np.int64)
@@ -280,7 +285,8 @@ def check_fit(
         )
     for slot in (first_slot, second_slot):
         _check_arrays_like(slot, weights, "the optimizer state")
-    return x, y, orders, (kind, np.array(settings), optimizer.step), (first_slot, second_slot)
+    settings = (*settings, optimizer.clipnorm, optimizer.clipvalue)
+    return x, y, orders, (kind, np.array(settings, dtype=np.float64), optimizer.step), (first_slot, second_slot)
 
 
 def split_weights(weights: Sequence[np.ndarray]) -> tuple:
@@ -657,10 +663,15 @@ def _lstm_backward(inputs, layer, layer_cache, layer_grads):
 
 @kernel(**_INLINED)
 def optimizer_step(kind, settings, step, weights, grads, first_slot, second_slot):
-    """One torch.optim step (number `step`, from 1) on tuples of 1-D arrays."""
+    """One torch.optim step (number `step`, from 1) on tuples of 1-D arrays, after Keras's
+    clipping of each gradient when settings[4] (clipnorm) or settings[5] (clipvalue) is set."""
     as_dtype = weights[0].dtype.type
+    clipnorm, clipvalue = settings[4], settings[5]
+    if clipnorm > 0 or clipvalue > 0:
+        for p in range(len(grads)):
+            _clip(grads[p], clipnorm, clipvalue)
     if kind == _ADAM:
-        learning_rate, beta_1, beta_2, epsilon = settings
+        learning_rate, beta_1, beta_2, epsilon = settings[0], settings[1], settings[2], settings[3]
         # torch computes these scalars in float64, then rounds them to the weights' dtype.
         step_size = learning_rate / (1 - beta_1**step)
         bias_correction_2_sqrt = (1 - beta_2**step) ** 0.5
@@ -671,10 +682,27 @@ def optimizer_step(kind, settings, step, weights, grads, first_slot, second_slot
         for p in range(len(weights)):
             _adam_update(weights[p], grads[p], first_slot[p], second_slot[p], coefficients)
     else:
-        learning_rate, momentum, nesterov, _ = settings
+        learning_rate, momentum, nesterov = settings[0], settings[1], settings[2]
         coefficients = (as_dtype(momentum), as_dtype(-learning_rate))
         for p in range(len(weights)):
             _sgd_update(weights[p], grads[p], first_slot[p], nesterov != 0, coefficients)
+
+
+@kernel(**_INLINED)
+def _clip(grad, clipnorm, clipvalue):
+    """Keras's clipping of one gradient (1-D): g · clipnorm / max(‖g‖, clipnorm), or each element
+    to [-clipvalue, clipvalue]."""
+    if clipnorm > 0:
+        total = 0.0
+        for n in range(grad.size):
+            total += float(grad[n]) * float(grad[n])
+        scale = grad.dtype.type(clipnorm / max(math.sqrt(total), clipnorm))
+        for n in range(grad.size):
+            grad[n] = grad[n] * scale
+    else:
+        low, high = grad.dtype.type(-clipvalue), grad.dtype.type(clipvalue)
+        for n in range(grad.size):
+            grad[n] = min(max(grad[n], low), high)
 
 
 @kernel(**_INLINED)

@@ -11,6 +11,7 @@ process and not cached.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -33,10 +34,24 @@ def cache_dir() -> str:
     return platformdirs.user_cache_dir("lstmkit", appauthor=False)
 
 
+def _sources_digest() -> str:
+    """A digest of every kernel module's source. numba checks only the compiled function's own
+    file, but kernels inline helpers from other files (fused.optimizer_step inside the batched
+    engine): a folder per digest means any edit or upgrade of any kernel file starts a fresh cache."""
+    digest = hashlib.sha256(numba.__version__.encode())
+    folder = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as source:
+                digest.update(name.encode() + b"\0" + source.read())
+    return digest.hexdigest()[:16]
+
+
 @functools.cache
 def kernel_cache_dir() -> str | None:
-    """Where compiled kernels go (a `numba` folder in `cache_dir()`), or None when it is not writable."""
-    folder = os.path.join(cache_dir(), "numba")
+    """Where compiled kernels go (`numba/<digest of the kernel sources>` in `cache_dir()`), or None
+    when it is not writable."""
+    folder = os.path.join(cache_dir(), "numba", _sources_digest())
     try:
         os.makedirs(folder, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()

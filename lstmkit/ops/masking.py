@@ -1,11 +1,11 @@
-"""Variable-length batches on PyTorch's fused LSTM: move real steps to the front, run, put back.
+"""Variable-length batches on PyTorch's fused recurrent ops: move real steps to the front, run, put back.
 
 A mask (B, T) marks each sequence's real steps (True) and its padding (False); the padding may
-come before, after or between real steps. The LSTM skips a masked step: the state is carried
+come before, after or between real steps. A recurrent layer (LSTM, GRU, SimpleRNN) skips a masked step: the state is carried
 over and the output is zero (ops.reference.lstm_sequence with `mask`, the ground truth).
 Skipping a step is the same as deleting it, so a masked batch can run on the fused op: each
 sequence's real steps are moved to the front in order ("compacted"), the batch is run (see
-`masked_torch_lstm`), and each output goes back to the position its step came from.
+`run_compacted` and `masked_torch_lstm`), and each output goes back to the position its step came from.
 
 Example (one sequence, T=5, mask 0 1 1 0 1):
     x [p a b p c]  -> compact ->  [a b c . .], length 3  -> LSTM ->  [h1 h2 h3 0 0]
@@ -13,6 +13,8 @@ Example (one sequence, T=5, mask 0 1 1 0 1):
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -77,10 +79,8 @@ def masked_torch_lstm(
     """torch.lstm over the real steps of a masked batch, two ways.
 
     Without `cell_state` (what a layer needs unless it is stateful or returns its state): the
-    fused op runs on the compacted batch, cut to its longest sequence. A row's steps after its
-    end run on zeros, but they come after all of its real steps, so nothing kept depends on
-    them; h_T is read from the outputs at each row's last real step. This costs what an
-    unmasked batch of that length costs. With `cell_state`, packed sequences (sorted by length)
+    fused op runs on the compacted batch (`run_compacted`), at the cost of an unmasked batch
+    of that length. With `cell_state`, packed sequences (sorted by length)
     also give c_T at each row's end; PyTorch has no oneDNN kernel for them on the CPU, so they
     are slower.
 
@@ -95,16 +95,38 @@ def masked_torch_lstm(
     """
     if cell_state:
         return packed_torch_lstm(x, mask, h0, c0, weights, train)
+    state = (h0.unsqueeze(0), c0.unsqueeze(0))
+    outputs, h_n = run_compacted(
+        x, mask, lambda x_compact: torch.lstm(x_compact, state, weights, True, 1, 0.0, train, False, True)[0]
+    )
+    return outputs, h_n, None
+
+
+def run_compacted(
+    x: torch.Tensor, mask: torch.Tensor, run: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a fused recurrent op on the real steps of a masked batch, at the cost of an unmasked one.
+
+    The batch is compacted and cut to its longest sequence. A row's steps after its end run on
+    zeros, but they come after all of its real steps, so nothing kept depends on them: h_T is
+    read from the outputs at each row's last real step. This is the whole masked forward of a
+    cell whose state is h alone (GRU, SimpleRNN), and of an LSTM that needs no c_T.
+
+    Args:
+        x: (B, T, F); mask: (B, T) bool with at least one real step per row.
+        run: x_compact (B, T', F) -> outputs (B, T', H), the fused op with its weights and h_0.
+
+    Returns:
+        outputs (B, T, H), zero at masked steps, and h_T (B, H) after each row's last real step.
+    """
     timesteps = x.shape[1]
     x_compact, lengths, front = compact(x, mask)
     longest = int(lengths.max())
-    outputs, _, _ = torch.lstm(
-        x_compact[:, :longest], (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
-    )
+    outputs = run(x_compact[:, :longest])
     h_n = outputs.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1]))[:, 0]
     if longest < timesteps:
         outputs = torch.nn.functional.pad(outputs, (0, 0, 0, timesteps - longest))
-    return expand(outputs, mask, front), h_n, None
+    return expand(outputs, mask, front), h_n
 
 
 def packed_torch_lstm(

@@ -1,0 +1,90 @@
+"""A fitted Forecaster as one ONNX graph: raw window in, forecast in original units out.
+
+The graph does what `Forecaster.predict` does to one window: scale each column with the
+series' fitted scaler (an affine map, x·a + b), take the target relative to the window's last
+value, run every ensemble member (lstmkit.onnx_export), take their median, add the level back
+and undo the target's scaling.
+
+Input "x" float32 (batch, lookback, features): rows of the feature matrix in original units,
+[target, past covariates, future-known covariates `horizon` steps ahead] (see
+lstmkit.forecast.windows). Output "y" float32 (batch, horizon).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lstmkit.onnx_export import OnnxGraph, model_proto, save_onnx, sequential_graph
+
+if TYPE_CHECKING:
+    from lstmkit.forecast.forecaster import Forecaster
+
+
+def _affine(scaler: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) with scaler.transform(x) = x·a + b per column (a = 1, b = 0 without a scaler)."""
+    if scaler is None or width == 0:
+        return np.ones(width), np.zeros(width)
+    zero = scaler.transform(np.zeros((1, width)))[0]
+    return scaler.transform(np.ones((1, width)))[0] - zero, zero
+
+
+def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
+    """The ONNX ModelProto of a fitted direct-strategy forecaster for one series' scalers."""
+    forecaster._require_fitted("export_onnx()")
+    if forecaster.strategy != "direct":
+        raise ValueError("export_onnx() exports strategy='direct' forecasters (one network call per forecast); "
+                         "this one is 'recursive', which feeds each step back. Fit with strategy='direct' to export.")
+    ids = [tail.id for tail in forecaster.tails_]
+    if series_id is None and len(ids) > 1:
+        raise ValueError(f"this forecaster holds {len(ids)} series, each with its own scaler; pass series_id= one of "
+                         f"{ids[:5]} to export the graph for that series.")
+    if series_id is not None and series_id not in ids:
+        raise ValueError(f"series_id={series_id!r} is not one of the fitted series {ids[:5]}.")
+    scalers = forecaster.scalers_[ids[0] if series_id is None else series_id]
+    widths = (1, len(forecaster.past_names_), len(forecaster.future_names_))
+    pieces = [_affine(scaler, width) for scaler, width in zip(scalers, widths)]
+    scale, shift = (np.concatenate([piece[k] for piece in pieces]) for k in (0, 1))
+    features = len(scale)
+
+    graph = OnnxGraph()
+    onnx = graph.onnx
+    x = graph.op("Add", [graph.op("Mul", ["x", graph.constant(scale)]), graph.constant(shift)])
+    level = None
+    if forecaster.relative:  # the target column minus its value at the window's last step
+        last = graph.op("Slice", [x, *(graph.constant(v, dtype=np.int64) for v in ([-1, 0], [2**62, 1], [1, 2]))])
+        level = graph.op("Reshape", [last, graph.constant([-1, 1], dtype=np.int64)])  # (B, 1)
+        target_only = np.eye(features, dtype=np.float32)[0]
+        x = graph.op("Sub", [x, graph.op("Mul", [last, graph.constant(target_only)])])
+    outputs = []
+    for member in forecaster.members_:
+        y, _ = sequential_graph(member, graph, x, None)
+        outputs.append(graph.op("Reshape", [y, graph.constant([1, -1, forecaster.steps], dtype=np.int64)]))
+    y = _median(graph, outputs)
+    if level is not None:
+        y = graph.op("Add", [y, level])
+    y = graph.op("Div", [graph.op("Sub", [y, graph.constant(shift[0])]), graph.constant(scale[0])])
+    inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", forecaster.lookback, features])]
+    return model_proto(graph, inputs, y, ["batch", forecaster.horizon],
+                       f"lstmkit Forecaster (lookback {forecaster.lookback}, horizon {forecaster.horizon})")
+
+
+def _median(graph: OnnxGraph, outputs: list[str]) -> str:
+    """Median over members of outputs, each (1, B, S): np.median's (the mean of the middle two
+    for an even count)."""
+    if len(outputs) == 1:
+        return graph.op("Squeeze", [outputs[0], graph.constant([0], dtype=np.int64)])
+    count = len(outputs)
+    ordered, _ = graph.op("TopK", [graph.op("Concat", outputs, axis=0), graph.constant([count], dtype=np.int64)],
+                          outputs=2, axis=0, largest=0, sorted=1)
+    middle = sorted({(count - 1) // 2, count // 2})
+    picked = graph.op("ReduceMean", [graph.op("Gather", [ordered, graph.constant(middle, dtype=np.int64)], axis=0)],
+                      axes=[0], keepdims=0)
+    return picked
+
+
+def export_forecaster(forecaster: "Forecaster", path: str | os.PathLike, series_id: Any = None) -> None:
+    """Write `forecaster_to_onnx(forecaster, series_id)` to `path` atomically."""
+    save_onnx(forecaster_to_onnx(forecaster, series_id), path)
