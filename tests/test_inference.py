@@ -60,7 +60,7 @@ def test_predict_memory_stays_flat_as_samples_grow():
 
 def test_default_chunk_is_sized_by_the_widest_activation():
     model = Sequential([LSTM(64, input_shape=(24, 1)), Dense(1)])
-    assert chunk_rows(model, None) == 2**23 // (24 * 4 * 64)  # 1365 windows a chunk
+    assert chunk_rows(model, None) == 2**21 // (24 * 4 * 64)  # 341 windows a chunk
     assert chunk_rows(model, 5) == 5
     assert chunk_rows(sequence_model(stateful=True), None) == 32  # the carried state depends on the batches
 
