@@ -69,3 +69,36 @@ def predict_in_chunks(
 
 def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
     return torch.empty(0, dtype=dtype).numpy().dtype
+
+
+class CompiledPredict:
+    """`model.predict` for a serving loop: the first call checks its input as `predict` does; later
+    calls with a numpy array of the same dtype and per-sample shape skip those checks (including the
+    scan for NaN/inf: a NaN in gives NaN out instead of an error) and go straight to the fused kernels
+    when `predict` would. Anything else, or a model whose layers or parameters changed, takes `predict`.
+
+    Example:
+        serve = model.compile_predict()
+        for window in stream:            # each (1, 5, 1) float32
+            y_hat = serve(window)        # the same numbers as model.predict(window)
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.signature: tuple[Any, ...] | None = None  # (dtype, per-sample shape) of a checked input
+        self.max_rows = 0  # most samples a call may hold for the fused kernels (their flops limit)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        from lstmkit import fastpath
+        from lstmkit.ops.dispatch import current_backend
+
+        model = self.model
+        weights = model._fused_weights
+        if (self.signature is not None and type(x) is np.ndarray and (x.dtype, x.shape[1:]) == self.signature
+                and x.dtype.kind == "f"
+                and weights and 0 < len(x) <= self.max_rows and current_backend() == "auto"):
+            return fastpath.fused_predict(weights, x if x.ndim == 3 else x[..., None])
+        outputs = model.predict(x)  # checks everything; decides (and caches) whether the kernels apply
+        self.signature = (x.dtype, x.shape[1:]) if type(x) is np.ndarray else None
+        self.max_rows = int(fastpath.PREDICT_MAX_FLOPS // max(model.forward_flops(1), 1.0))  # flops grow with rows
+        return outputs

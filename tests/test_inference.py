@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from lstmkit import Sequential
 from lstmkit.inference import chunk_rows
 from lstmkit.layers import LSTM, Dense
+from lstmkit.ops import use_backend
 
 
 def sequence_model(stateful: bool = False) -> Sequential:
@@ -74,3 +76,41 @@ def test_stateful_predict_keeps_kerass_batches_of_32():
         outputs[rows] = model.predict(x, batch_size=rows)
     np.testing.assert_array_equal(outputs[None], outputs[32])
     assert np.abs(outputs[None][32:] - outputs[64][32:]).max() > 1e-3  # the second batch carried the first's state
+
+
+def tutorial_model() -> Sequential:
+    model = Sequential([LSTM(12, input_shape=(5, 1)), Dense(1)])
+    model.compile(loss="mse", optimizer="adam")
+    return model
+
+
+def test_compiled_predict_equals_predict_and_skips_the_checks_after_its_first_call(monkeypatch):
+    model = tutorial_model()
+    serve = model.compile_predict()
+    x = np.random.default_rng(0).standard_normal((3, 5, 1)).astype(np.float32)
+    np.testing.assert_array_equal(serve(x[:1]), model.predict(x[:1]))
+    expected = model.predict(x)
+    checked = model.predict
+    monkeypatch.setattr(model, "predict", lambda *args, **kwargs: pytest.fail("predict ran its checks again"))
+    np.testing.assert_array_equal(serve(x), expected)  # any number of windows of the same shape
+    nan = x.copy()
+    nan[0, 2, 0] = np.nan
+    assert np.isnan(serve(nan)[0]).all()  # documented: no NaN scan after the first call
+    monkeypatch.setattr(model, "predict", checked)
+    model.fit(x, np.ones((3, 1), np.float32), epochs=2, batch_size=1, verbose=0)  # weights change in place
+    np.testing.assert_array_equal(serve(x), model.predict(x))
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    np.testing.assert_array_equal(serve(x), model.predict(x))
+
+
+def test_compiled_predict_takes_predict_for_anything_else():
+    model = tutorial_model()
+    serve = model.compile_predict()
+    x = np.random.default_rng(1).standard_normal((400, 5, 1))  # float64, beyond the kernels' size
+    np.testing.assert_array_equal(serve(x), model.predict(x))
+    np.testing.assert_array_equal(serve(x[:, :, 0]), model.predict(x[:, :, 0]))  # (samples, timesteps)
+    np.testing.assert_array_equal(serve(torch.from_numpy(x[:2])), model.predict(torch.from_numpy(x[:2])))
+    with use_backend("reference"):
+        np.testing.assert_allclose(serve(x[:2]), model.predict(x[:2]), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="NaN"):
+        model.compile_predict()(np.full((1, 5, 1), np.nan))  # the first call checks its input
