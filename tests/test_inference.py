@@ -114,3 +114,17 @@ def test_compiled_predict_takes_predict_for_anything_else():
         np.testing.assert_allclose(serve(x[:2]), model.predict(x[:2]), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="NaN"):
         model.compile_predict()(np.full((1, 5, 1), np.nan))  # the first call checks its input
+
+
+def test_nan_check_runs_in_blocks_and_names_the_first_bad_sample(monkeypatch):
+    from lstmkit import model_inputs
+
+    monkeypatch.setattr(model_inputs, "FINITE_CHECK_VALUES", 40)  # 2 windows of 10 x 2 a block
+    model = sequence_model()
+    x = windows(9)
+    np.testing.assert_array_equal(model.predict(x), model.predict(x, batch_size=9))
+    for bad in (0, 4, 5, 8):
+        broken = x.copy()
+        broken[bad, 3, 1] = np.inf
+        with pytest.raises(ValueError, match=f"first in sample {bad}\\)"):
+            model.predict(broken)
