@@ -5,12 +5,13 @@ outputs straight into one preallocated numpy array, so predicting 1,000,000 wind
 inputs, the output array and one chunk's activations, never the activations of every window.
 
 Without an explicit `batch_size`, a stateless model's chunk is sized by its widest activation
-(`CHUNK_FLOATS` floats of rows x timesteps x gates x units, 8 MiB in float32): large enough that
+(`CHUNK_FLOATS` floats of rows x timesteps x gates x units, 8 MiB in float32; 4 gates for an LSTM, 3 for a GRU): large enough that
 PyTorch's fused op (oneDNN on CPU, cuDNN on GPU) runs at its batched rate, small enough to bound
 memory. A stateful layer carries state from batch to batch, so there the chunk stays Keras's 32.
 
-`compile_predict(model)` returns a callable for serving loops: it checks the first input as
-`predict` does, then takes later inputs of the same shape and dtype with one comparison.
+`model.compile_predict()` returns a `CompiledPredict`, a callable for serving loops: it checks its
+first input as `predict` does, then takes later inputs of the same dtype and per-sample shape
+with one comparison.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def chunk_rows(model: Any, batch_size: int | None, default: int = MIN_CHUNK) -> 
         return default  # the carried state depends on how samples are grouped into batches
     shape = model.built_input_shape or (1,)
     timesteps = (shape[0] or 1) if len(shape) == 2 else 1
-    widest = max([shape[-1] or 1] + [4 * layer.units for layer in model._lstm_layers()])
+    widest = max([shape[-1] or 1] + [layer.gates * layer.units for layer in model._lstm_layers()])
     return max(MIN_CHUNK, CHUNK_FLOATS // (timesteps * widest))
 
 
