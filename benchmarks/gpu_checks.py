@@ -1,7 +1,9 @@
 """Every check lstmkit needs a GPU for, in one prepared script: run it once on a GPU machine.
 
-    python benchmarks/gpu_checks.py --json gpu_checks.json            # about 2-4 minutes on one GPU
-    python benchmarks/gpu_checks.py --quick                           # small timings, under a minute
+    python benchmarks/gpu_checks.py --json gpu_checks.json            # every check, 3 timing rounds
+    python benchmarks/gpu_checks.py --quick                           # the checks, small timing workloads
+
+Not yet run on a GPU (none was available when it was written): expect a few minutes, most of it W2.
 
 1. **cuDNN parity.** Each cell (LSTM, GRU, SimpleRNN) through lstmkit's dispatch seam
    (lstmkit.ops.dispatch, backend "torch": cuDNN on a GPU) against the reference equations
@@ -356,7 +358,8 @@ def timing_table(samples: dict[str, dict[str, list[float]]]) -> str:
 def run_checks(gpu: bool, quick: bool, rounds: int, log: Callable[[str], Any] = print) -> dict[str, Any]:
     device = "cuda" if gpu else "cpu"
     result: dict[str, Any] = {"gpu": gpu, "device": torch.cuda.get_device_name(0) if gpu else "cpu",
-                              "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if gpu else None}
+                              "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if gpu else None,
+                              "cudnn_enabled": torch.backends.cudnn.enabled}
     if not gpu:
         log("no GPU here: the cuDNN parity and masking checks run on the CPU (PyTorch's CPU kernels in place of "
             "cuDNN) to prove the harness runs; DDP with nccl and the GPU timings are not run.")
