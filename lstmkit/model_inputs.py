@@ -23,6 +23,7 @@ from lstmkit.training import BatchSource, SourceBatches
 # A batch source (e.g. lstmkit.data.WindowedSeries) up to this size is gathered into tensors once:
 # the fused engine needs whole arrays, and one gather is faster than one per batch.
 MATERIALIZE_MAX_BYTES = 64 * 2**20
+FINITE_CHECK_VALUES = 2**20  # values checked for NaN/inf at a time: bounds the check's temporaries
 
 
 def shape_text(shape: Sequence[int | None]) -> str:
@@ -58,9 +59,8 @@ def to_tensor(data: Any, argument: str) -> torch.Tensor:
     if tensor.ndim == 0 or len(tensor) == 0:
         raise ValueError(f"`{argument}` is empty (shape {tuple(tensor.shape)}); pass at least one sample.")
     if tensor.is_floating_point():
-        finite = torch.isfinite(tensor.reshape(len(tensor), -1)).all(dim=1)
-        if not bool(finite.all()):
-            first = int((~finite).nonzero()[0, 0])
+        first = _first_non_finite(tensor.reshape(len(tensor), -1))
+        if first is not None:
             raise ValueError(
                 f"`{argument}` holds NaN or inf values (first in sample {first}). "
                 f"Fill or drop missing values before training."
@@ -81,6 +81,17 @@ def _token_ids(tensor: torch.Tensor, input_dim: int, argument: str) -> torch.Ten
             f"for the Embedding's input_dim={input_dim}; give the Embedding a larger input_dim."
         )
     return ids
+
+
+def _first_non_finite(rows: torch.Tensor) -> int | None:
+    """The first row (N, D) holding NaN or inf, or None; checked a block at a time, since isfinite
+    makes temporaries as large as what it reads (|x| and two masks: 1.5x a float32 input)."""
+    step = max(1, FINITE_CHECK_VALUES // max(rows.shape[1], 1))
+    for start in range(0, len(rows), step):
+        finite = torch.isfinite(rows[start : start + step]).all(dim=1)
+        if not bool(finite.all()):
+            return start + int((~finite).nonzero()[0, 0])
+    return None
 
 
 def check_class_targets(loss: Any, y: Any, output: Shape, argument: str) -> None:

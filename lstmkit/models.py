@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit import checkpoint, fastpath, losses, metrics as metrics_module, optimizers
+from lstmkit import checkpoint, fastpath, inference, losses, metrics as metrics_module, optimizers
 from lstmkit.callbacks import Callback
 from lstmkit.distributed import Cluster, broadcast_int, check_mode, join, local_device, world_size_from_env, wrap
 from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Recurrent, Shape, apply_layer, check_layer_entry
@@ -525,14 +525,15 @@ class Sequential(InputPreparation, nn.Module):
         With `lengths` (as in `fit`) or a `Masking` layer, per-step outputs are zero at padded
         steps.
         """
-        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        asked = None if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        batch_size = DEFAULT_BATCH_SIZE if asked is None else asked
         if verbose == "auto":
             verbose = 1
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; got {verbose!r}.")
         if verbose:  # Keras's line: steps, time, time per step
             progress = ProgressBar(-(-len(x) // batch_size)) if hasattr(x, "__len__") else None
-            y_hat = self.predict(x, batch_size, 0, lengths)
+            y_hat = self.predict(x, asked, 0, lengths)
             if progress is not None:
                 progress.draw(progress.total, {}, final=True)
             return y_hat
@@ -545,13 +546,15 @@ class Sequential(InputPreparation, nn.Module):
         self._require_built_layers()
         x_t, mask = self._prepare_inputs(x, lengths)
         self.eval()
-        with torch.inference_mode(), thread_limit(threads_for(self.forward_flops(batch_size))):
-            outputs = [
-                _zero_padding(*self.forward_with_mask(x_t[start : start + batch_size],
-                                                      None if mask is None else mask[start : start + batch_size]))
-                for start in range(0, len(x_t), batch_size)
-            ]
-        return torch.cat(outputs).cpu().numpy()
+        rows = inference.chunk_rows(self, asked)  # bounded memory: one chunk's activations at a time
+        with torch.inference_mode(), thread_limit(threads_for(self.forward_flops(rows))):
+            return inference.predict_in_chunks(lambda xb, mb: _zero_padding(*self.forward_with_mask(xb, mb)),
+                                               x_t, mask, rows)
+
+    def compile_predict(self) -> inference.CompiledPredict:
+        """A callable equal to `predict(x)` with less overhead per call, for serving loops: after its
+        first call it skips the input checks for arrays like the first (lstmkit.inference.CompiledPredict)."""
+        return inference.CompiledPredict(self)
 
     def _predict_source(self, source: BatchSource, batch_size: int) -> np.ndarray:
         """`predict` on a batch source, one batch at a time (its targets are not used)."""
