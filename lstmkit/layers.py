@@ -948,7 +948,7 @@ class TimeDistributed(Layer):
     """
 
     def __init__(self, layer: Layer, input_shape: Sequence[int | None] | None = None, name: str | None = None):
-        if not isinstance(layer, Layer) or isinstance(layer, (LSTM, Bidirectional)):
+        if not isinstance(layer, Layer) or isinstance(layer, (Recurrent, Bidirectional)):
             raise TypeError(f"TimeDistributed wraps a per-step layer such as Dense; got {type(layer).__name__}.")
         super().__init__(name=name)
         self.layer = layer

@@ -31,3 +31,16 @@ def test_seq2seq_beside_direct_and_recursive_in_one_backtest(tmp_path):
     fc.save(tmp_path / "s.lstmkit")
     again = Forecaster.load(tmp_path / "s.lstmkit")
     pd.testing.assert_frame_equal(again.predict(), fc.predict())
+
+
+def test_seq2seq_strategy_uses_the_chosen_cell_for_encoder_and_decoder(tmp_path):
+    from lstmkit.layers import GRU
+
+    series = noisy_sine()
+    fc = Forecaster(12, 3, strategy="seq2seq", cell="gru", units=4, epochs=2, seed=0).fit(series)
+    cells = [type(layer) for layer in fc.members_[0].layers if isinstance(layer, GRU)]
+    assert cells == [GRU, GRU]
+    fc.save(tmp_path / "g.lstmkit")
+    again = Forecaster.load(tmp_path / "g.lstmkit")
+    assert again.cell == "gru"
+    pd.testing.assert_frame_equal(again.predict(), fc.predict())

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lstmkit import Sequential, load_model
-from lstmkit.layers import LAYERS, LSTM, Dense, Embedding, RepeatVector, TimeDistributed
+from lstmkit.layers import GRU, LAYERS, LSTM, Dense, Embedding, RepeatVector, SimpleRNN, TimeDistributed
 from lstmkit.optimizers import Adam
 
 
@@ -79,8 +79,33 @@ def test_repeat_vector_and_time_distributed_compute_per_step():
     torch.testing.assert_close(wrapped(x), torch.stack([dense(x[:, t]) for t in range(5)], dim=1))
     repeated = RepeatVector(3)(torch.arange(6.0).reshape(2, 3))
     assert repeated.shape == (2, 3, 3) and torch.equal(repeated[:, 2], repeated[:, 0])
-    with pytest.raises(TypeError, match="per-step layer"):
-        TimeDistributed(LSTM(3))
+    for recurrent in (LSTM(3), GRU(3), SimpleRNN(3)):
+        with pytest.raises(TypeError, match="per-step layer"):
+            TimeDistributed(recurrent)
+
+
+def test_crafted_configs_are_refused_before_building(tmp_path):
+    """Sizes are bounded and the wrapped layer checked like Bidirectional's, before any allocation."""
+    from lstmkit.saving import ModelFileError, read_model_file, write_model_file
+
+    model = Sequential([Embedding(30, 4, input_shape=(None,)), GRU(5), RepeatVector(3),
+                        LSTM(4, return_sequences=True), TimeDistributed(Dense(2))])
+    model.save(tmp_path / "m.lstmkit")
+    config, tensors = read_model_file(tmp_path / "m.lstmkit")
+    bound = r"expected an integer in \[1, 1048576\]"
+    changes = [(0, {"output_dim": 2**21}, r"layers\[0\]\.config\.output_dim = 2097152: " + bound),
+               (0, {"input_dim": 2**19, "output_dim": 2**19}, "do not match its architecture"),  # 1 TiB if allocated
+               (2, {"n": 2**21}, r"layers\[2\]\.config\.n = 2097152: " + bound),
+               (4, {"layer": {"class_name": "Dense", "config": {"units": 2**40}}}, r"config\.layer\.config\.units"),
+               (4, {"layer": {"class_name": "Dense", "config": {"units": 2, "bias": 1}}}, r"\.bias = 1: expected no"),
+               (4, {"layer": {"class_name": "Evil", "config": {}}}, r"config\.layer\.class_name = 'Evil'"),
+               (4, {"layer": {"class_name": "GRU", "config": {"units": 2}}}, "per-step layer")]
+    for index, change, message in changes:
+        layers = [dict(entry, config=dict(entry["config"])) for entry in config["model"]["layers"]]
+        layers[index]["config"].update(change)
+        write_model_file(tmp_path / "c.lstmkit", {**config, "model": {**config["model"], "layers": layers}}, tensors)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(tmp_path / "c.lstmkit")
 
 
 def test_keras_hints_no_longer_name_these_layers():

@@ -61,7 +61,7 @@ class Forecaster:
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
         strategy: "direct" (one model, H outputs), "recursive" (one step, fed back H times) or
-            "seq2seq" (an encoder LSTM whose summary a decoder LSTM unrolls over the H steps).
+            "seq2seq" (an encoder whose summary a decoder of the same `cell` unrolls over the H steps).
         relative: take each window relative to its last value (see the module docstring).
         season: observations per season for the baselines and MASE; inferred from the time
             index when None (12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly).
