@@ -178,12 +178,11 @@ def _check_lengths(series: Sequence[object], forecaster: object, args: argparse.
     lookback, horizon = forecaster.lookback, forecaster.horizon
     chosen = "" if args.lookback else " (chosen from the data; --lookback sets it)"
     fix = "a smaller --horizon" + (" or --lookback" if args.lookback else "") + ", or a longer series"
-    shortest = min(series, key=len)
-    if len(shortest) < lookback + horizon:
-        raise ValueError(f"{shortest.label} has {len(shortest)} points, but lookback {lookback}{chosen} and "
+    longest = max(series, key=len)  # shorter series train on the windows they have
+    if len(longest) < lookback + horizon:
+        raise ValueError(f"{longest.label} has {len(longest)} points, but lookback {lookback}{chosen} and "
                          f"--horizon {horizon} need at least {lookback + horizon}. Pass {fix}.")
     needed = forecaster.min_length()
-    longest = max(series, key=len)
     if len(longest) < needed:
         raise ValueError(f"{longest.label} has {len(longest)} points, but lookback {lookback}{chosen} and "
                          f"--horizon {horizon} need at least {needed} to keep a validation tail (for early "
@@ -264,7 +263,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
                              f"{' within each --id series' if args.id else ''}, then run again.") from None
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
-        lookback = args.lookback or suggest_lookback(min(len(s) for s in series), horizon, season)
+        lookback = args.lookback or suggest_lookback(sorted(len(s) for s in series)[len(series) // 2], horizon, season)
         forecaster = Forecaster(lookback, horizon, units=args.units, epochs=args.epochs, scaler=args.scaler,
                                 strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
                                 missing=args.missing, seed=args.seed)

@@ -8,6 +8,7 @@ the same history.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from lstmkit.forecast.baselines import all_baselines
 from lstmkit.forecast.metrics import BASELINE_NAMES, format_table, mase_scale, score_table, verdict
+from lstmkit.forecast.padding import ShortSeriesWarning
 from lstmkit.forecast.series import SeriesData, common_timeline, position, read_series, time_text
 
 if TYPE_CHECKING:
@@ -169,22 +171,23 @@ def backtest(
         histories = []  # (history before the origin, the whole series, the origin's position in it)
         for item in series:
             n = position(item.index, cut)
-            if n + horizon <= len(item):
+            if n >= 1 and n + horizon <= len(item):
                 histories.append((item.head(n, future_rows=horizon), item, n))
         for name, template in forecasters.items():
             if name in fitted and not (refit and k % refit == 0):
                 continue
-            trainable = [h for h, _, _ in histories if len(h) >= template.min_length()]
-            if trainable:
+            if any(len(h) >= template.min_length() for h, _, _ in histories):
                 fitted[name] = template.clone()
                 fitted[name].columns_ = columns
-                fitted[name]._fit_series(trainable, past_names, future_names)
+                with warnings.catch_warnings():  # a series too short at early origins is expected
+                    warnings.simplefilter("ignore", ShortSeriesWarning)
+                    fitted[name]._fit_series([h for h, _, _ in histories], past_names, future_names)
             elif name not in fitted:
                 raise ValueError(f"at origin {cut} no series has the {template.min_length()} points fit needs "
                                  f"(lookback + horizon + a validation tail); choose a later start.")
         # Forecast only where the last `lookback` values are known (gaps kept by missing="drop").
         ready = [(h, full, n) for h, full, n in histories
-                 if n >= first.lookback and not np.isnan(full.values[n - first.lookback : n]).any()]
+                 if n >= 1 and not np.isnan(full.values[max(0, n - first.lookback) : n]).any()]
         if not ready:
             continue
         used.append(cut)

@@ -27,9 +27,12 @@ from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
 from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
+from lstmkit.forecast.baselines import seasonal_naive
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.metrics import format_table, score_table, verdict
-from lstmkit.forecast.network import build_network, forecast_scaled, train_network
+from lstmkit.forecast.network import Padded, build_network, forecast_scaled, train_network
+from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
+                                     window_origins)
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
@@ -171,10 +174,11 @@ class Forecaster:
         """First origin of the validation tail of a series of `length` points (None: no tail)."""
         if self.validation_split == 0:
             return None
-        windows_total = length - self.lookback - self.horizon + 1
+        reach = self.lookback if length >= self.lookback + self.horizon else MIN_CONTEXT  # short: padded windows
+        windows_total = length - reach - self.horizon + 1
         tail = max(1, round(self.validation_split * windows_total))
         start = length - self.horizon - tail + 1
-        return start if start - self.steps - self.lookback + 1 >= 1 else None
+        return start if windows_total >= 1 and start - self.steps - reach + 1 >= 1 else None
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(
@@ -218,24 +222,31 @@ class Forecaster:
         self._check_series(series, past_names, future_names)
         self.past_names_, self.future_names_ = past_names, future_names
         self.season_, self.season_note_ = infer_season(series[0].index, self.season)
+        self.scalers_ = {item.id: fit_scalers(self.scaler, item, self._validation_start(len(item)) or len(item))
+                         for item in series}  # too-short series too: predict() reads them
+        self.tails_ = [self._tail(item) for item in series]
+        self.index_specs_ = {item.id: index_spec(item.index) for item in series}
+        series = split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
-        self.scalers_ = {item.id: fit_scalers(self.scaler, item, start or len(item))
-                         for item, start in zip(series, starts)}
-        train, validation = self._windows(series, starts)
+        if any(len(item) < self.lookback + self.horizon for item in series):
+            train, validation = self._padded_windows(series, starts)
+        else:
+            train, validation = self._windows(series, starts)
         self.members_, self.histories_, self.best_epochs_ = [], [], []
+        features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
         for member in range(self.ensemble):
-            model = build_network(self, train.input_shape[-1])
+            model = build_network(self, features)
             history, best_epoch = train_network(model, self, train, validation, member, verbose, distributed)
             self.members_.append(model)
             self.histories_.append(history)
             self.best_epochs_.append(best_epoch)
         self._score_validation([(item, range(start, len(item) - self.horizon + 1))
                                 for item, start in zip(series, starts) if start is not None])
-        self.tails_ = [self._tail(item) for item in series]
-        self.index_specs_ = {item.id: index_spec(item.index) for item in series}
 
     def _check_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str]) -> None:
-        check_length(series, self.lookback + self.horizon, self.lookback, self.horizon)
+        # Series shorter than lookback + horizon train on padded windows; only when none is that long
+        # is the lookback itself at fault.
+        check_length([max(series, key=len)], self.lookback + self.horizon, self.lookback, self.horizon)
         if self.validation_split > 0 and all(self._validation_start(len(item)) is None for item in series):
             check_length([max(series, key=len)], self.min_length(), self.lookback, self.horizon,
                                 " with a validation tail (early stopping, intervals; validation_split=0 "
@@ -272,18 +283,45 @@ class Forecaster:
         validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
         return windows.subset(slice(0, len(train_starts))), validation_windows
 
-    def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> np.ndarray:
-        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative)
+    def _padded_windows(self, series: list[SeriesData], starts: list[int | None]) -> tuple[Padded, Padded | None]:
+        """As `_windows`, when some series are shorter than lookback + horizon: every window with
+        MIN_CONTEXT to lookback real steps, as arrays (inputs, targets, lengths) in memory."""
+        train, validation = [], []
+        for item, start in zip(series, starts):
+            matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
+            origins = window_origins(matrix, self.lookback, self.steps)
+            end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
+            train.append(padded_windows(matrix, origins[:end], self.lookback, self.steps))
+            if start is not None:
+                validation.append(padded_windows(matrix, origins[origins >= start], self.lookback, self.steps))
+
+        def stacked(parts: list[Padded]) -> Padded:
+            inputs, targets, lengths = (np.concatenate(column) for column in zip(*parts))
+            inputs = np.where(np.isnan(inputs), 0.0, inputs)  # unknown future covariates past the data
+            if self.relative:
+                inputs, level = relative_inputs(inputs, True, lengths)
+                targets = targets - level[:, None]
+            return inputs.astype(np.float32), targets.astype(np.float32), lengths
+
+        train_set = stacked(train)
+        if len(train_set[0]) == 0:
+            raise ValueError("no training window is free of missing values; use missing='interpolate'.")
+        return train_set, stacked(validation) if validation and sum(len(v[0]) for v in validation) else None
+
+    def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int,
+                         lengths: np.ndarray | None = None) -> np.ndarray:
+        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths)
 
     def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs at each origin (N, L, F) and the covariates recursive steps append (N, horizon, K)."""
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Inputs at each origin (N, L, F), the covariates recursive steps append (N, horizon, K),
+        and the real steps of each input (N,) when some origins have fewer than L before them."""
         rows = max(max(origins) + horizon, len(item))  # the whole series, plus steps past its end
         matrix = feature_matrix(item, scalers, self.steps, rows)
-        contexts = np.stack([matrix[o - self.lookback : o] for o in origins])
+        contexts, lengths = padded_contexts(matrix, origins, self.lookback)
         future_start = 1 + item.past.shape[1]
         ahead = np.stack([matrix[o : o + horizon, future_start:] for o in origins])
-        return contexts, ahead
+        return contexts, ahead, lengths
 
     def _score_validation(self, val_origins: list[tuple[SeriesData, range]]) -> None:
         """Forecast every validation origin: conformal residuals and the table beside the baselines."""
@@ -299,12 +337,13 @@ class Forecaster:
                   for item, origins in val_origins for start in range(0, len(origins), _SCORE_CHUNK)]
         for item, origins in chunks:
             scalers = self.scalers_[item.id]
-            contexts, ahead = self._contexts(item, scalers, origins, self.horizon)
+            contexts, ahead, lengths = self._contexts(item, scalers, origins, self.horizon)
             known = ~np.isnan(contexts[:, :, : 1 + item.past.shape[1]]).any(axis=(1, 2))
             origins, contexts, ahead = [o for o, k in zip(origins, known) if k], contexts[known], ahead[known]
             if not origins:
                 continue
-            scaled = self._forecast_scaled(contexts, ahead, self.horizon)
+            lengths = None if lengths is None else lengths[known]
+            scaled = self._forecast_scaled(contexts, ahead, self.horizon, lengths)
             actual = np.stack([item.values[o : o + self.horizon] for o in origins])
             residuals.append(scale_target(scalers, actual) - scaled)
             forecasts = unscale_target(scalers, scaled)
@@ -378,16 +417,18 @@ class Forecaster:
         for item in series:
             if item.id not in self.scalers_:
                 raise ValueError(f"{item.label} was not in the data given to fit; fit again with it included.")
-            if len(item) < self.lookback:
-                raise ValueError(f"{item.label} has {len(item)} points; forecasting needs the last "
-                                 f"lookback={self.lookback}. Pass a longer history.")
+            times = future_index(item.index, horizon)
+            if too_short(item, self.steps):
+                forecast = seasonal_naive(item.values, horizon, self.season_)
+                results.append((times, forecast, {level: (np.full(horizon, np.nan),) * 2 for level in self.quantiles_}))
+                continue
             scalers = self.scalers_[item.id]
-            contexts, ahead = self._contexts(item, scalers, [len(item)], horizon)
+            contexts, ahead, lengths = self._contexts(item, scalers, [len(item)], horizon)
             self._check_known(item, contexts, ahead, horizon)
-            scaled = self._forecast_scaled(contexts, ahead, horizon)[0]
+            scaled = self._forecast_scaled(contexts, ahead, horizon, lengths)[0]
             bands = {level: (unscale_target(scalers, scaled - q[:horizon]),
                              unscale_target(scalers, scaled + q[:horizon])) for level, q in self.quantiles_.items()}
-            results.append((future_index(item.index, horizon), unscale_target(scalers, scaled), bands))
+            results.append((times, unscale_target(scalers, scaled), bands))
         return results
 
     def network_input(self, series_id: Any = None) -> tuple[np.ndarray, pd.Index]:
@@ -409,8 +450,8 @@ class Forecaster:
         item = self.tails_[0] if series_id is None else tails.get(series_id)
         if item is None:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
-        contexts, _ = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
-        return relative_inputs(contexts, self.relative)[0], item.index[-self.lookback:]
+        contexts, _, lengths = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
+        return relative_inputs(contexts, self.relative, lengths)[0], item.index[-self.lookback:]
 
     def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
         future_start = 1 + item.past.shape[1]
@@ -429,7 +470,7 @@ class Forecaster:
 
     def _tail(self, item: SeriesData) -> SeriesData:
         """The last `lookback` points (and the future-known covariates after them), kept for predict()."""
-        start = len(item) - self.lookback
+        start = max(0, len(item) - self.lookback)
         return SeriesData(item.id, item.index[start:], item.values[start:], item.past[start:],
                           item.future[start:])
 

@@ -109,14 +109,22 @@ def known_origins(matrix: np.ndarray, lookback: int, steps: int) -> np.ndarray:
     return np.flatnonzero(~bad) + lookback
 
 
-def relative_inputs(inputs: np.ndarray, relative: bool) -> tuple[np.ndarray, np.ndarray]:
+def relative_inputs(inputs: np.ndarray, relative: bool, lengths: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs as float32 for the model and the level they were taken relative to (N,).
 
     With `relative`, the target column is shifted so each window's last value is 0: the
     model learns changes from the forecast origin, not levels, so it can forecast values
     outside the range it was trained on (a trend). Targets are shifted by the same level.
+    With `lengths` (windows whose first lengths[i] steps are real), the last real value is the
+    level and the padded steps stay 0.
     """
     x = np.array(inputs, dtype=np.float32)
-    level = x[:, -1, 0].copy() if relative else np.zeros(len(x), dtype=np.float32)
+    if not relative:
+        return x, np.zeros(len(x), dtype=np.float32)
+    last = np.full(len(x), x.shape[1] - 1) if lengths is None else np.asarray(lengths) - 1
+    level = x[np.arange(len(x)), last, 0].copy()
     x[:, :, 0] -= level[:, None]
+    if lengths is not None:
+        x[np.arange(x.shape[1])[None, :] > last[:, None], 0] = 0.0
     return x, level
