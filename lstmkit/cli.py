@@ -119,6 +119,9 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
                           help="what to do with gaps and NaNs (default interpolate, with a warning)")
     forecast.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    forecast.add_argument("--statistical", choices=["auto", "on", "off"], default="auto",
+                          help="score AutoETS, AutoARIMA and Theta beside the model in metrics.csv (statsforecast, "
+                               "pip install \"lstmkit[stats]\"): auto when installed (default), on, off")
     forecast.add_argument("--backtest", action="store_true",
                           help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
                                "intervals from its residuals")
@@ -266,7 +269,8 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         lookback = args.lookback or suggest_lookback(sorted(len(s) for s in series)[len(series) // 2], horizon, season)
         forecaster = Forecaster(lookback, horizon, units=args.units, epochs=args.epochs, scaler=args.scaler,
                                 strategy=args.strategy, season=args.season, levels=levels, ensemble=args.ensemble,
-                                missing=args.missing, seed=args.seed)
+                                missing=args.missing, seed=args.seed,
+                                statistical={"auto": None, "on": True, "off": False}[args.statistical])
         _check_lengths(series, forecaster, args)
         forecaster.fit(data, **columns, verbose=0 if args.quiet else 1)
         result = None
@@ -283,6 +287,8 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     name = columns.get("value_col") or getattr(data, "name", None) or "value"
     histories = {s.id: _history_series(s, name) for s in series}
     metrics = result.metrics if result is not None else forecaster.validation_metrics_
+    if result is None and forecaster.comparison_metrics_ is not None:
+        metrics = forecaster.comparison_metrics_  # the statistical models too, on the same origins
     writers = {"forecast.csv": lambda path: forecast.to_csv(path, index_label=forecast.index.name or "time")}
     if metrics is not None:
         writers["metrics.csv"] = lambda path: metrics.to_csv(path)

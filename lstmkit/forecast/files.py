@@ -42,6 +42,9 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
+        "comparison": None if forecaster.comparison_metrics_ is None else {
+            "note": forecaster.comparison_note_,
+            "metrics": forecaster.comparison_metrics_.reset_index().to_dict(orient="list")},
     }
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(forecaster.members_)
                for key, value in member.state_dict().items()}
@@ -55,7 +58,10 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         raise ValueError(f"{str(path)!r} holds an lstmkit model, not a Forecaster; load it with lstmkit.load_model.")
     try:
         template = Sequential.from_config(config["model"])
-        forecaster = cls(**config["forecaster"], model=template if config["custom_model"] else None)
+        settings = dict(config["forecaster"])
+        statistical = settings.pop("statistical", False)  # True needs statsforecast only to fit again
+        forecaster = cls(**settings, model=template if config["custom_model"] else None)
+        forecaster.statistical = statistical
         for j in range(forecaster.ensemble):
             member = Sequential.from_config(config["model"])
             prefix = f"members.{j}."
@@ -78,6 +84,11 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.calibration_ = config["calibration"]
     metrics = config["validation_metrics"]
     forecaster.validation_metrics_ = None if metrics is None else pd.DataFrame(metrics).set_index("model")
+    comparison = config.get("comparison")  # files written before the statistical models have none
+    forecaster.comparison_metrics_, forecaster.comparison_note_ = None, None
+    if comparison is not None:
+        forecaster.comparison_metrics_ = pd.DataFrame(comparison["metrics"]).set_index("model")
+        forecaster.comparison_note_ = comparison["note"]
     forecaster.validation_ = None
     forecaster.tails_, forecaster.scalers_, forecaster.index_specs_ = [], {}, {}
     for entry in config["series"]:

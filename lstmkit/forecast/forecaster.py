@@ -35,6 +35,9 @@ from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windo
                                      window_origins)
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
+from lstmkit.forecast.statistical import StatisticalModels
+from lstmkit.forecast.statistical import available as statistical_available
+from lstmkit.forecast.statistical import resolve as resolve_statistical
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
                                       scale_target, unscale_target)
 from lstmkit.models import Sequential
@@ -56,6 +59,7 @@ def _fraction(value: Any, name: str) -> float:
 
 
 _SCORE_CHUNK = 4096  # validation origins forecast at once
+_COMPARED_ORIGINS, _COMPARED_SERIES = 3, 50  # where the statistical models are scored at fit
 
 
 class Forecaster:
@@ -78,6 +82,10 @@ class Forecaster:
         validation_split: fraction of the windows, the latest, held out as the validation tail.
         missing: "interpolate" (with a warning), "drop" (skip windows touching a gap) or "error".
         seed: makes training repeatable on CPU.
+        statistical: score AutoETS, AutoARIMA and Theta (statsforecast, the `[stats]` extra) beside
+            the model, in `summary()` (on a few validation origins) and `backtest()`: True (an
+            error says how to install it when missing), None when installed, False not (each
+            origin costs three model fits: about a second for a seasonal monthly series).
         model: any lstmkit Sequential whose input is (lookback, features) and output (H,) or
             (H, 1) (1 for "recursive"); trained copies of it replace the default stack.
 
@@ -108,6 +116,7 @@ class Forecaster:
         missing: str = "interpolate",
         seed: int = 0,
         model: Sequential | None = None,
+        statistical: bool | None = False,
     ) -> None:
         self.lookback = _positive_int(lookback, "lookback")
         self.horizon = _positive_int(horizon, "horizon")
@@ -138,6 +147,8 @@ class Forecaster:
         if model is not None and not isinstance(model, Sequential):
             raise TypeError(f"`model` must be an lstmkit Sequential; got {type(model).__name__}.")
         self.model = model
+        resolve_statistical(statistical)  # checks the value, and that statsforecast is there for True
+        self.statistical = statistical
         self.members_: list[Sequential] = []
         self.histories_: list[History] = []
 
@@ -151,7 +162,7 @@ class Forecaster:
             "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
-            "seed": self.seed,
+            "seed": self.seed, "statistical": self.statistical,
         }
 
     def clone(self) -> "Forecaster":
@@ -329,9 +340,12 @@ class Forecaster:
         self.calibration_: str | None = None
         self.validation_ = None
         self.validation_metrics_ = None
+        self.comparison_metrics_ = None
         if not val_origins:
             return
         residuals, rows = [], TidyRows(self.horizon, self.season_)
+        compared = self._comparison_origins(val_origins)
+        comparison = TidyRows(self.horizon, self.season_, StatisticalModels(self.season_)) if compared else None
         # Origins in chunks, so the stacked contexts stay O(chunk · lookback), never O(N · lookback).
         chunks = [(item, origins[start : start + _SCORE_CHUNK])
                   for item, origins in val_origins for start in range(0, len(origins), _SCORE_CHUNK)]
@@ -349,6 +363,8 @@ class Forecaster:
             forecasts = unscale_target(scalers, scaled)
             for k, origin in enumerate(origins):
                 rows.add(item, origin, {"lstm": (forecasts[k], {})})
+                if (item.id, origin) in compared:
+                    comparison.add(item, origin, {"lstm": (forecasts[k], {})})
         if not residuals:
             return
         residuals = np.concatenate(residuals)
@@ -357,6 +373,20 @@ class Forecaster:
         self.calibration_size_ = len(residuals)
         self.validation_ = rows.frame()
         self.validation_metrics_ = score_table(self.validation_)
+        if comparison is not None and comparison.bands:
+            table = comparison.frame()
+            self.comparison_metrics_ = score_table(table)
+            count = int(((table["model"] == "lstm") & (table["step"] == 1)).sum())
+            self.comparison_note_ = (f"{count} origin(s) of the validation tail ({_COMPARED_ORIGINS} at most per "
+                                     f"series, a horizon apart, from its end; the first {_COMPARED_SERIES} series)")
+
+    def _comparison_origins(self, val_origins: list[tuple[SeriesData, range]]) -> set[tuple[Any, int]]:
+        """(series id, origin) pairs where the statistical models are fitted and scored beside the
+        LSTM: each one a fit of three models, so a few per series, for a bounded number of series."""
+        if not resolve_statistical(self.statistical):
+            return set()
+        return {(item.id, origin) for item, origins in val_origins[:_COMPARED_SERIES]
+                for origin in list(origins)[::-1][:: self.horizon][:_COMPARED_ORIGINS]}
 
     # -- predict -----------------------------------------------------------------------------
     def predict(self, horizon: int | None = None, data: Any = None, future_covariates: Any = None) -> pd.DataFrame:
@@ -496,11 +526,12 @@ class Forecaster:
     def backtest(self, data: Any, start: Any = None, stride: int | None = None, refit: int = 1,
                  id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
                  past_covariates: Any = None, future_covariates: Any = None) -> BacktestResult:
-        """Rolling-origin backtest of this forecaster beside the baselines (model name "lstm");
-        see `lstmkit.forecast.backtest`. This forecaster itself stays as it is."""
+        """Rolling-origin backtest of this forecaster beside the baselines (model name "lstm") and,
+        as `statistical` says, AutoETS, AutoARIMA and Theta; see `lstmkit.forecast.backtest`.
+        This forecaster itself stays as it is."""
         return run_backtest(data, {"lstm": self}, start=start, stride=stride, refit=refit, id_col=id_col,
                         time_col=time_col, value_col=value_col, past_covariates=past_covariates,
-                        future_covariates=future_covariates)
+                        future_covariates=future_covariates, statistical=self.statistical)
 
     # -- report ------------------------------------------------------------------------------
     def summary(self) -> str:
@@ -518,6 +549,13 @@ class Forecaster:
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
         else:
             lines.append("No validation tail (validation_split=0): no early stopping, no scores.")
+        if self.comparison_metrics_ is not None:
+            lines += [f"Beside AutoETS, AutoARIMA and Theta (statsforecast) at {self.comparison_note_}:",
+                      format_table(self.comparison_metrics_), verdict(self.comparison_metrics_)]
+        elif self.statistical is not True:
+            how = "" if statistical_available() else ' (pip install "lstmkit[stats]")'
+            lines.append(f"AutoETS, AutoARIMA and Theta: Forecaster(statistical=True) scores them beside the model"
+                         f"{how}.")
         if self.quantiles_:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
