@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name], lookback, count = evaluate(spec, seeds, settings)
         details[name] = f"{spec.frequency} h={spec.horizon} m={spec.season} L={lookback}" + (
             f" n={count}" if count > 1 else "")
-        print(f"{name}: done", file=sys.stderr, flush=True)
+        mases = ", ".join(f"{model} {score.mase:.3f}" for model, score in results[name].items())
+        print(f"{name}: MASE {mases}", file=sys.stderr, flush=True)  # progress, as each data set ends
     print(report(results, details))
     return 0
 

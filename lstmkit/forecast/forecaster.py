@@ -36,10 +36,11 @@ from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windo
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
 from lstmkit.forecast.statistical import StatisticalModels
+from lstmkit.forecast.transforms import TRANSFORMS
 from lstmkit.forecast.statistical import available as statistical_available
 from lstmkit.forecast.statistical import resolve as resolve_statistical
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
-                                      scale_target, unscale_target)
+                                      scale_target, scaled_residuals, unscale_target)
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
@@ -73,6 +74,8 @@ class Forecaster:
         epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
+        transform: "auto" (log for a positive series whose spread grows with its level, tested
+            on its training part; see lstmkit.forecast.transforms), "log" or "none".
         strategy: "direct" (one model, H outputs) or "recursive" (one step, fed back H times).
         relative: take each window relative to its last value (see the module docstring).
         season: observations per season for the baselines and MASE; inferred from the time
@@ -106,6 +109,7 @@ class Forecaster:
         batch_size: int = 16,
         learning_rate: float = 3e-3,
         scaler: str = "minmax",
+        transform: str = "auto",
         strategy: str = "direct",
         relative: bool = True,
         season: int | None = None,
@@ -131,6 +135,9 @@ class Forecaster:
         if scaler not in SCALERS:
             raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
         self.scaler = scaler
+        if transform not in TRANSFORMS:
+            raise ValueError(f"`transform` must be one of {list(TRANSFORMS)}; got {transform!r}.")
+        self.transform = transform
         if strategy not in STRATEGIES:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {strategy!r}.")
         self.strategy = strategy
@@ -158,7 +165,8 @@ class Forecaster:
         return {
             "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
             "dropout": self.dropout, "epochs": self.epochs, "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate, "scaler": self.scaler, "strategy": self.strategy,
+            "learning_rate": self.learning_rate, "scaler": self.scaler, "transform": self.transform,
+            "strategy": self.strategy,
             "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
@@ -233,7 +241,8 @@ class Forecaster:
         self._check_series(series, past_names, future_names)
         self.past_names_, self.future_names_ = past_names, future_names
         self.season_, self.season_note_ = infer_season(series[0].index, self.season)
-        self.scalers_ = {item.id: fit_scalers(self.scaler, item, self._validation_start(len(item)) or len(item))
+        self.scalers_ = {item.id: fit_scalers(self.scaler, item, self._validation_start(len(item)) or len(item),
+                                              self.transform, self.season_)
                          for item in series}  # too-short series too: predict() reads them
         self.tails_ = [self._tail(item) for item in series]
         self.index_specs_ = {item.id: index_spec(item.index) for item in series}
@@ -515,8 +524,9 @@ class Forecaster:
         if rows.empty:
             names = sorted(result.forecasts["model"].unique())
             raise ValueError(f"the backtest has no rows for model {model!r}; it has {names}.")
-        units = rows["id"].map(lambda i: self.scalers_[i].unit() if i in self.scalers_ else np.nan)
-        residuals = intervals.residuals_by_step((rows["actual"] - rows["forecast"]) / units, rows["step"], self.horizon)
+        scaled = scaled_residuals(self.scalers_, rows["id"].tolist(), rows["actual"].to_numpy(),
+                                  rows["forecast"].to_numpy())
+        residuals = intervals.residuals_by_step(scaled, rows["step"], self.horizon)
         self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
         self.calibration_size_ = int((rows["step"] == 1).sum())
         self.calibration_ = f"backtest ({self.calibration_size_} residuals per horizon step)"
@@ -542,6 +552,7 @@ class Forecaster:
             f"{self.layers} x LSTM({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
             f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
             f"Series: {len(self.tails_)}; {self.season_note_}.",
+            self._transform_note(),
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
         if self.validation_metrics_ is not None:
@@ -560,6 +571,14 @@ class Forecaster:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
         return "\n".join(lines)
+
+    def _transform_note(self) -> str:
+        logged = sum(scalers.logged for scalers in self.scalers_.values())
+        if self.transform == "auto":
+            return (f"Transform (auto, on each training part): log on {logged} of {len(self.scalers_)} series, whose "
+                    f"spread grows with their level; none on the others." if logged else
+                    "Transform (auto, on each training part): none; no series' spread grows with its level.")
+        return f"Transform: {self.transform}."
 
     def plot(self, history: Any, ax: Any = None, series_id: Any = None, last: int | None = None) -> Any:
         """Draw `history` (the series that was fitted), the forecast after it and its interval
