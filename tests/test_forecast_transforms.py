@@ -43,11 +43,11 @@ def test_log_scaler_round_trips_and_saves_its_state():
 
 def test_auto_takes_the_log_of_a_multiplicative_series_and_says_so():
     series = pd.Series(_multiplicative(), index=pd.date_range("2000-01", periods=120, freq="MS"))
-    fc = Forecaster(24, 12, units=8, epochs=30, seed=0).fit(series)
+    fc = Forecaster(24, 12, units=8, epochs=15, batch_size=32, seed=0).fit(series)
     assert fc.scalers_[None].logged
     assert "Transform (auto, on each training part): log on 1 of 1 series" in fc.summary()
     forecast = fc.predict()["forecast"].to_numpy()
     assert (forecast > 0).all()
-    plain = Forecaster(24, 12, units=8, epochs=30, seed=0, transform="none").fit(series)
+    plain = Forecaster(24, 12, units=8, epochs=15, batch_size=32, seed=0, transform="none").fit(series)
     assert not plain.scalers_[None].logged and "Transform: none." in plain.summary()
     assert fc.validation_metrics_.loc["lstm", "MASE"] < plain.validation_metrics_.loc["lstm", "MASE"]

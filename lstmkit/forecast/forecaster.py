@@ -11,7 +11,12 @@ What "right" means here, each done without being asked:
 - each window is taken relative to its last value (`relative=True`), so trends that leave
   the training range can still be forecast;
 - the four baselines (naive, seasonal naive, drift, mean) are scored beside the model on the
-  validation tail, and `summary()` says plainly when one of them wins.
+  validation tail, and `summary()` says plainly when one of them wins (and, with
+  `statistical=True`, AutoETS, AutoARIMA and Theta: lstmkit.forecast.statistical);
+- a positive series whose spread grows with its level is forecast on the log scale
+  (lstmkit.forecast.transforms), chosen on its training part;
+- in a global model, series shorter than lookback + horizon train on padded windows and those
+  too short for any window get seasonal-naive forecasts (lstmkit.forecast.padding).
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windo
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
 from lstmkit.forecast.statistical import StatisticalModels
-from lstmkit.forecast.transforms import TRANSFORMS
 from lstmkit.forecast.statistical import available as statistical_available
 from lstmkit.forecast.statistical import resolve as resolve_statistical
+from lstmkit.forecast.transforms import TRANSFORMS
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
                                       scale_target, scaled_residuals, unscale_target)
 from lstmkit.models import Sequential
@@ -166,8 +171,7 @@ class Forecaster:
             "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
             "dropout": self.dropout, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "scaler": self.scaler, "transform": self.transform,
-            "strategy": self.strategy,
-            "relative": self.relative, "season": self.season,
+            "strategy": self.strategy, "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
             "seed": self.seed, "statistical": self.statistical,
