@@ -99,6 +99,8 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         forecaster = cls(**settings)  # its own range checks
         forecaster.statistical = statistical
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
+        if len(config["best_epochs"]) != forecaster.ensemble:  # before building a member per ensemble entry
+            raise ConfigError("config.best_epochs", config["best_epochs"], f"{forecaster.ensemble} entries (ensemble)")
         members = [Sequential.check_config(config["model"], "config.model") for _ in range(forecaster.ensemble)]
         _check_consistent(forecaster, config, members[0])
     except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
@@ -134,8 +136,6 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
     if tuple(network.output_shape) not in ((forecaster.steps,), (forecaster.steps, 1)):
         raise ConfigError("config.model", f"<output {tuple(network.output_shape)}>",
                           f"a network whose output is ({forecaster.steps},) for horizon={forecaster.horizon}")
-    if len(config["best_epochs"]) != forecaster.ensemble:
-        raise ConfigError("config.best_epochs", config["best_epochs"], f"{forecaster.ensemble} entries (ensemble)")
     for level, widths in config["quantiles"].items():
         if level not in {str(level) for level in forecaster.levels}:
             raise ConfigError(f"config.quantiles.{level}", widths, f"a key among the levels {list(forecaster.levels)}")
