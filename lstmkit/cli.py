@@ -125,6 +125,9 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
                           help="what to do with gaps and NaNs (default interpolate, with a warning)")
     forecast.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    forecast.add_argument("--statistical", choices=["auto", "on", "off"], default="auto",
+                          help="score AutoETS, AutoARIMA and Theta beside the model in metrics.csv (statsforecast, "
+                               "pip install \"lstmkit[stats]\"): auto when installed (default), on, off")
     forecast.add_argument("--backtest", action="store_true",
                           help="also run a rolling-origin backtest (5 origins, one horizon apart) and take the "
                                "intervals from its residuals")
@@ -188,12 +191,11 @@ def _check_lengths(series: Sequence[object], forecaster: object, args: argparse.
     lookback, horizon = forecaster.lookback, forecaster.horizon
     chosen = "" if args.lookback else " (chosen from the data; --lookback sets it)"
     fix = "a smaller --horizon" + (" or --lookback" if args.lookback else "") + ", or a longer series"
-    shortest = min(series, key=len)
-    if len(shortest) < lookback + horizon:
-        raise ValueError(f"{shortest.label} has {len(shortest)} points, but lookback {lookback}{chosen} and "
+    longest = max(series, key=len)  # shorter series train on the windows they have
+    if len(longest) < lookback + horizon:
+        raise ValueError(f"{longest.label} has {len(longest)} points, but lookback {lookback}{chosen} and "
                          f"--horizon {horizon} need at least {lookback + horizon}. Pass {fix}.")
     needed = forecaster.min_length()
-    longest = max(series, key=len)
     if len(longest) < needed:
         raise ValueError(f"{longest.label} has {len(longest)} points, but lookback {lookback}{chosen} and "
                          f"--horizon {horizon} need at least {needed} to keep a validation tail (for early "
@@ -279,10 +281,11 @@ def run_forecast_command(args: argparse.Namespace) -> int:
                              f"{' within each --id series' if args.id else ''}, then run again.") from None
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
-        lookback = args.lookback or suggest_lookback(min(len(s) for s in series), horizon, season)
+        lookback = args.lookback or suggest_lookback(sorted(len(s) for s in series)[len(series) // 2], horizon, season)
         forecaster = Forecaster(lookback, horizon, units=args.units, cell=args.cell, epochs=args.epochs,
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
-                                ensemble=args.ensemble, missing=args.missing, seed=args.seed)
+                                ensemble=args.ensemble, missing=args.missing, seed=args.seed,
+                                statistical={"auto": None, "on": True, "off": False}[args.statistical])
         _check_lengths(series, forecaster, args)
         if args.tune:
             forecaster.tune(data, n_trials=args.tune, **columns, verbose=0 if args.quiet else 1)
@@ -302,6 +305,8 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     name = columns.get("value_col") or getattr(data, "name", None) or "value"
     histories = {s.id: _history_series(s, name) for s in series}
     metrics = result.metrics if result is not None else forecaster.validation_metrics_
+    if result is None and forecaster.comparison_metrics_ is not None:
+        metrics = forecaster.comparison_metrics_  # the statistical models too, on the same origins
     writers = {"forecast.csv": lambda path: forecast.to_csv(path, index_label=forecast.index.name or "time")}
     if metrics is not None:
         writers["metrics.csv"] = lambda path: metrics.to_csv(path)

@@ -63,6 +63,9 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
                          f"{time_text(backtest.origins[-1])}", backtest.metrics))
     if forecaster.validation_metrics_ is not None:
         sections.append(("Validation tail of the final fit", forecaster.validation_metrics_))
+    if forecaster.comparison_metrics_ is not None:
+        sections.append((f"Beside AutoETS, AutoARIMA and Theta at {forecaster.comparison_note_}",
+                         forecaster.comparison_metrics_))
     for title, metrics in sections:
         lines += ["", f"## {title}", "", markdown_table(metrics), "", f"**{verdict(metrics)}**"]
     if forecaster.quantiles_:

@@ -215,8 +215,8 @@ def _long(values_by_id, times=None):
 @pytest.mark.parametrize("data, kwargs, error, wording", [
     (np.arange(10.0), {}, ValueError, r"the series has 10 points but lookback=8 and horizon=4 need at least 12\. "
                                       r"Pass a longer series or reduce `lookback`"),
-    (_long({"a": np.arange(40.0), "b": np.arange(9.0)}), dict(id_col="id", time_col="t", value_col="y"),
-     ValueError, r"series 'b' has 9 points .* reduce `lookback`"),
+    (_long({"a": np.arange(10.0), "b": np.arange(9.0)}), dict(id_col="id", time_col="t", value_col="y"),
+     ValueError, r"series 'a' has 10 points .* reduce `lookback`"),  # short series train only beside a long one
     (pd.Series(np.arange(30.0), index=pd.date_range("2020", periods=30, freq="D")[::-1]), {}, ValueError,
      r"not sorted by time .*sort_index\(\)"),
     (_long({"a": np.arange(30.0)}, times=pd.DatetimeIndex(["2020-01-01"] * 2).append(

@@ -38,8 +38,11 @@ def test_bundled_dataset_writes_every_result(tmp_path, capsys):
     assert len(forecast) == 12 and str(forecast.index[0].date()) == "1961-01-01"
     assert list(forecast.columns) == ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
     metrics = pd.read_csv(out / "metrics.csv", index_col=0)
-    assert list(metrics.index) == ["lstm", "naive", "seasonal_naive", "drift", "mean"]
+    # --statistical auto: the [stats] extra (in dev) is installed, so the statistical models stand beside it
+    assert list(metrics.index) == ["lstm", "naive", "seasonal_naive", "drift", "mean", "auto_ets", "auto_arima",
+                                   "theta"]
     report = (out / "report.md").read_text()
+    assert "## Beside AutoETS, AutoARIMA and Theta at 3 origin(s) of the validation tail" in report
     assert report.startswith("# Forecast of airline_passengers")
     assert "season 12 inferred from the monthly index" in report and "| seasonal_naive |" in report
     assert ("beats every baseline" in report) or ("A baseline wins" in report)
@@ -53,7 +56,8 @@ def test_bundled_dataset_writes_every_result(tmp_path, capsys):
 def test_csv_with_many_series_and_a_backtest(tmp_path, stores_csv, capsys):
     out = tmp_path / "stores"
     argv = ["forecast", str(stores_csv / "stores.csv"), "--time", "date", "--target", "sales", "--id", "store",
-            "--horizon", "6", "--lookback", "12", "--backtest", "--out", str(out), "--quiet", *QUICK]
+            "--horizon", "6", "--lookback", "12", "--backtest", "--statistical", "off", "--out", str(out), "--quiet",
+            *QUICK]
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith("Wrote forecast.csv, metrics.csv, forecast.png, backtest.csv")
     forecast = pd.read_csv(out / "forecast.csv")
@@ -61,7 +65,7 @@ def test_csv_with_many_series_and_a_backtest(tmp_path, stores_csv, capsys):
     backtest = pd.read_csv(out / "backtest.csv")
     assert set(backtest["id"]) == {"north", "south"} and backtest["origin"].nunique() == 5
     metrics = pd.read_csv(out / "metrics.csv", index_col=0)
-    assert {"coverage_80", "width_95"} <= set(metrics.columns)
+    assert {"coverage_80", "width_95"} <= set(metrics.columns) and "auto_arima" not in metrics.index
     assert "## Backtest: 5 origins from 2018-07-01 to 2020-07-01" in (out / "report.md").read_text()
 
 

@@ -44,3 +44,14 @@ def test_seq2seq_strategy_uses_the_chosen_cell_for_encoder_and_decoder(tmp_path)
     again = Forecaster.load(tmp_path / "g.lstmkit")
     assert again.cell == "gru"
     pd.testing.assert_frame_equal(again.predict(), fc.predict())
+
+
+def test_seq2seq_forecaster_exports_to_onnx(tmp_path):
+    import onnxruntime
+
+    series = noisy_sine()
+    fc = Forecaster(12, 3, strategy="seq2seq", cell="gru", units=4, epochs=2, seed=0).fit(series)
+    fc.export_onnx(tmp_path / "s.onnx")
+    window = series.to_numpy()[-12:].reshape(1, 12, 1).astype(np.float32)
+    got = onnxruntime.InferenceSession(str(tmp_path / "s.onnx")).run(None, {"x": window})[0]
+    np.testing.assert_allclose(got[0], fc.predict()["forecast"].to_numpy(), rtol=1e-6, atol=1e-5)

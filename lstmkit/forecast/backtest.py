@@ -8,6 +8,7 @@ the same history.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecast.baselines import all_baselines
-from lstmkit.forecast.metrics import BASELINE_NAMES, format_table, mase_scale, score_table, verdict
+from lstmkit.forecast.metrics import BASELINE_NAMES, REFERENCE_NAMES, format_table, mase_scale, score_table, verdict
+from lstmkit.forecast.padding import ShortSeriesWarning
+from lstmkit.forecast.statistical import STATISTICAL_NAMES, StatisticalModels, resolve
 from lstmkit.forecast.series import SeriesData, common_timeline, position, read_series, time_text
 
 if TYPE_CHECKING:
@@ -62,20 +65,23 @@ class TidyRows:
 
     _COLUMNS = ("id", "origin", "time", "step", "model", "actual", "forecast", "mase_scale")
 
-    def __init__(self, horizon: int, season: int) -> None:
-        self.horizon, self.season = horizon, season
+    def __init__(self, horizon: int, season: int, statistical: StatisticalModels | None = None) -> None:
+        self.horizon, self.season, self.statistical = horizon, season, statistical
         self.columns: dict[str, list[Any]] = {name: [] for name in self._COLUMNS}
         self.bands: list[dict[str, np.ndarray]] = []  # one {"lower_80": ..., ...} per block of rows
 
     def add(self, item: SeriesData, origin: int,
             forecasts: dict[str, tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]],
             with_baselines: bool = True) -> None:
-        """Rows for forecasts made at position `origin` of `item` (and the baselines' rows)."""
+        """Rows for forecasts made at position `origin` of `item` (and the baselines' rows, with
+        the statistical models' when the rows were made with them)."""
         history, horizon = item.values[:origin], self.horizon
         models = dict(forecasts)
         if with_baselines:
-            models.update((name, (forecast, {})) for name, forecast in
-                          all_baselines(history, horizon, self.season).items())
+            references = all_baselines(history, horizon, self.season)
+            if self.statistical is not None:
+                references.update(self.statistical.forecasts(history, horizon))
+            models.update((name, (forecast, {})) for name, forecast in references.items())
         scale = mase_scale(history, self.season)
         for name, (forecast, bands) in models.items():
             block = {"id": [item.id] * horizon, "origin": item.index[[origin] * horizon],
@@ -113,6 +119,7 @@ def backtest(
     value_col: str | None = None,
     past_covariates: Any = None,
     future_covariates: Any = None,
+    statistical: bool | None = False,
 ) -> BacktestResult:
     """Rolling-origin forecasts of one or more forecasters, beside the baselines, in one table.
 
@@ -124,6 +131,9 @@ def backtest(
             the time line (0.75), or a time; by default the origin 4 strides before the last.
         stride: steps between origins (default: the horizon, so forecasts do not overlap).
         refit: fit again every `refit` origins; 0 fits once, at the first origin.
+        statistical: score AutoETS, AutoARIMA and Theta (statsforecast) beside the baselines:
+            True (an error says how to install the `[stats]` extra when missing), None when
+            installed, False not. Forecaster.backtest passes the forecaster's own setting.
 
     Returns:
         BacktestResult: tidy forecasts and per-model metrics; `.summary()` says who wins.
@@ -139,7 +149,8 @@ def backtest(
     if not isinstance(forecasters, dict) or not forecasters or not all(
             isinstance(f, Forecaster) for f in forecasters.values()):
         raise TypeError("`forecasters` must be a Forecaster or a dict {name: Forecaster}.")
-    clash = set(forecasters) & set(BASELINE_NAMES)
+    statistical = resolve(statistical)
+    clash = set(forecasters) & set(REFERENCE_NAMES)
     if clash:
         raise ValueError(f"forecaster name(s) {sorted(clash)} are taken by the baselines; choose other names.")
     first = next(iter(forecasters.values()))
@@ -169,26 +180,29 @@ def backtest(
         histories = []  # (history before the origin, the whole series, the origin's position in it)
         for item in series:
             n = position(item.index, cut)
-            if n + horizon <= len(item):
+            if n >= 1 and n + horizon <= len(item):
                 histories.append((item.head(n, future_rows=horizon), item, n))
         for name, template in forecasters.items():
             if name in fitted and not (refit and k % refit == 0):
                 continue
-            trainable = [h for h, _, _ in histories if len(h) >= template.min_length()]
-            if trainable:
+            if any(len(h) >= template.min_length() for h, _, _ in histories):
                 fitted[name] = template.clone()
                 fitted[name].columns_ = columns
-                fitted[name]._fit_series(trainable, past_names, future_names)
+                with warnings.catch_warnings():  # a series too short at early origins is expected
+                    warnings.simplefilter("ignore", ShortSeriesWarning)
+                    fitted[name]._fit_series([h for h, _, _ in histories], past_names, future_names)
             elif name not in fitted:
                 raise ValueError(f"at origin {cut} no series has the {template.min_length()} points fit needs "
                                  f"(lookback + horizon + a validation tail); choose a later start.")
         # Forecast only where the last `lookback` values are known (gaps kept by missing="drop").
         ready = [(h, full, n) for h, full, n in histories
-                 if n >= first.lookback and not np.isnan(full.values[n - first.lookback : n]).any()]
+                 if n >= 1 and not np.isnan(full.values[max(0, n - first.lookback) : n]).any()]
         if not ready:
             continue
         used.append(cut)
-        rows = rows or TidyRows(horizon, fitted[next(iter(forecasters))].season_)
+        if rows is None:
+            season = fitted[next(iter(forecasters))].season_
+            rows = TidyRows(horizon, season, StatisticalModels(season) if statistical else None)
         for name, model in fitted.items():
             usable = [(h, full, n) for h, full, n in ready if h.id in model.scalers_]
             results = model._predict_series([h for h, _, _ in usable], horizon)
@@ -201,7 +215,7 @@ def backtest(
                          f"lookback={first.lookback} points; fit with missing='interpolate'.")
     levels = sorted({level for f in forecasters.values() for level in f.levels})
     table = rows.frame(levels)
-    names = [*forecasters, *BASELINE_NAMES]
+    names = [*forecasters, *BASELINE_NAMES, *(STATISTICAL_NAMES if statistical else ())]
     metrics = score_table(table, levels).reindex(names)
     reference = fitted[next(iter(forecasters))]
     return BacktestResult(table, metrics, horizon, reference.season_, reference.season_note_, used)

@@ -32,11 +32,12 @@ def _affine(scaler: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
-    """The ONNX ModelProto of a fitted direct-strategy forecaster for one series' scalers."""
+    """The ONNX ModelProto of a fitted direct- or seq2seq-strategy forecaster for one series' scalers."""
     forecaster._require_fitted("export_onnx()")
-    if forecaster.strategy != "direct":
-        raise ValueError("export_onnx() exports strategy='direct' forecasters (one network call per forecast); "
-                         "this one is 'recursive', which feeds each step back. Fit with strategy='direct' to export.")
+    if forecaster.strategy == "recursive":
+        raise ValueError("export_onnx() exports strategy='direct' or 'seq2seq' forecasters (one network call per "
+                         "forecast); this one is 'recursive', which feeds each step back. Fit with strategy='direct' "
+                         "to export.")
     ids = [tail.id for tail in forecaster.tails_]
     if series_id is None and len(ids) > 1:
         raise ValueError(f"this forecaster holds {len(ids)} series, each with its own scaler; pass series_id= one of "

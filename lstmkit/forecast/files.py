@@ -50,6 +50,9 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
         "tuning": forecaster.tuning_,
+        "comparison": None if forecaster.comparison_metrics_ is None else {
+            "note": forecaster.comparison_note_,
+            "metrics": forecaster.comparison_metrics_.reset_index().to_dict(orient="list")},
     }
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(forecaster.members_)
                for key, value in member.state_dict().items()}
@@ -77,6 +80,8 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
         "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
+        "comparison": Nullable(Fields({"note": Str(), "metrics": MapOf(ListOf(Anything(), _MANY))},
+                                      required={"note", "metrics"})),  # the statistical models' scores
     }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
                  "season_note", "best_epochs", "quantiles", "calibration", "series", "validation_metrics"})
 
@@ -89,8 +94,13 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
                              f"lstmkit.load_model.")
     try:
         config = _file_schema(cls).check(file.config, "config")
-        forecaster = cls(**config["forecaster"])  # its own range checks
+        settings = dict(config["forecaster"])
+        statistical = settings.pop("statistical", False)  # True needs statsforecast only to fit again
+        forecaster = cls(**settings)  # its own range checks
+        forecaster.statistical = statistical
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
+        if len(config["best_epochs"]) != forecaster.ensemble:  # before building a member per ensemble entry
+            raise ConfigError("config.best_epochs", config["best_epochs"], f"{forecaster.ensemble} entries (ensemble)")
         members = [Sequential.check_config(config["model"], "config.model") for _ in range(forecaster.ensemble)]
         _check_consistent(forecaster, config, members[0])
     except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
@@ -126,8 +136,6 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
     if tuple(network.output_shape) not in ((forecaster.steps,), (forecaster.steps, 1)):
         raise ConfigError("config.model", f"<output {tuple(network.output_shape)}>",
                           f"a network whose output is ({forecaster.steps},) for horizon={forecaster.horizon}")
-    if len(config["best_epochs"]) != forecaster.ensemble:
-        raise ConfigError("config.best_epochs", config["best_epochs"], f"{forecaster.ensemble} entries (ensemble)")
     for level, widths in config["quantiles"].items():
         if level not in {str(level) for level in forecaster.levels}:
             raise ConfigError(f"config.quantiles.{level}", widths, f"a key among the levels {list(forecaster.levels)}")
@@ -139,14 +147,13 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
         raise ConfigError("config.series", ids[:5], "series of distinct ids")
     for index, entry in enumerate(config["series"]):
         key, past, future = f"config.series[{index}]", len(config["past_names"]), len(config["future_names"])
-        if len(entry["values"]) != forecaster.lookback:
-            raise ConfigError(f"{key}.values", f"<{len(entry['values'])} values>",
-                              f"lookback={forecaster.lookback} values")
-        if len(entry["past"]) != forecaster.lookback or any(len(row) != past for row in entry["past"]):
-            raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{forecaster.lookback} rows of {past}")
-        if len(entry["future"]) < forecaster.lookback or any(len(row) != future for row in entry["future"]):
-            raise ConfigError(f"{key}.future", f"<{len(entry['future'])} rows>",
-                              f"at least {forecaster.lookback} rows of {future}")
+        kept = len(entry["values"])  # the last lookback points; a short series keeps all it has
+        if not 1 <= kept <= forecaster.lookback:
+            raise ConfigError(f"{key}.values", f"<{kept} values>", f"1 to lookback={forecaster.lookback} values")
+        if len(entry["past"]) != kept or any(len(row) != past for row in entry["past"]):
+            raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{kept} rows of {past}")
+        if len(entry["future"]) < kept or any(len(row) != future for row in entry["future"]):
+            raise ConfigError(f"{key}.future", f"<{len(entry['future'])} rows>", f"at least {kept} rows of {future}")
 
 
 def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
@@ -159,6 +166,11 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none
     metrics = config["validation_metrics"]
     forecaster.validation_metrics_ = None if metrics is None else pd.DataFrame(metrics).set_index("model")
+    comparison = config.get("comparison")  # files written before the statistical models have none
+    forecaster.comparison_metrics_, forecaster.comparison_note_ = None, None
+    if comparison is not None:
+        forecaster.comparison_metrics_ = pd.DataFrame(comparison["metrics"]).set_index("model")
+        forecaster.comparison_note_ = comparison["note"]
     forecaster.validation_ = None
     forecaster.tails_, forecaster.scalers_, forecaster.index_specs_ = [], {}, {}
     for entry in config["series"]:

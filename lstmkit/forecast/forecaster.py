@@ -11,7 +11,12 @@ What "right" means here, each done without being asked:
 - each window is taken relative to its last value (`relative=True`), so trends that leave
   the training range can still be forecast;
 - the four baselines (naive, seasonal naive, drift, mean) are scored beside the model on the
-  validation tail, and `summary()` says plainly when one of them wins.
+  validation tail, and `summary()` says plainly when one of them wins (and, with
+  `statistical=True`, AutoETS, AutoARIMA and Theta: lstmkit.forecast.statistical);
+- a positive series whose spread grows with its level is forecast on the log scale
+  (lstmkit.forecast.transforms), chosen on its training part;
+- in a global model, series shorter than lookback + horizon train on padded windows and those
+  too short for any window get seasonal-naive forecasts (lstmkit.forecast.padding).
 """
 
 from __future__ import annotations
@@ -30,14 +35,21 @@ from lstmkit.distributed import check_mode, launched_rank
 from lstmkit.forecast import intervals
 from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
+from lstmkit.forecast.baselines import seasonal_naive
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.metrics import format_table, score_table, verdict
-from lstmkit.forecast.network import CELLS, build_network, check_cell, forecast_scaled, train_network
+from lstmkit.forecast.network import CELLS, Padded, build_network, check_cell, forecast_scaled, train_network
+from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
+                                     window_origins)
 from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
                                      read_series, with_future_covariates)
+from lstmkit.forecast.statistical import StatisticalModels
+from lstmkit.forecast.statistical import available as statistical_available
+from lstmkit.forecast.statistical import resolve as resolve_statistical
+from lstmkit.forecast.transforms import TRANSFORMS
 from lstmkit.forecast.tuning import tune_forecaster, tuning_text
 from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
-                                      scale_target, unscale_target)
+                                      scale_target, scaled_residuals, unscale_target)
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
@@ -45,6 +57,7 @@ STRATEGIES = ("direct", "recursive", "seq2seq")
 
 
 _SCORE_CHUNK = 4096  # validation origins forecast at once
+_COMPARED_ORIGINS, _COMPARED_SERIES = 3, 50  # where the statistical models are scored at fit
 
 
 class Forecaster:
@@ -60,6 +73,8 @@ class Forecaster:
         epochs, batch_size, learning_rate, patience: training (Adam on MSE); at most `epochs`
             epochs, stopped `patience` epochs after the validation loss last improved.
         scaler: "minmax", "standard" or "none"; one per series, fitted on its training part.
+        transform: "auto" (log for a positive series whose spread grows with its level, tested
+            on its training part; see lstmkit.forecast.transforms), "log" or "none".
         strategy: "direct" (one model, H outputs), "recursive" (one step, fed back H times) or
             "seq2seq" (an encoder whose summary a decoder of the same `cell` unrolls over the H steps).
         relative: take each window relative to its last value (see the module docstring).
@@ -70,6 +85,10 @@ class Forecaster:
         validation_split: fraction of the windows, the latest, held out as the validation tail.
         missing: "interpolate" (with a warning), "drop" (skip windows touching a gap) or "error".
         seed: makes training repeatable on CPU.
+        statistical: score AutoETS, AutoARIMA and Theta (statsforecast, the `[stats]` extra) beside
+            the model, in `summary()` (on a few validation origins) and `backtest()`: True (an
+            error says how to install it when missing), None when installed, False not (each
+            origin costs three model fits: about a second for a seasonal monthly series).
         model: any lstmkit Sequential whose input is (lookback, features) and output (H,) or
             (H, 1) (1 for "recursive"); trained copies of it replace the default stack.
 
@@ -91,6 +110,7 @@ class Forecaster:
         batch_size: int = 16,
         learning_rate: float = 3e-3,
         scaler: str = "minmax",
+        transform: str = "auto",
         strategy: str = "direct",
         relative: bool = True,
         season: int | None = None,
@@ -101,6 +121,7 @@ class Forecaster:
         missing: str = "interpolate",
         seed: int = 0,
         model: Sequential | None = None,
+        statistical: bool | None = False,
     ) -> None:
         self.lookback = _positive_int(lookback, "lookback")
         self.horizon = _positive_int(horizon, "horizon")
@@ -114,6 +135,9 @@ class Forecaster:
         if scaler not in SCALERS:
             raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
         self.scaler = scaler
+        if transform not in TRANSFORMS:
+            raise ValueError(f"`transform` must be one of {list(TRANSFORMS)}; got {transform!r}.")
+        self.transform = transform
         if strategy not in STRATEGIES:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {strategy!r}.")
         self.strategy = strategy
@@ -130,6 +154,8 @@ class Forecaster:
         if model is not None and not isinstance(model, Sequential):
             raise TypeError(f"`model` must be an lstmkit Sequential; got {type(model).__name__}.")
         self.model = model
+        resolve_statistical(statistical)  # checks the value, and that statsforecast is there for True
+        self.statistical = statistical
         self.members_: list[Sequential] = []
         self.histories_: list[History] = []
         self.tuning_: dict[str, Any] | None = None  # what Forecaster.tune found
@@ -141,11 +167,11 @@ class Forecaster:
         return {
             "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
             "dropout": self.dropout, "cell": self.cell, "epochs": self.epochs, "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate, "scaler": self.scaler, "strategy": self.strategy,
-            "relative": self.relative, "season": self.season,
+            "learning_rate": self.learning_rate, "scaler": self.scaler, "transform": self.transform,
+            "strategy": self.strategy, "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
-            "seed": self.seed,
+            "seed": self.seed, "statistical": self.statistical,
         }
 
     def clone(self) -> "Forecaster":
@@ -168,10 +194,11 @@ class Forecaster:
         """First origin of the validation tail of a series of `length` points (None: no tail)."""
         if self.validation_split == 0:
             return None
-        windows_total = length - self.lookback - self.horizon + 1
+        reach = self.lookback if length >= self.lookback + self.horizon else MIN_CONTEXT  # short: padded windows
+        windows_total = length - reach - self.horizon + 1
         tail = max(1, round(self.validation_split * windows_total))
         start = length - self.horizon - tail + 1
-        return start if start - self.steps - self.lookback + 1 >= 1 else None
+        return start if windows_total >= 1 and start - self.steps - reach + 1 >= 1 else None
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(
@@ -254,24 +281,32 @@ class Forecaster:
         self._check_series(series, past_names, future_names)
         self.past_names_, self.future_names_ = past_names, future_names
         self.season_, self.season_note_ = infer_season(series[0].index, self.season)
+        self.scalers_ = {item.id: fit_scalers(self.scaler, item, self._validation_start(len(item)) or len(item),
+                                              self.transform, self.season_)
+                         for item in series}  # too-short series too: predict() reads them
+        self.tails_ = [self._tail(item) for item in series]
+        self.index_specs_ = {item.id: index_spec(item.index) for item in series}
+        series = split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
-        self.scalers_ = {item.id: fit_scalers(self.scaler, item, start or len(item))
-                         for item, start in zip(series, starts)}
-        train, validation = self._windows(series, starts)
+        if any(len(item) < self.lookback + self.horizon for item in series):
+            train, validation = self._padded_windows(series, starts)
+        else:
+            train, validation = self._windows(series, starts)
         self.members_, self.histories_, self.best_epochs_ = [], [], []
+        features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
         for member in range(self.ensemble):
-            model = build_network(self, train.input_shape[-1])
+            model = build_network(self, features)
             history, best_epoch = train_network(model, self, train, validation, member, verbose, distributed)
             self.members_.append(model)
             self.histories_.append(history)
             self.best_epochs_.append(best_epoch)
         self._score_validation([(item, range(start, len(item) - self.horizon + 1))
                                 for item, start in zip(series, starts) if start is not None])
-        self.tails_ = [self._tail(item) for item in series]
-        self.index_specs_ = {item.id: index_spec(item.index) for item in series}
 
     def _check_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str]) -> None:
-        check_length(series, self.lookback + self.horizon, self.lookback, self.horizon)
+        # Series shorter than lookback + horizon train on padded windows; only when none is that long
+        # is the lookback itself at fault.
+        check_length([max(series, key=len)], self.lookback + self.horizon, self.lookback, self.horizon)
         if self.validation_split > 0 and all(self._validation_start(len(item)) is None for item in series):
             check_length([max(series, key=len)], self.min_length(), self.lookback, self.horizon,
                                 " with a validation tail (early stopping, intervals; validation_split=0 "
@@ -308,18 +343,45 @@ class Forecaster:
         validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
         return windows.subset(slice(0, len(train_starts))), validation_windows
 
-    def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> np.ndarray:
-        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative)
+    def _padded_windows(self, series: list[SeriesData], starts: list[int | None]) -> tuple[Padded, Padded | None]:
+        """As `_windows`, when some series are shorter than lookback + horizon: every window with
+        MIN_CONTEXT to lookback real steps, as arrays (inputs, targets, lengths) in memory."""
+        train, validation = [], []
+        for item, start in zip(series, starts):
+            matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
+            origins = window_origins(matrix, self.lookback, self.steps)
+            end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
+            train.append(padded_windows(matrix, origins[:end], self.lookback, self.steps))
+            if start is not None:
+                validation.append(padded_windows(matrix, origins[origins >= start], self.lookback, self.steps))
+
+        def stacked(parts: list[Padded]) -> Padded:
+            inputs, targets, lengths = (np.concatenate(column) for column in zip(*parts))
+            inputs = np.where(np.isnan(inputs), 0.0, inputs)  # unknown future covariates past the data
+            if self.relative:
+                inputs, level = relative_inputs(inputs, True, lengths)
+                targets = targets - level[:, None]
+            return inputs.astype(np.float32), targets.astype(np.float32), lengths
+
+        train_set = stacked(train)
+        if len(train_set[0]) == 0:
+            raise ValueError("no training window is free of missing values; use missing='interpolate'.")
+        return train_set, stacked(validation) if validation and sum(len(v[0]) for v in validation) else None
+
+    def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int,
+                         lengths: np.ndarray | None = None) -> np.ndarray:
+        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths)
 
     def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs at each origin (N, L, F) and the covariates recursive steps append (N, horizon, K)."""
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Inputs at each origin (N, L, F), the covariates recursive steps append (N, horizon, K),
+        and the real steps of each input (N,) when some origins have fewer than L before them."""
         rows = max(max(origins) + horizon, len(item))  # the whole series, plus steps past its end
         matrix = feature_matrix(item, scalers, self.steps, rows)
-        contexts = np.stack([matrix[o - self.lookback : o] for o in origins])
+        contexts, lengths = padded_contexts(matrix, origins, self.lookback)
         future_start = 1 + item.past.shape[1]
         ahead = np.stack([matrix[o : o + horizon, future_start:] for o in origins])
-        return contexts, ahead
+        return contexts, ahead, lengths
 
     def _score_validation(self, val_origins: list[tuple[SeriesData, range]]) -> None:
         """Forecast every validation origin: conformal residuals and the table beside the baselines."""
@@ -327,25 +389,31 @@ class Forecaster:
         self.calibration_: str | None = None
         self.validation_ = None
         self.validation_metrics_ = None
+        self.comparison_metrics_ = None
         if not val_origins:
             return
         residuals, rows = [], TidyRows(self.horizon, self.season_)
+        compared = self._comparison_origins(val_origins)
+        comparison = TidyRows(self.horizon, self.season_, StatisticalModels(self.season_)) if compared else None
         # Origins in chunks, so the stacked contexts stay O(chunk · lookback), never O(N · lookback).
         chunks = [(item, origins[start : start + _SCORE_CHUNK])
                   for item, origins in val_origins for start in range(0, len(origins), _SCORE_CHUNK)]
         for item, origins in chunks:
             scalers = self.scalers_[item.id]
-            contexts, ahead = self._contexts(item, scalers, origins, self.horizon)
+            contexts, ahead, lengths = self._contexts(item, scalers, origins, self.horizon)
             known = ~np.isnan(contexts[:, :, : 1 + item.past.shape[1]]).any(axis=(1, 2))
             origins, contexts, ahead = [o for o, k in zip(origins, known) if k], contexts[known], ahead[known]
             if not origins:
                 continue
-            scaled = self._forecast_scaled(contexts, ahead, self.horizon)
+            lengths = None if lengths is None else lengths[known]
+            scaled = self._forecast_scaled(contexts, ahead, self.horizon, lengths)
             actual = np.stack([item.values[o : o + self.horizon] for o in origins])
             residuals.append(scale_target(scalers, actual) - scaled)
             forecasts = unscale_target(scalers, scaled)
             for k, origin in enumerate(origins):
                 rows.add(item, origin, {"lstm": (forecasts[k], {})})
+                if (item.id, origin) in compared:
+                    comparison.add(item, origin, {"lstm": (forecasts[k], {})})
         if not residuals:
             return
         residuals = np.concatenate(residuals)
@@ -354,6 +422,20 @@ class Forecaster:
         self.calibration_size_ = len(residuals)
         self.validation_ = rows.frame()
         self.validation_metrics_ = score_table(self.validation_)
+        if comparison is not None and comparison.bands:
+            table = comparison.frame()
+            self.comparison_metrics_ = score_table(table)
+            count = int(((table["model"] == "lstm") & (table["step"] == 1)).sum())
+            self.comparison_note_ = (f"{count} origin(s) of the validation tail ({_COMPARED_ORIGINS} at most per "
+                                     f"series, a horizon apart, from its end; the first {_COMPARED_SERIES} series)")
+
+    def _comparison_origins(self, val_origins: list[tuple[SeriesData, range]]) -> set[tuple[Any, int]]:
+        """(series id, origin) pairs where the statistical models are fitted and scored beside the
+        LSTM: each one a fit of three models, so a few per series, for a bounded number of series."""
+        if not resolve_statistical(self.statistical):
+            return set()
+        return {(item.id, origin) for item, origins in val_origins[:_COMPARED_SERIES]
+                for origin in list(origins)[::-1][:: self.horizon][:_COMPARED_ORIGINS]}
 
     # -- predict -----------------------------------------------------------------------------
     def predict(self, horizon: int | None = None, data: Any = None, future_covariates: Any = None) -> pd.DataFrame:
@@ -414,16 +496,18 @@ class Forecaster:
         for item in series:
             if item.id not in self.scalers_:
                 raise ValueError(f"{item.label} was not in the data given to fit; fit again with it included.")
-            if len(item) < self.lookback:
-                raise ValueError(f"{item.label} has {len(item)} points; forecasting needs the last "
-                                 f"lookback={self.lookback}. Pass a longer history.")
+            times = future_index(item.index, horizon)
+            if too_short(item, self.steps):
+                forecast = seasonal_naive(item.values, horizon, self.season_)
+                results.append((times, forecast, {level: (np.full(horizon, np.nan),) * 2 for level in self.quantiles_}))
+                continue
             scalers = self.scalers_[item.id]
-            contexts, ahead = self._contexts(item, scalers, [len(item)], horizon)
+            contexts, ahead, lengths = self._contexts(item, scalers, [len(item)], horizon)
             self._check_known(item, contexts, ahead, horizon)
-            scaled = self._forecast_scaled(contexts, ahead, horizon)[0]
+            scaled = self._forecast_scaled(contexts, ahead, horizon, lengths)[0]
             bands = {level: (unscale_target(scalers, scaled - q[:horizon]),
                              unscale_target(scalers, scaled + q[:horizon])) for level, q in self.quantiles_.items()}
-            results.append((future_index(item.index, horizon), unscale_target(scalers, scaled), bands))
+            results.append((times, unscale_target(scalers, scaled), bands))
         return results
 
     def network_input(self, series_id: Any = None) -> tuple[np.ndarray, pd.Index]:
@@ -445,8 +529,8 @@ class Forecaster:
         item = self.tails_[0] if series_id is None else tails.get(series_id)
         if item is None:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
-        contexts, _ = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
-        return relative_inputs(contexts, self.relative)[0], item.index[-self.lookback:]
+        contexts, _, lengths = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
+        return relative_inputs(contexts, self.relative, lengths)[0], item.index[-self.lookback:]
 
     def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
         future_start = 1 + item.past.shape[1]
@@ -465,7 +549,7 @@ class Forecaster:
 
     def _tail(self, item: SeriesData) -> SeriesData:
         """The last `lookback` points (and the future-known covariates after them), kept for predict()."""
-        start = len(item) - self.lookback
+        start = max(0, len(item) - self.lookback)
         return SeriesData(item.id, item.index[start:], item.values[start:], item.past[start:],
                           item.future[start:])
 
@@ -480,8 +564,9 @@ class Forecaster:
         if rows.empty:
             names = sorted(result.forecasts["model"].unique())
             raise ValueError(f"the backtest has no rows for model {model!r}; it has {names}.")
-        units = rows["id"].map(lambda i: self.scalers_[i].unit() if i in self.scalers_ else np.nan)
-        residuals = intervals.residuals_by_step((rows["actual"] - rows["forecast"]) / units, rows["step"], self.horizon)
+        scaled = scaled_residuals(self.scalers_, rows["id"].tolist(), rows["actual"].to_numpy(),
+                                  rows["forecast"].to_numpy())
+        residuals = intervals.residuals_by_step(scaled, rows["step"], self.horizon)
         self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
         self.calibration_size_ = int((rows["step"] == 1).sum())
         self.calibration_ = f"backtest ({self.calibration_size_} residuals per horizon step)"
@@ -491,11 +576,12 @@ class Forecaster:
     def backtest(self, data: Any, start: Any = None, stride: int | None = None, refit: int = 1,
                  id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
                  past_covariates: Any = None, future_covariates: Any = None) -> BacktestResult:
-        """Rolling-origin backtest of this forecaster beside the baselines (model name "lstm");
-        see `lstmkit.forecast.backtest`. This forecaster itself stays as it is."""
+        """Rolling-origin backtest of this forecaster beside the baselines (model name "lstm") and,
+        as `statistical` says, AutoETS, AutoARIMA and Theta; see `lstmkit.forecast.backtest`.
+        This forecaster itself stays as it is."""
         return run_backtest(data, {"lstm": self}, start=start, stride=stride, refit=refit, id_col=id_col,
                         time_col=time_col, value_col=value_col, past_covariates=past_covariates,
-                        future_covariates=future_covariates)
+                        future_covariates=future_covariates, statistical=self.statistical)
 
     # -- report ------------------------------------------------------------------------------
     def summary(self) -> str:
@@ -506,6 +592,7 @@ class Forecaster:
             f"{self.layers} x {CELLS[self.cell].__name__}({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
             f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
             f"Series: {len(self.tails_)}; {self.season_note_}.",
+            self._transform_note(),
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
         if self.validation_metrics_ is not None:
@@ -515,10 +602,25 @@ class Forecaster:
             lines.append("No validation tail (validation_split=0): no early stopping, no scores.")
         if self.tuning_:
             lines.append(tuning_text(self.tuning_))
+        if self.comparison_metrics_ is not None:
+            lines += [f"Beside AutoETS, AutoARIMA and Theta (statsforecast) at {self.comparison_note_}:",
+                      format_table(self.comparison_metrics_), verdict(self.comparison_metrics_)]
+        elif self.statistical is not True:
+            how = "" if statistical_available() else ' (pip install "lstmkit[stats]")'
+            lines.append(f"AutoETS, AutoARIMA and Theta: Forecaster(statistical=True) scores them beside the model"
+                         f"{how}.")
         if self.quantiles_:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
         return "\n".join(lines)
+
+    def _transform_note(self) -> str:
+        logged = sum(scalers.logged for scalers in self.scalers_.values())
+        if self.transform == "auto":
+            return (f"Transform (auto, on each training part): log on {logged} of {len(self.scalers_)} series, whose "
+                    f"spread grows with their level; none on the others." if logged else
+                    "Transform (auto, on each training part): none; no series' spread grows with its level.")
+        return f"Transform: {self.transform}."
 
     def plot(self, history: Any, ax: Any = None, series_id: Any = None, last: int | None = None) -> Any:
         """Draw `history` (the series that was fitted), the forecast after it and its interval
@@ -560,7 +662,7 @@ class Forecaster:
     def export_onnx(self, path: str | os.PathLike, series_id: Any = None) -> None:
         """Write the fitted forecaster as one ONNX graph (lstmkit.forecast.export): input "x" float32
         (batch, lookback, features) of raw values, as the last `lookback` rows of the series (and its
-        covariates); output "y" (batch, horizon) in the series' units, as `predict()`. Direct strategy;
+        covariates); output "y" (batch, horizon) in the series' units, as `predict()`. Direct or seq2seq strategy;
         for many series, `series_id` picks whose scalers the graph holds."""
         from lstmkit.forecast.export import export_forecaster
 

@@ -13,7 +13,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lstmkit.forecast.statistical import STATISTICAL_NAMES
+
 BASELINE_NAMES = ("naive", "seasonal_naive", "drift", "mean")
+REFERENCE_NAMES = (*BASELINE_NAMES, *STATISTICAL_NAMES)  # what a model is judged against
 
 
 def _pair(actual: Any, forecast: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -114,10 +117,11 @@ def score_table(forecasts: pd.DataFrame, levels: Sequence[int] = ()) -> pd.DataF
 
 
 def verdict(table: pd.DataFrame) -> str:
-    """One plain sentence: does the best model beat the best baseline (on MASE, else MAE)?"""
+    """One plain sentence: does the best model beat the best baseline (the four, and AutoETS,
+    AutoARIMA and Theta when scored) on MASE, else MAE?"""
     metric = "MASE" if np.isfinite(table["MASE"]).all() else "MAE"
-    baselines = table[table.index.isin(BASELINE_NAMES)][metric]
-    models = table[~table.index.isin(BASELINE_NAMES)][metric]
+    baselines = table[table.index.isin(REFERENCE_NAMES)][metric]
+    models = table[~table.index.isin(REFERENCE_NAMES)][metric]
     if models.empty or baselines.empty:
         return ""
     best_model, best_baseline = models.idxmin(), baselines.idxmin()

@@ -37,6 +37,9 @@ def check_cell(cell: object) -> str:
     return cell
 
 
+Padded = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs (N, L, F), targets (N, H), lengths (N,)
+
+
 def build_network(spec: "Forecaster", features: int) -> Sequential:
     """A fresh, compiled network for `spec`: its `model=` architecture (new weights) or
     `layers` x cell(units) [+ Dropout] + Dense(steps), checked against (lookback, features)."""
@@ -71,11 +74,13 @@ def build_network(spec: "Forecaster", features: int) -> Sequential:
     return model
 
 
-def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
-                  validation: WindowedSeries | None, member: int, verbose: int,
+def train_network(model: Sequential, spec: "Forecaster", train: "WindowedSeries | Padded",
+                  validation: "WindowedSeries | Padded | None", member: int, verbose: int,
                   distributed: str = "auto") -> tuple[History, int]:
     """Fit one member (seed spec.seed + member), early-stopped on `validation` with the best
     weights restored. Returns its History and the 1-based epoch whose weights it keeps.
+    Windows come as a WindowedSeries, or as arrays (inputs, targets, lengths) when some have
+    fewer than lookback real steps (lstmkit.forecast.padding).
     Data-parallel, the batch grows to the next multiple of the number of processes."""
     world = world_size_from_env() if distributed == "auto" else 1
     stopper = None if validation is None else EarlyStopping(patience=spec.patience, restore_best_weights=True)
@@ -83,7 +88,8 @@ def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
     if verbose == 1:
         callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
     callbacks += spec._extra_callbacks  # Forecaster.tune's pruning
-    history = model.fit(train, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
+    inputs = {"x": train} if isinstance(train, WindowedSeries) else {"x": train[0], "y": train[1], "lengths": train[2]}
+    history = model.fit(**inputs, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
                         verbose=2 if verbose == 2 else 0, validation_data=validation,
                         callbacks=callbacks, seed=spec.seed + member, distributed=distributed)
     best = stopper.best_epoch if stopper is not None else len(history.epoch) - 1
@@ -91,25 +97,32 @@ def train_network(model: Sequential, spec: "Forecaster", train: WindowedSeries,
 
 
 def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.ndarray, horizon: int,
-                    strategy: str, relative: bool) -> np.ndarray:
+                    strategy: str, relative: bool, lengths: np.ndarray | None = None) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
 
     "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
+    `lengths` (N,): windows whose first lengths[i] steps are real (None: all L are).
     """
-    def predict(window: np.ndarray) -> np.ndarray:
-        x, level = relative_inputs(window, relative)
-        outputs = [m.predict(x, batch_size=256).reshape(len(x), -1) for m in members]
+    def predict(window: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+        x, level = relative_inputs(window, relative, lengths)
+        outputs = [m.predict(x, batch_size=256, lengths=lengths).reshape(len(x), -1) for m in members]
         return np.median(np.stack(outputs), axis=0) + level[:, None]
 
     if strategy != "recursive":
-        return predict(contexts)[:, :horizon]
+        return predict(contexts, lengths)[:, :horizon]
     window, steps = np.array(contexts, dtype=np.float64), []
     for step in range(horizon):
-        value = predict(window)[:, 0]
+        value = predict(window, lengths)[:, 0]
         steps.append(value)
-        row = np.concatenate([value[:, None], ahead[:, step]], axis=1)[:, None, :]
-        window = np.concatenate([window[:, 1:], row], axis=1)
+        row = np.concatenate([value[:, None], ahead[:, step]], axis=1)
+        if lengths is None:
+            window = np.concatenate([window[:, 1:], row[:, None, :]], axis=1)
+            continue
+        full = lengths == window.shape[1]  # full windows shift; shorter ones grow by one step
+        window[full] = np.concatenate([window[full, 1:], row[full, None, :]], axis=1)
+        window[~full, lengths[~full]] = row[~full]
+        lengths = np.minimum(lengths + 1, window.shape[1])
     return np.stack(steps, axis=1)
 
 

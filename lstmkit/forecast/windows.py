@@ -20,6 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from lstmkit.data import MinMaxScaler, StandardScaler
 from lstmkit.forecast.series import SeriesData
+from lstmkit.forecast.transforms import LogScaler, choose_transform
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "none": None}
 
@@ -37,36 +38,43 @@ class Scalers(NamedTuple):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Scalers":
         kinds = {c.__name__: c for c in (MinMaxScaler, StandardScaler)}
-        rebuilt = []
-        for name in cls._fields:
-            entry = state[name]
-            if entry is not None and entry.get("class_name") not in kinds:
+
+        def rebuilt(entry: Any) -> Any:
+            if entry is None:
+                return None
+            if entry.get("class_name") == "LogScaler":
+                return LogScaler(rebuilt(entry["inner"]))
+            if entry.get("class_name") not in kinds:
                 raise ValueError(f"unknown scaler {entry.get('class_name')!r} in the saved forecaster.")
-            rebuilt.append(None if entry is None else kinds[entry["class_name"]].from_state(entry))
-        return cls(*rebuilt)
+            return kinds[entry["class_name"]].from_state(entry)
 
-    def unit(self) -> float:
-        """Original units per scaled unit of the target (1 without a scaler)."""
-        if self.target is None:
-            return 1.0
-        zero, one = self.target.inverse_transform(np.array([0.0, 1.0]))
-        return float(one - zero)
+        return cls(*(rebuilt(state[name]) for name in cls._fields))
+
+    @property
+    def logged(self) -> bool:
+        """True when the target is forecast on the log scale (lstmkit.forecast.transforms)."""
+        return isinstance(self.target, LogScaler)
 
 
-def fit_scalers(kind: str, item: SeriesData, train_end: int) -> Scalers:
-    """Fit the target and covariate scalers on the first `train_end` points only."""
+
+def fit_scalers(kind: str, item: SeriesData, train_end: int, transform: str = "none", season: int = 1) -> Scalers:
+    """Fit the target and covariate scalers on the first `train_end` points only; the target's
+    is preceded by a log when `transform` asks for one (see lstmkit.forecast.transforms)."""
     scaler_class = SCALERS[kind]
+    logged = choose_transform(transform, item.values[:train_end], season) == "log"
     if scaler_class is None:
-        return Scalers(None, None, None)
+        return Scalers(LogScaler() if logged else None, None, None)
 
-    def fitted(columns: np.ndarray) -> Any:
+    def fitted(columns: np.ndarray, scaler: Any) -> Any:
         if columns.shape[-1] == 0:
             return None
         rows = columns[:train_end]
         rows = rows[~np.isnan(rows).any(axis=1)]
-        return scaler_class().fit(rows if len(rows) else np.zeros((1, columns.shape[1])))
+        return scaler.fit(rows if len(rows) else np.ones((1, columns.shape[1])))
 
-    return Scalers(fitted(item.values[:, None]), fitted(item.past), fitted(item.future))
+    target = LogScaler(scaler_class()) if logged else scaler_class()
+    return Scalers(fitted(item.values[:, None], target), fitted(item.past, scaler_class()),
+                   fitted(item.future, scaler_class()))
 
 
 def _apply(scaler: Any, columns: np.ndarray, inverse: bool = False) -> np.ndarray:
@@ -85,6 +93,18 @@ def scale_target(scalers: Scalers, values: np.ndarray) -> np.ndarray:
 
 def unscale_target(scalers: Scalers, values: np.ndarray) -> np.ndarray:
     return _apply(scalers.target, np.asarray(values, dtype=np.float64)[..., None], inverse=True)[..., 0]
+
+
+def scaled_residuals(scalers: dict[Any, Scalers], ids: list[Any], actual: np.ndarray, forecast: np.ndarray
+                     ) -> np.ndarray:
+    """actual - forecast (N,) in each row's scaled units (its series' target scaler, log included);
+    NaN for a series without scalers."""
+    residuals = np.full(len(ids), np.nan)
+    for key in dict.fromkeys(ids):
+        if key in scalers:
+            rows = np.array([i == key for i in ids])
+            residuals[rows] = scale_target(scalers[key], actual[rows]) - scale_target(scalers[key], forecast[rows])
+    return residuals
 
 
 def feature_matrix(item: SeriesData, scalers: Scalers, shift: int, rows: int) -> np.ndarray:
@@ -109,14 +129,22 @@ def known_origins(matrix: np.ndarray, lookback: int, steps: int) -> np.ndarray:
     return np.flatnonzero(~bad) + lookback
 
 
-def relative_inputs(inputs: np.ndarray, relative: bool) -> tuple[np.ndarray, np.ndarray]:
+def relative_inputs(inputs: np.ndarray, relative: bool, lengths: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs as float32 for the model and the level they were taken relative to (N,).
 
     With `relative`, the target column is shifted so each window's last value is 0: the
     model learns changes from the forecast origin, not levels, so it can forecast values
     outside the range it was trained on (a trend). Targets are shifted by the same level.
+    With `lengths` (windows whose first lengths[i] steps are real), the last real value is the
+    level and the padded steps stay 0.
     """
     x = np.array(inputs, dtype=np.float32)
-    level = x[:, -1, 0].copy() if relative else np.zeros(len(x), dtype=np.float32)
+    if not relative:
+        return x, np.zeros(len(x), dtype=np.float32)
+    last = np.full(len(x), x.shape[1] - 1) if lengths is None else np.asarray(lengths) - 1
+    level = x[np.arange(len(x)), last, 0].copy()
     x[:, :, 0] -= level[:, None]
+    if lengths is not None:
+        x[np.arange(x.shape[1])[None, :] > last[:, None], 0] = 0.0
     return x, level
