@@ -5,8 +5,7 @@
     model = Sequential([LSTM(50, input_shape=(5, 1)), Dense(1)])
 """
 
-__version__ = "0.1.0"
-
+from lstmkit._version import __version__
 from lstmkit.keras_import import load_keras
 from lstmkit.models import Sequential, load_model
 

@@ -284,7 +284,10 @@ def summarize(samples: list[float]) -> dict[str, float]:
 
 def _keras_round(keras_python: str, quick: bool) -> dict[str, Any] | None:
     """One repeat of every workload in a Keras interpreter (benchmarks/keras_workloads.py)."""
-    script = os.path.join(os.path.dirname(__file__), "keras_workloads.py")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "keras_workloads.py")
+    if not os.path.isfile(script):
+        raise FileNotFoundError(f"--keras-python runs {script!r}, which a source checkout of lstmkit has and an "
+                                f"installed package does not; run lstmkit bench from a checkout (pip install -e .).")
     command = [keras_python, script, "--repeats", "1"] + (["--quick"] if quick else [])
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:

@@ -60,8 +60,6 @@ LOSSES: dict[str, LossFn] = {
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
 }
 
-CANONICAL: dict[str, str] = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber_loss": "huber"}
-
 
 def get(loss: str | LossFn) -> LossFn:
     """Resolve a Keras loss name (or alias) or accept a PyTorch loss module / callable."""
@@ -75,11 +73,6 @@ def get(loss: str | LossFn) -> LossFn:
         f"`loss` must be a name such as 'mse' or a PyTorch loss such as torch.nn.MSELoss(); "
         f"got {type(loss).__name__}."
     )
-
-
-def canonical_name(loss: str) -> str:
-    """'mse' -> 'mean_squared_error'; other names unchanged."""
-    return CANONICAL.get(loss, loss)
 
 
 def weighted_loss(

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from lstmkit import __version__
+from lstmkit._version import __version__
 from lstmkit.distributed import is_main_process
 from lstmkit.schema import ConfigError, MapOf, Str, parse_json
 

@@ -27,8 +27,8 @@ Workloads
 Run (from the repository root; needs the separate Keras venv, not the main
 environment):
 
-    /opt/kerasenv/bin/python lstmkit/keras_workloads.py --quick
-    /opt/kerasenv/bin/python lstmkit/keras_workloads.py --repeats 5
+    /opt/kerasenv/bin/python benchmarks/keras_workloads.py --quick
+    /opt/kerasenv/bin/python benchmarks/keras_workloads.py --repeats 5
 
 Options: --repeats N (samples per fit / train-step timing, default 5),
 --calls N (predict calls, default 200), --quick (smaller sizes: a smoke test,
