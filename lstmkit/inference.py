@@ -89,18 +89,19 @@ class CompiledPredict:
         self.model = model
         self.signature: tuple[Any, ...] | None = None  # (dtype, per-sample shape) of a checked input
         self.max_rows = 0  # most samples a call may hold for the fused kernels (their flops limit)
+        self.predictor: Any = None  # the model's fused predictor when the first call was checked
 
     def __call__(self, x: Any) -> np.ndarray:
-        from lstmkit import fastpath
         from lstmkit.ops.dispatch import current_backend
 
         model = self.model
-        weights = model._fused_weights
         if (self.signature is not None and type(x) is np.ndarray and (x.dtype, x.shape[1:]) == self.signature
-                and x.dtype.kind == "f"
-                and weights and 0 < len(x) <= self.max_rows and current_backend() == "auto"):
-            return fastpath.fused_predict(weights, x if x.ndim == 3 else x[..., None])
+                and x.dtype.kind == "f" and 0 < len(x) <= self.max_rows and current_backend() == "auto"):
+            predictor = model.fused_predictor()  # a new one after the layers or parameters changed
+            if predictor is not None and predictor is self.predictor:
+                return predictor(x if x.ndim == 3 else x[..., None])
         outputs = model.predict(x)  # checks everything; decides (and caches) whether the kernels apply
         self.signature = (x.dtype, x.shape[1:]) if type(x) is np.ndarray else None
-        self.max_rows = int(fastpath.PREDICT_MAX_FLOPS // max(model.forward_flops(1), 1.0))  # flops grow with rows
+        self.predictor = model.fused_predictor() if self.signature is not None else None
+        self.max_rows = 0 if self.predictor is None else self.predictor.max_rows
         return outputs

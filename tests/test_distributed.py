@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
-from lstmkit import sampling
+from lstmkit.training import sampling
 from lstmkit.callbacks import EarlyStopping, ModelCheckpoint
-from lstmkit.checkpoint import read_checkpoint
+from lstmkit.training.checkpoint import read_checkpoint
 from lstmkit.models import load_model
 
 WORKER = Path(__file__).parent / "scripts" / "train_worker.py"
