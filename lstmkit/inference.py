@@ -33,12 +33,12 @@ def chunk_rows(model: Any, batch_size: int | None, default: int = MIN_CHUNK) -> 
     """
     if batch_size is not None:
         return batch_size
-    if any(getattr(layer, "stateful", False) for layer in model._lstm_layers()):
+    if any(getattr(layer, "stateful", False) for layer in model.recurrent_layers()):
         return default  # the carried state depends on how samples are grouped into batches
     shape = model.built_input_shape or (1,)
     ids = bool(model.layers) and getattr(model.layers[0], "takes_ids", False)  # (T,) ids into an Embedding
     timesteps = (shape[0] or 1) if len(shape) == 2 or ids else 1
-    widest = max([shape[-1] or 1] + [layer.gates * layer.units for layer in model._lstm_layers()])
+    widest = max([shape[-1] or 1] + [layer.gates * layer.units for layer in model.recurrent_layers()])
     return max(MIN_CHUNK, CHUNK_FLOATS // (timesteps * widest))
 
 

@@ -424,7 +424,7 @@ class Sequential(InputPreparation, nn.Module):
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be lstmkit.callbacks objects; got {type(callback).__name__}.")
             callback.set_model(self)
-        if shuffle and any(getattr(layer, "stateful", False) for layer in self._lstm_layers()):
+        if shuffle and any(getattr(layer, "stateful", False) for layer in self.recurrent_layers()):
             warnings.warn(
                 "fit(shuffle=True) with a stateful LSTM: each batch continues the state of the batch "
                 "before it, which needs the samples in order. Pass shuffle=False.",
@@ -436,7 +436,7 @@ class Sequential(InputPreparation, nn.Module):
         resume = None if resume_from is None else checkpoint.read_checkpoint(resume_from, self)
         begin_callbacks(callbacks, data)
         cluster = join(distributed, self.device)
-        if cluster is not None and any(getattr(layer, "stateful", False) for layer in self._lstm_layers()):
+        if cluster is not None and any(getattr(layer, "stateful", False) for layer in self.recurrent_layers()):
             raise ValueError(
                 "a stateful LSTM cannot train data-parallel: each process sees other batches, so no state "
                 "carries from one batch to the next. Pass distributed='off' or make the LSTM stateless."
@@ -482,7 +482,7 @@ class Sequential(InputPreparation, nn.Module):
             shape = layer.compute_output_shape(shape)
         return flops
 
-    def _lstm_layers(self) -> list[Recurrent]:
+    def recurrent_layers(self) -> list[Recurrent]:
         """Every recurrent layer (LSTM, GRU, SimpleRNN), including both directions of a Bidirectional."""
         found: list[Recurrent] = []
         for layer in self.layers:

@@ -12,26 +12,7 @@ from lstmkit import Sequential, load_model, optimizers
 from lstmkit.callbacks import EarlyStopping, ModelCheckpoint
 from lstmkit.layers import LSTM, Dense
 
-
-def _data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of uniform noise; the target is the window's mean (learnable, loss ~0.1 at start)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, (samples, steps, 1)).astype(np.float32)
-    return x, x.mean(axis=1)
-
-
-def _model(units: int = 4, steps: int = 5) -> Sequential:
-    return Sequential([LSTM(units, input_shape=(steps, 1)), Dense(1)])
-
-
-def _compiled(units: int = 4, **compile_args) -> Sequential:
-    model = _model(units)
-    model.compile(**{"loss": "mse", "optimizer": "adam", **compile_args})
-    return model
-
-
-def _weights_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
+from test_models import compiled_model, make_data, weights_equal
 
 
 # -- callbacks -----------------------------------------------------------------------------------
@@ -53,8 +34,8 @@ def test_early_stopping_counts_patience_like_keras():
 
 
 def test_early_stopping_stops_training():
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     # With an enormous min_delta nothing after the first epoch counts as an improvement.
     stopper = EarlyStopping(monitor="loss", patience=2, min_delta=1e9)
     history = model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[stopper], seed=0)
@@ -63,9 +44,9 @@ def test_early_stopping_stops_training():
 
 
 def test_early_stopping_restores_the_best_weights():
-    x, y = _data()
-    x_val, y_val = _data(samples=8, seed=1)
-    model = _compiled(optimizer=optimizers.Adam(learning_rate=0.05))
+    x, y = make_data()
+    x_val, y_val = make_data(samples=8, seed=1)
+    model = compiled_model(optimizer=optimizers.Adam(learning_rate=0.05))
     stopper = EarlyStopping(monitor="val_loss", patience=3, min_delta=1e9, restore_best_weights=True)
     history = model.fit(
         x, y, epochs=20, batch_size=8, verbose=0, validation_data=(x_val, y_val), callbacks=[stopper], seed=0
@@ -78,9 +59,9 @@ def test_early_stopping_restores_the_best_weights():
 
 
 def test_early_stopping_without_restore_keeps_the_last_weights():
-    x, y = _data()
-    x_val, y_val = _data(samples=8, seed=1)
-    model = _compiled(optimizer=optimizers.Adam(learning_rate=0.05))
+    x, y = make_data()
+    x_val, y_val = make_data(samples=8, seed=1)
+    model = compiled_model(optimizer=optimizers.Adam(learning_rate=0.05))
     stopper = EarlyStopping(monitor="val_loss", patience=1, min_delta=1e9)
     history = model.fit(
         x, y, epochs=20, batch_size=8, verbose=0, validation_data=(x_val, y_val), callbacks=[stopper], seed=0
@@ -89,18 +70,18 @@ def test_early_stopping_without_restore_keeps_the_last_weights():
 
 
 def test_early_stopping_on_val_loss_without_validation_raises_before_training():
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     before = model.get_weights()
     message = r"EarlyStopping monitors 'val_loss'.*Pass validation_data= or validation_split="
     with pytest.raises(ValueError, match=message):
         model.fit(x, y, epochs=2, verbose=0, callbacks=[EarlyStopping(patience=1)])
-    assert _weights_equal(model.get_weights(), before)
+    assert weights_equal(model.get_weights(), before)
 
 
 def test_model_checkpoint_writes_one_file_per_epoch(tmp_path):
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     pattern = str(tmp_path / "model-{epoch:02d}.lstmkit")
     model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[ModelCheckpoint(pattern, monitor="loss")], seed=0)
     assert sorted(os.listdir(tmp_path)) == ["model-01.lstmkit", "model-02.lstmkit", "model-03.lstmkit"]
@@ -109,7 +90,7 @@ def test_model_checkpoint_writes_one_file_per_epoch(tmp_path):
 
 
 def test_model_checkpoint_save_best_only(tmp_path):
-    model = _compiled()
+    model = compiled_model()
     checkpoint = ModelCheckpoint(str(tmp_path / "best-{epoch:02d}-{val_loss:.2f}.lstmkit"), save_best_only=True)
     single = ModelCheckpoint(str(tmp_path / "best.lstmkit"), save_best_only=True)
     for callback in (checkpoint, single):
@@ -126,8 +107,8 @@ def test_model_checkpoint_save_best_only(tmp_path):
 
 
 def test_model_checkpoint_with_an_unknown_field_raises(tmp_path):
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     checkpoint = ModelCheckpoint(str(tmp_path / "m-{val_los:.2f}.lstmkit"), monitor="loss")
     with pytest.raises(ValueError, match=r"has a field the logs do not provide \('val_los'\); available: epoch, loss"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])

@@ -10,41 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-import lstmkit.ops.batched
-import lstmkit.ops.fused
-from lstmkit import Sequential
 from lstmkit.callbacks import Callback, EarlyStopping, TerminateOnNaN
-from lstmkit.layers import LSTM, Dense
-from lstmkit.ops import use_backend
 from lstmkit.training import FitData, FitPlan, run_plan
 from lstmkit.training.divergence import TrainingDivergedError
-from lstmkit.training.engine_choice import FUSED_CELLS
 
-
-def _data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, (samples, steps, 1)).astype(np.float32)
-    return x, x.mean(axis=1)
-
-
-def _compiled(**compile_args) -> Sequential:
-    model = Sequential([LSTM(4, input_shape=(5, 1)), Dense(1)])
-    model.compile(**{"loss": "mse", "optimizer": "adam", **compile_args})
-    return model
-
-
-@pytest.fixture(params=["torch", "per-sample", "batched"])
-def engine(request, monkeypatch):
-    """A context that trains on the named engine, and the list the fused kernels' calls go to."""
-    calls: list[int] = []
-    kernels = lstmkit.ops.batched if request.param == "batched" else lstmkit.ops.fused
-    if request.param == "batched":
-        monkeypatch.setattr(FUSED_CELLS[LSTM], "per_sample_max_flops", 0)
-    original = kernels.lstm_dense_fit
-    monkeypatch.setattr(kernels, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
-    context = (lambda: use_backend("torch")) if request.param == "torch" else contextlib.nullcontext
-    yield request.param, context
-    assert bool(calls) == (request.param != "torch"), "the fit ran on another engine"
+from test_divergence import engine  # noqa: F401 (a fixture: the torch loop, per-sample or batched fused)
+from test_models import compiled_model, make_data
 
 
 class Recorder(Callback):
@@ -72,12 +43,12 @@ class Recorder(Callback):
 
 
 def test_callbacks_and_history_are_the_same_on_every_engine(engine, capsys):
-    name, context = engine
-    x, y = _data()
+    name, context, calls = engine
+    x, y = make_data()
     recorder = Recorder(stop_at=3)
     with context():
-        history = _compiled().fit(x, y, epochs=6, batch_size=8, verbose=2, seed=0,
-                                  validation_data=_data(8, seed=1), callbacks=[recorder])
+        history = compiled_model().fit(x, y, epochs=6, batch_size=8, verbose=2, seed=0,
+                                  validation_data=make_data(8, seed=1), callbacks=[recorder])
     keys = ("loss", "val_loss")
     assert recorder.events == [("begin", keys), *[event for epoch in range(3) for event in
                                [("epoch", epoch, keys), ("after", epoch, epoch == 2)]], ("end",)]
@@ -87,16 +58,18 @@ def test_callbacks_and_history_are_the_same_on_every_engine(engine, capsys):
     assert lines[::2] == ["Epoch 1/6", "Epoch 2/6", "Epoch 3/6"]
     assert all(re.match(r"^4/4 - \d+s - loss: \d\.\d{4} - val_loss: \d\.\d{4} - \d+(ms|us|s)/epoch", line)
                for line in lines[1::2]), lines
+    assert bool(calls) == (name != "torch loop")
 
 
 def test_early_stopping_ends_at_the_same_epoch_on_every_engine(engine):
-    name, context = engine
-    x, y = _data()
+    name, context, calls = engine
+    x, y = make_data()
     stopper = EarlyStopping(monitor="val_loss", patience=1, min_delta=1.0)  # no epoch improves by 1.0
     with context():
-        history = _compiled().fit(x, y, epochs=10, batch_size=8, verbose=0, seed=0, validation_split=0.25,
+        history = compiled_model().fit(x, y, epochs=10, batch_size=8, verbose=0, seed=0, validation_split=0.25,
                                   callbacks=[stopper])
     assert history.epoch == [0, 1] and stopper.stopped_epoch == 1
+    assert bool(calls) == (name != "torch loop")
 
 
 class ScriptedEngine:
@@ -127,13 +100,17 @@ class ScriptedEngine:
         return {"loss": 0.5}
 
 
-def test_the_loop_runs_several_epochs_a_call_and_stops_at_the_first_nan():
+def _scripted(per_call: int) -> tuple[torch.nn.Module, ScriptedEngine, FitData]:
+    """A one-weight model from 0, and an engine whose third epoch's second batch loss is NaN."""
     model = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.zero_()
     losses = [[1.0, 1.0], [0.5, 0.5], [0.25, float("nan")], [0.1, 0.1]]
-    engine = ScriptedEngine(model, losses, per_call=4)
-    data = FitData(torch.zeros(4, 1), torch.zeros(4, 1), 2, False)
+    return model, ScriptedEngine(model, losses, per_call), FitData(torch.zeros(4, 1), torch.zeros(4, 1), 2, False)
+
+
+def test_the_loop_runs_several_epochs_a_call_and_stops_at_the_first_nan():
+    model, engine, data = _scripted(per_call=4)
     with pytest.raises(TrainingDivergedError) as raised:
         run_plan(FitPlan(model, engine, data, epochs=4, verbose=0, callbacks=[], shuffle_seed=0))
     assert engine.calls == [(0, 4)]  # nothing to do between epochs: one call
@@ -143,12 +120,7 @@ def test_the_loop_runs_several_epochs_a_call_and_stops_at_the_first_nan():
 
 
 def test_terminate_on_nan_keeps_the_epochs_before_and_their_weights():
-    model = torch.nn.Linear(1, 1, bias=False)
-    with torch.no_grad():
-        model.weight.zero_()
-    losses = [[1.0, 1.0], [0.5, 0.5], [0.25, float("nan")], [0.1, 0.1]]
-    engine = ScriptedEngine(model, losses, per_call=1)
-    data = FitData(torch.zeros(4, 1), torch.zeros(4, 1), 2, False)
+    model, engine, data = _scripted(per_call=1)
     stopper = TerminateOnNaN()
     stopper.set_model(model)
     history = run_plan(FitPlan(model, engine, data, epochs=4, verbose=0, callbacks=[stopper], shuffle_seed=0))
@@ -158,8 +130,8 @@ def test_terminate_on_nan_keeps_the_epochs_before_and_their_weights():
 
 
 def test_history_keys_and_lengths():
-    x, y = _data()
-    model = _compiled(metrics=["mae"])
+    x, y = make_data()
+    model = compiled_model(metrics=["mae"])
     history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_split=0.25, seed=0)
     assert list(history.history) == ["loss", "mae", "val_loss", "val_mae"]
     assert all(len(values) == 3 for values in history.history.values())
@@ -174,8 +146,8 @@ VERBOSE_2_LINE = re.compile(r"^\d+/\d+ - \d+s - loss: \d\.\d{4} .* - \d+(ms|us|s
 
 
 def test_verbose_2_prints_one_keras_line_per_epoch(capsys):
-    x, y = _data()
-    model = _compiled(metrics=["mae"])
+    x, y = make_data()
+    model = compiled_model(metrics=["mae"])
     model.fit(x, y, epochs=3, batch_size=8, verbose=2, seed=0)
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if line.startswith("Epoch")] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
@@ -188,8 +160,8 @@ def test_verbose_2_prints_one_keras_line_per_epoch(capsys):
 
 
 def test_verbose_1_draws_a_bar(capsys):
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     model.fit(x, y, epochs=2, batch_size=8, verbose=1, seed=0)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Epoch 1/2"
@@ -200,8 +172,8 @@ def test_verbose_1_draws_a_bar(capsys):
 
 
 def test_verbose_0_prints_nothing(capsys):
-    x, y = _data()
-    model = _compiled(metrics=["mae"])
+    x, y = make_data()
+    model = compiled_model(metrics=["mae"])
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, validation_split=0.25, seed=0)
     model.predict(x)
     model.evaluate(x, y)

@@ -11,16 +11,7 @@ import torch
 from lstmkit import Sequential, losses
 from lstmkit.layers import LSTM, Dense
 
-
-def _data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of uniform noise; the target is the window's mean (learnable, loss ~0.1 at start)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, (samples, steps, 1)).astype(np.float32)
-    return x, x.mean(axis=1)
-
-
-def _model(units: int = 4, steps: int = 5) -> Sequential:
-    return Sequential([LSTM(units, input_shape=(steps, 1)), Dense(1)])
+from test_models import make_data, make_model
 
 
 # -- losses ------------------------------------------------------------------------------------
@@ -66,8 +57,8 @@ def test_crossentropies_against_hand_and_torch_values():
 
 
 def test_losses_accept_pytorch_losses_and_train_with_them():
-    x, y = _data()
-    model = _model()
+    x, y = make_data()
+    model = make_model()
     model.compile(loss=torch.nn.L1Loss(), optimizer="adam")
     model.fit(x, y, epochs=1, verbose=0, seed=0)
     prediction = model.predict(x)

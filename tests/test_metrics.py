@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from lstmkit import Sequential, metrics
-from lstmkit.layers import LSTM, Dense
+from lstmkit import metrics
 
-
-def _data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of uniform noise; the target is the window's mean (learnable, loss ~0.1 at start)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, (samples, steps, 1)).astype(np.float32)
-    return x, x.mean(axis=1)
-
-
-def _model(units: int = 4, steps: int = 5) -> Sequential:
-    return Sequential([LSTM(units, input_shape=(steps, 1)), Dense(1)])
-
-
-def _compiled(units: int = 4, **compile_args) -> Sequential:
-    model = _model(units)
-    model.compile(**{"loss": "mse", "optimizer": "adam", **compile_args})
-    return model
+from test_models import compiled_model, make_data
 
 
 # -- metrics --------------------------------------------------------------------------------
@@ -38,8 +21,8 @@ def test_rmse_is_the_root_of_the_epochs_mse():
     rmse.reset()
     assert math.isnan(rmse.result())
 
-    x, y = _data()
-    model = _compiled(metrics=["mse", "rmse"])
+    x, y = make_data()
+    model = compiled_model(metrics=["mse", "rmse"])
     history = model.fit(x, y, epochs=2, batch_size=5, verbose=0, seed=0)
     for mse, root in zip(history.history["mse"], history.history["rmse"]):
         assert root == pytest.approx(math.sqrt(mse), rel=1e-6)

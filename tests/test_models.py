@@ -20,30 +20,30 @@ from lstmkit.layers import LSTM, Dense, Dropout
 from lstmkit.models import format_summary
 
 
-def _data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Windows of uniform noise; the target is the window's mean (learnable, loss ~0.1 at start)."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, (samples, steps, 1)).astype(np.float32)
     return x, x.mean(axis=1)
 
 
-def _model(units: int = 4, steps: int = 5) -> Sequential:
+def make_model(units: int = 4, steps: int = 5) -> Sequential:
     return Sequential([LSTM(units, input_shape=(steps, 1)), Dense(1)])
 
 
-def _compiled(units: int = 4, **compile_args) -> Sequential:
-    model = _model(units)
+def compiled_model(units: int = 4, **compile_args) -> Sequential:
+    model = make_model(units)
     model.compile(**{"loss": "mse", "optimizer": "adam", **compile_args})
     return model
 
 
-def _weights_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+def weights_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
 
 
 # -- summary -----------------------------------------------------------------------------------
 def test_summary_has_keras_rows_shapes_and_counts():
-    text = format_summary(_model(units=50))
+    text = format_summary(make_model(units=50))
     lines = text.splitlines()
     assert lines[0] == 'Model: "sequential"'
     assert any(re.fullmatch(r" lstm \(LSTM\)\s+\(None, 50\)\s+10,400", line) for line in lines), text
@@ -71,7 +71,7 @@ def test_summary_of_lstm128_and_stacked_layers():
 
 
 def test_summary_prints_the_same_string(capsys):
-    model = _model(units=50)
+    model = make_model(units=50)
     model.summary()
     assert capsys.readouterr().out == format_summary(model) + "\n"
     lines = []
@@ -85,7 +85,7 @@ def test_summary_before_the_input_shape_is_known_explains():
 
 
 def test_count_params():
-    assert _model(units=50).count_params() == 10_451
+    assert make_model(units=50).count_params() == 10_451
     assert Sequential([LSTM(128, input_shape=(3, 1)), Dense(1)]).count_params() == 66_689
 
 
@@ -94,7 +94,7 @@ def test_model_built_on_first_fit_when_no_input_shape():
     model.add(LSTM(4))
     model.add(Dense(1))
     model.compile(loss="mse", optimizer="adam")
-    x, y = _data()
+    x, y = make_data()
     model.fit(x, y, epochs=1, verbose=0, seed=0)
     assert model.built_input_shape == (5, 1)
     assert model.count_params() == 4 * (4 + 16 + 4) + 5
@@ -102,40 +102,40 @@ def test_model_built_on_first_fit_when_no_input_shape():
 
 # -- fit ---------------------------------------------------------------------------------------
 def test_fit_before_compile_raises():
-    x, y = _data()
+    x, y = make_data()
     with pytest.raises(ValueError, match=r"call model.compile\(loss=..., optimizer=...\) before fit\(\)"):
-        _model().fit(x, y, verbose=0)
+        make_model().fit(x, y, verbose=0)
 
 
 def test_same_seed_gives_identical_weights_and_predictions():
-    x, y = _data()
+    x, y = make_data()
     trained = []
     for construction_seed in (1, 2):
         torch.manual_seed(construction_seed)  # the two models start from different draws
-        model = _compiled()
+        model = compiled_model()
         model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0)
         trained.append(model)
     a, b = trained
-    assert _weights_equal(a.get_weights(), b.get_weights())
+    assert weights_equal(a.get_weights(), b.get_weights())
     np.testing.assert_array_equal(a.predict(x), b.predict(x))
 
-    c = _compiled()
+    c = compiled_model()
     c.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=1)
-    assert not _weights_equal(a.get_weights(), c.get_weights())
+    assert not weights_equal(a.get_weights(), c.get_weights())
     assert np.abs(a.predict(x) - c.predict(x)).max() > 1e-4
 
 
 def test_fit_with_seed_leaves_the_global_rng_alone():
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     state = torch.get_rng_state()
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=3)
     assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_seed_does_not_redraw_weights_that_were_set():
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     given = [np.full_like(w, 0.1) for w in model.get_weights()]
     model.set_weights(given)
     model.fit(x, y, epochs=1, batch_size=32, verbose=0, seed=0, shuffle=False)
@@ -145,8 +145,8 @@ def test_seed_does_not_redraw_weights_that_were_set():
 
 
 def test_fit_reduces_the_loss():
-    x, y = _data(samples=48)
-    model = _compiled(units=8, optimizer=optimizers.Adam(learning_rate=0.01))
+    x, y = make_data(samples=48)
+    model = compiled_model(units=8, optimizer=optimizers.Adam(learning_rate=0.01))
     before = model.evaluate(x, y)
     history = model.fit(x, y, epochs=20, batch_size=8, verbose=0, seed=0)
     assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
@@ -154,8 +154,8 @@ def test_fit_reduces_the_loss():
 
 
 def test_validation_split_takes_the_last_fraction():
-    x, y = _data(samples=10)
-    model = _compiled(metrics=["mae"])
+    x, y = make_data(samples=10)
+    model = compiled_model(metrics=["mae"])
     # 10 · (1 - 0.3) is 7.000000000000001 in floating point: Keras floors it to 7 training samples.
     history = model.fit(x, y, epochs=1, batch_size=1, verbose=0, validation_split=0.3, shuffle=False, seed=0)
     assert history.params["steps"] == 7
@@ -167,17 +167,17 @@ def test_validation_split_takes_the_last_fraction():
 
 
 def test_validation_data_is_scored_each_epoch():
-    x, y = _data()
-    x_val, y_val = _data(samples=8, seed=1)
-    model = _compiled(metrics=["mae"])
+    x, y = make_data()
+    x_val, y_val = make_data(samples=8, seed=1)
+    model = compiled_model(metrics=["mae"])
     history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, validation_data=(x_val, y_val), seed=0)
     assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(x_val, y_val, batch_size=8)[0], rel=1e-6)
 
 
 # -- saving ---------------------------------------------------------------------------------
 def test_save_then_load_gives_identical_predictions_and_compile_settings(tmp_path):
-    x, y = _data()
-    model = _compiled(optimizer=optimizers.Adam(learning_rate=0.005), metrics=["mae"])
+    x, y = make_data()
+    model = compiled_model(optimizer=optimizers.Adam(learning_rate=0.005), metrics=["mae"])
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0)
     path = tmp_path / "model.lstmkit"
     model.save(path)
@@ -194,7 +194,7 @@ def test_save_then_load_gives_identical_predictions_and_compile_settings(tmp_pat
 
 
 def test_save_and_load_an_uncompiled_model_built_by_fit(tmp_path):
-    x, _ = _data()
+    x, _ = make_data()
     model = Sequential([LSTM(3, return_sequences=True), Dropout(0.1), LSTM(2), Dense(1)])
     model.predict(x)  # builds it from the data
     model.save(tmp_path / "m.lstmkit")
@@ -206,7 +206,7 @@ def test_save_and_load_an_uncompiled_model_built_by_fit(tmp_path):
 
 def test_failed_save_leaves_the_old_file_and_no_temporary_files(tmp_path, monkeypatch):
     path = tmp_path / "model.lstmkit"
-    _compiled().save(path)
+    compiled_model().save(path)
     original = path.read_bytes()
 
     def broken_write_bytes(self, data):
@@ -216,19 +216,19 @@ def test_failed_save_leaves_the_old_file_and_no_temporary_files(tmp_path, monkey
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", broken_write_bytes)
     with pytest.raises(OSError, match="disk full"):
-        _compiled().save(path)
+        compiled_model().save(path)
     assert path.read_bytes() == original
     assert os.listdir(tmp_path) == ["model.lstmkit"]
 
 
 def test_save_into_a_missing_folder_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"folder .*missing.* does not exist"):
-        _compiled().save(tmp_path / "missing" / "m.lstmkit")
+        compiled_model().save(tmp_path / "missing" / "m.lstmkit")
 
 
 @pytest.fixture
 def saved_model(tmp_path):
-    model = _compiled(metrics=["mae"])
+    model = compiled_model(metrics=["mae"])
     path = tmp_path / "model.lstmkit"
     model.save(path)
     return model, path
@@ -319,8 +319,8 @@ def test_load_missing_file_raises(tmp_path):
 
 # -- predict / evaluate -----------------------------------------------------------------------
 def test_predict_accepts_numpy_and_torch_and_returns_numpy():
-    x, _ = _data(samples=40)
-    model = _model()
+    x, _ = make_data(samples=40)
+    model = make_model()
     out = model.predict(x)
     assert isinstance(out, np.ndarray) and out.shape == (40, 1) and out.dtype == np.float32
     from_tensor = model.predict(torch.from_numpy(x).double())
@@ -331,8 +331,8 @@ def test_predict_accepts_numpy_and_torch_and_returns_numpy():
 
 
 def test_two_dimensional_x_is_one_feature():
-    x, y = _data()
-    model = _compiled()
+    x, y = make_data()
+    model = compiled_model()
     flat = x[:, :, 0]
     np.testing.assert_array_equal(model.predict(flat), model.predict(x))
     history = model.fit(flat, y[:, 0], epochs=1, verbose=0, seed=0)
@@ -340,14 +340,14 @@ def test_two_dimensional_x_is_one_feature():
 
 
 def test_evaluate_matches_a_manual_computation():
-    x, y = _data(samples=45)
-    model = _compiled(metrics=["mae"])
+    x, y = make_data(samples=45)
+    model = compiled_model(metrics=["mae"])
     prediction = model.predict(x).astype(np.float64)
     loss, mae = model.evaluate(x, y, batch_size=8)  # uneven last batch: weighted by its size
     assert loss == pytest.approx(np.mean((prediction - y) ** 2), rel=1e-5)
     assert mae == pytest.approx(np.mean(np.abs(prediction - y)), rel=1e-5)
     assert model.evaluate(x, y, return_dict=True) == pytest.approx({"loss": loss, "mae": mae}, rel=1e-5)
-    plain = _compiled()
+    plain = compiled_model()
     assert isinstance(plain.evaluate(x, y), float)
 
 

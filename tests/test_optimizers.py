@@ -12,22 +12,7 @@ import lstmkit
 from lstmkit import Sequential, optimizers
 from lstmkit.layers import LSTM, Dense
 
-
-def _data(samples: int = 32, steps: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of uniform noise; the target is the window's mean (learnable, loss ~0.1 at start)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, (samples, steps, 1)).astype(np.float32)
-    return x, x.mean(axis=1)
-
-
-def _model(units: int = 4, steps: int = 5) -> Sequential:
-    return Sequential([LSTM(units, input_shape=(steps, 1)), Dense(1)])
-
-
-def _compiled(units: int = 4, **compile_args) -> Sequential:
-    model = _model(units)
-    model.compile(**{"loss": "mse", "optimizer": "adam", **compile_args})
-    return model
+from test_models import compiled_model, make_data, make_model
 
 
 # -- optimizers -----------------------------------------------------------------------------
@@ -42,8 +27,8 @@ def _compiled(units: int = 4, **compile_args) -> Sequential:
     ],
 )
 def test_optimizers_by_name_with_keras_defaults(name, torch_class, learning_rate):
-    x, y = _data(samples=8)
-    model = _compiled(optimizer=name)
+    x, y = make_data(samples=8)
+    model = compiled_model(optimizer=name)
     model.fit(x, y, epochs=1, verbose=0, seed=0)
     assert type(model.optimizer) is torch_class
     assert model.optimizer.param_groups[0]["lr"] == learning_rate
@@ -51,22 +36,22 @@ def test_optimizers_by_name_with_keras_defaults(name, torch_class, learning_rate
 
 
 def test_optimizer_objects_and_torch_factories():
-    x, y = _data(samples=8)
-    model = _compiled(optimizer=optimizers.Adam(learning_rate=0.05))
+    x, y = make_data(samples=8)
+    model = compiled_model(optimizer=optimizers.Adam(learning_rate=0.05))
     model.fit(x, y, epochs=1, verbose=0, seed=0)
     group = model.optimizer.param_groups[0]
     assert type(model.optimizer) is torch.optim.Adam
     assert group["lr"] == 0.05 and group["eps"] == 1e-7 and group["betas"] == (0.9, 0.999)
 
-    model = _compiled(optimizer=optimizers.RMSprop(learning_rate=0.01, rho=0.8))
+    model = compiled_model(optimizer=optimizers.RMSprop(learning_rate=0.01, rho=0.8))
     model.fit(x, y, epochs=1, verbose=0, seed=0)
     assert model.optimizer.param_groups[0]["alpha"] == 0.8
 
-    model = _compiled(optimizer=functools.partial(torch.optim.SGD, lr=0.1, momentum=0.5))
+    model = compiled_model(optimizer=functools.partial(torch.optim.SGD, lr=0.1, momentum=0.5))
     model.fit(x, y, epochs=1, verbose=0, seed=0)
     assert type(model.optimizer) is torch.optim.SGD and model.optimizer.param_groups[0]["momentum"] == 0.5
 
-    model = _model()
+    model = make_model()
     built = torch.optim.SGD(model.parameters(), lr=0.2)
     model.compile(loss="mse", optimizer=built)
     model.fit(x, y, epochs=1, verbose=0, seed=0)
@@ -74,8 +59,8 @@ def test_optimizer_objects_and_torch_factories():
 
 
 def test_sgd_takes_exactly_one_gradient_step():
-    x, y = _data(samples=6)
-    model = _compiled(optimizer=optimizers.SGD(learning_rate=0.1))
+    x, y = make_data(samples=6)
+    model = compiled_model(optimizer=optimizers.SGD(learning_rate=0.1))
     before = [p.detach().clone() for p in model.parameters()]
     loss = ((model(torch.from_numpy(x)) - torch.from_numpy(y)) ** 2).mean()
     grads = torch.autograd.grad(loss, list(model.parameters()))
@@ -85,8 +70,8 @@ def test_sgd_takes_exactly_one_gradient_step():
 
 
 def test_optimizer_factory_must_return_a_torch_optimizer():
-    x, y = _data(samples=8)
-    model = _compiled(optimizer=lambda params: "not an optimizer")
+    x, y = make_data(samples=8)
+    model = compiled_model(optimizer=lambda params: "not an optimizer")
     with pytest.raises(TypeError, match=r"the optimizer factory returned str, not a torch.optim.Optimizer"):
         model.fit(x, y, epochs=1, verbose=0)
 

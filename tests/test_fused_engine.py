@@ -1,4 +1,4 @@
-"""The fused engine behind Sequential.fit/predict gives the general torch loop's numbers."""
+"""lstmkit.training.fused_engine: the fused engines behind Sequential.fit/predict give the torch engine's numbers."""
 
 from __future__ import annotations
 
