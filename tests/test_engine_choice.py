@@ -104,9 +104,11 @@ def test_a_new_cell_is_one_registration(monkeypatch):
     monkeypatch.setattr(lstmkit.ops.fused, "gru_dense_predict", gru_predict, raising=False)
     monkeypatch.setitem(FUSED_CELLS, GRU, FusedCell("lstmkit.ops.fused:lstm_dense_fit",
                                                     "lstmkit.ops.batched:lstm_dense_fit",
-                                                    "lstmkit.ops.fused:gru_dense_predict"))
+                                                    "lstmkit.ops.fused:gru_dense_predict",
+                                                    fits=lambda layer: layer.units == 8))
     model = _model(cell=GRU)
     assert fused_fit_engine(model, _data(model)) == "per-sample"
+    assert fused_fit_engine(_model(4, cell=GRU), _data(model)) is None  # the row's own condition
     np.testing.assert_array_equal(model.predict(np.zeros((3, 5, 1), np.float32)), np.full((3, 1), 7.0))
     assert calls == [(3, 5, 1)]
     mixed = Sequential([GRU(4, return_sequences=True, input_shape=(5, 1)), LSTM(4), Dense(1)])

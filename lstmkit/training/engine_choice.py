@@ -53,12 +53,14 @@ class FusedCell:
     Kernels are "module:function" names; each takes the weights as a list in Keras's
     get_weights() order (see lstmkit.ops.fused). fit kernels: (x, y, weights, kernel optimizer
     state, orders, batch_size, loss) -> batch losses (E, steps); the batched one also `threads`.
-    predict: (x (N, T, F), weights) -> (N, O).
+    predict: (x (N, T, F), weights) -> (N, O). `fits`: what else a layer of the cell must be for
+    the kernels (beyond what every row needs: tanh/sigmoid, no dropout, ...), e.g. a GRU's layout.
     """
 
     per_sample_fit: str
     batched_fit: str
     predict: str
+    fits: Callable[[Layer], bool] = lambda layer: True
     per_sample_max_flops: float = 2e7  # forward flops of one batch; the per-sample kernel up to here
     train_max_flops: float = 5e8  # the batched kernel up to here; the torch engine above
     predict_max_flops: float = 4e6  # forward flops of one predict call (a few tutorial windows)
@@ -109,6 +111,7 @@ def fused_cell(model: Any) -> FusedCell | None:
             and not layer.go_backwards
             and not layer.return_state
             and not layer.stateful
+            and row.fits(layer)
         )
         if not plain or layer.return_sequences != (index < len(cells) - 1):
             return None
