@@ -93,7 +93,7 @@ def test_fused_fit_equals_general_loop_float64(per_sample_max_flops, monkeypatch
 
 
 def test_a_medium_model_trains_batch_by_batch_with_the_general_loops_numbers(monkeypatch):
-    """LSTM(64) on windows of 24, batch 64 (W2's model): over PER_SAMPLE_MAX_FLOPS, under TRAIN_MAX_FLOPS."""
+    """LSTM(64) on windows of 24, batch 64 (W2's model): over the LSTM row's per_sample_max_flops, under its train_max_flops."""
     calls = []
     original = lstmkit.ops.batched.lstm_dense_fit
     monkeypatch.setattr(lstmkit.ops.batched, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
