@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
-from lstmkit.saving import atomic_write
+from lstmkit.atomic import atomic_write
 
 
 def new_axes(width: float = 9.0, height: float = 4.5) -> Axes:

@@ -86,9 +86,9 @@ def test_numeric_sequences_to_a_horizon():
 
 def test_errors_say_what_to_do(reverser):
     model, _ = reverser
-    with pytest.raises(ValueError, match="`cell` must be one of"):
+    with pytest.raises(ValueError, match="unknown cell 'transformer'; expected one of 'gru', 'lstm', 'simple_rnn'"):
         Seq2Seq(cell="transformer")
-    with pytest.raises(ValueError, match="`attention` must be"):
+    with pytest.raises(ValueError, match="unknown attention 'dot'; expected one of 'bahdanau', 'luong'. None"):
         Seq2Seq(attention="dot")
     with pytest.raises(ValueError, match="call fit"):
         Seq2Seq().predict(["ab"])

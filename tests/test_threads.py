@@ -34,7 +34,7 @@ def test_user_override_and_restore(two_threads):
         assert threads.threads_for(10) == 3
     finally:
         threads.set_num_threads(None)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="`threads` must be an integer >= 1 or None; got 0"):
         threads.set_num_threads(0)
     before = torch.get_num_threads()
     with threads.thread_limit(1):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import positive_int
 from lstmkit.forecast.baselines import all_baselines
 from lstmkit.forecast.metrics import BASELINE_NAMES, REFERENCE_NAMES, format_table, mase_scale, score_table, verdict
 from lstmkit.forecast.padding import ShortSeriesWarning
@@ -157,11 +158,8 @@ def backtest(
     horizon = first.horizon
     if any(f.horizon != horizon for f in forecasters.values()):
         raise ValueError("all forecasters in one backtest need the same horizon.")
-    if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
-        raise ValueError(f"`refit` must be an integer >= 0 (0: fit once); got {refit!r}.")
-    stride = horizon if stride is None else stride
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"`stride` must be a positive integer; got {stride!r}.")
+    refit = positive_int(refit, "refit", minimum=0, hint="0 fits once, at the first origin.")
+    stride = horizon if stride is None else positive_int(stride, "stride")
     series, past_names, future_names = read_series(
         data, id_col, time_col, value_col, past_covariates, future_covariates, first.missing)
     timeline = common_timeline(series)
