@@ -313,7 +313,7 @@ class SequenceClassifier:
              time_col: str | None = None) -> Any:
         """The confusion matrix on (x, y) as a heatmap; returns the Axes. matplotlib is loaded
         here, never by `import lstmkit`."""
-        from lstmkit.plot import confusion_matrix_plot
+        from lstmkit.classify.figures import confusion_matrix_plot
 
         evaluation = self.evaluate(x, y, id_col, time_col, baselines=False)
         return confusion_matrix_plot(evaluation.confusion_matrix, [str(c) for c in self.classes_], ax=ax,

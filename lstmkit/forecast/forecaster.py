@@ -616,8 +616,8 @@ class Forecaster:
 
     def plot(self, history: Any, ax: Any = None, series_id: Any = None, last: int | None = None) -> Any:
         """Draw `history` (the series that was fitted), the forecast after it and its interval
-        bands; returns the Axes. Shorthand for lstmkit.plot.forecast_plot(history, self.predict());
-        matplotlib is loaded here, on first use, never by `import lstmkit`.
+        bands; returns the Axes. Shorthand for lstmkit.forecast.figures.forecast_plot(history,
+        self.predict()); matplotlib is loaded here, on first use, never by `import lstmkit`.
 
         Args:
             history: a pandas Series, or the long DataFrame given to fit (then pass `series_id`).
@@ -625,7 +625,7 @@ class Forecaster:
             series_id: which series of a many-series fit to draw.
             last: draw only the last `last` points of the history.
         """
-        from lstmkit.plot import forecast_plot
+        from lstmkit.forecast.figures import forecast_plot
 
         self._require_fitted("plot()")
         if isinstance(history, pd.DataFrame):
