@@ -77,7 +77,7 @@ class ModelFile:
     checksums: dict[str, str] | None
 
     def error(self, problem: str) -> ModelFileError:
-        return ModelFileError(f"{self.path!r} holds a damaged lstmkit model: {problem}.")
+        return ModelFileError(f"{self.path!r} holds a damaged lstmkit model: {problem.rstrip('.')}.")
 
     def check_weights(self, expected: dict[str, tuple[int, ...]], prefix: str = "", ignore: str | None = None) -> None:
         """Refuse tensors (named `prefix` + key) that differ from `expected` {key: shape} in names,

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from lstmkit.checks import positive_int
+from lstmkit.checks import choice, positive_int
 from lstmkit.schema import ConfigError, Fields, Int, ListOf, Nullable, Str, check_round_trip
 
 PAD, UNKNOWN, START, END = 0, 1, 2, 3
@@ -148,9 +148,7 @@ def get(tokenizer: str | Tokenizer) -> Tokenizer:
     if isinstance(tokenizer, Tokenizer):
         return tokenizer
     kinds = {"char": CharTokenizer, "word": WordTokenizer}
-    if tokenizer not in kinds:
-        raise ValueError(f"`tokenizer` must be 'char', 'word' or a lstmkit tokenizer; got {tokenizer!r}.")
-    return kinds[tokenizer]()
+    return kinds[choice(tokenizer, "tokenizer", kinds, hint="Or pass a lstmkit tokenizer.")]()
 
 
 def pad_ids(rows: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:

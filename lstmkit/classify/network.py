@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from lstmkit.callbacks import EarlyStopping
-from lstmkit.checks import choice
+from lstmkit.checks import choice, positive_int
 from lstmkit.layers import LAYERS, Bidirectional, Dense, Dropout, Layer, Shape
 from lstmkit.models import Sequential
 from lstmkit.optimizers import Adam
@@ -56,8 +56,9 @@ class LSTMFCN(Layer):
 
     def __init__(self, units: int, filters: Sequence[int] = (64, 128, 64), cell: str = "lstm",
                  input_shape: Sequence[int | None] | None = None, name: str | None = None) -> None:
-        self.units, self.filters, self.cell = int(units), [int(f) for f in filters], cell
-        if len(self.filters) != len(KERNEL_SIZES) or min(self.filters) < 1:
+        self.units, self.cell = positive_int(units, "units"), cell
+        self.filters = [positive_int(f, "filters") for f in filters]
+        if len(self.filters) != len(KERNEL_SIZES):
             raise ValueError(f"`filters` must be three positive integers; got {list(filters)!r}.")
         super().__init__(input_shape=input_shape, name=name)
 
