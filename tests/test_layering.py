@@ -10,6 +10,8 @@ table; when a module moves or is renamed, edit ROWS (the test names any module i
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,6 +184,15 @@ def test_imports_point_down_without_cycles():
     assert remaining == []
     for module, target in KNOWN_DEBTS:
         assert target in graph[module], f"{module} no longer imports {target}: remove it from KNOWN_DEBTS"
+
+
+def test_the_task_models_load_matplotlib_only_when_a_figure_is_drawn():
+    """Forecaster.plot and SequenceClassifier.plot draw with figure modules of their own rows
+    (forecast/figures.py, classify/figures.py), which load matplotlib when first called."""
+    code = ("import sys, lstmkit, lstmkit.forecast, lstmkit.classify, lstmkit.seq2seq, lstmkit.text\n"
+            "print('matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False"]
 
 
 def test_the_walk_sees_lazy_relative_and_from_package_imports(tmp_path):
