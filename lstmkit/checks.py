@@ -9,7 +9,7 @@ what was expected and shows what it got:
 
 A value of the wrong type raises ArgumentTypeError (both a TypeError and a ValueError); one out
 of range, or an unknown name, raises ValueError. This module sits below every other one: it
-imports only the standard library and numpy.
+imports only the standard library.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from typing import Any, Iterable
+from typing import Any, Iterable, NoReturn
 
 
 SHOWN_NAMES = 20  # an unknown name's message lists at most this many of the known ones
@@ -40,7 +40,7 @@ def _then(hint: str) -> str:
     return f" {hint}" if hint else ""
 
 
-def _refuse(error: type[Exception], name: str, expected: str, value: Any, optional: bool, hint: str) -> None:
+def _refuse(error: type[Exception], name: str, expected: str, value: Any, optional: bool, hint: str) -> NoReturn:
     alternative = " or None" if optional else ""
     raise error(f"`{name}` must be {expected}{alternative}; got {value!r}.{_then(hint)}")
 

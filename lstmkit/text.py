@@ -251,8 +251,9 @@ class TextGenerator:
 
     def __init__(self, tokenizer: str | Tokenizer = "char", units: int = 256, embedding_dim: int = 64,
                  layers: int = 1, sequence_length: int = 100, dropout: float = 0.0, baseline_order: int = 5) -> None:
-        self.units, self.embedding_dim = positive_int(units, "units"), positive_int(embedding_dim, "embedding_dim")
-        self.layers, self.sequence_length = positive_int(layers, "layers"), positive_int(sequence_length, "sequence_length")
+        self.units, self.layers = positive_int(units, "units"), positive_int(layers, "layers")
+        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.sequence_length = positive_int(sequence_length, "sequence_length")
         self.tokenizer = tokenizers.get(tokenizer)
         self.dropout = dropout
         self.baseline = NGramModel(baseline_order)

@@ -42,8 +42,8 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import CELLS, Padded, build_network, check_cell, forecast_scaled, train_network
 from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
                                      window_origins)
-from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec, infer_season,
-                                     read_series, with_future_covariates)
+from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec,
+                                     infer_season, read_series, with_future_covariates)
 from lstmkit.forecast.statistical import StatisticalModels
 from lstmkit.forecast.statistical import available as statistical_available
 from lstmkit.forecast.statistical import resolve as resolve_statistical
