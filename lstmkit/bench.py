@@ -420,7 +420,7 @@ def main_bench(
     result = run(quick, rounds, keras_python, contended, log=lambda m: print(m, file=sys.stderr))
     print(format_table(result))
     if json_path:
-        from lstmkit.saving import atomic_write
+        from lstmkit.atomic import atomic_write
 
         def write(tmp: str) -> None:
             with open(tmp, "w") as handle:

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lstmkit.checks import number
+
 
 def class_labels(values: Any, binary: bool | None = None) -> np.ndarray:
     """Class indices (N,) from indices, one-hot rows, probabilities or 0/1 labels.
@@ -92,7 +94,5 @@ def sample_weights(class_weight: Mapping[Any, Any], labels: np.ndarray, classes:
             raise ValueError(
                 f"`class_weight` has key {key!r}; classes are the integers 0..{classes - 1} for this model."
             )
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not 0 <= weight < np.inf:
-            raise ValueError(f"`class_weight[{key}]` must be a finite number >= 0; got {weight!r}.")
-        weights[labels == key] = float(weight)
+        weights[labels == key] = number(weight, f"class_weight[{key}]")
     return weights

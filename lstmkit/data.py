@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lstmkit.checks import number, positive_int
 from lstmkit.storage import LongParquet, SeriesFile, open_parquet_series, write_npy
 
 __all__ = ["make_windows", "WindowedSeries", "time_split", "MinMaxScaler", "StandardScaler",
@@ -56,12 +57,15 @@ def _as_numeric_array(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}. Pass a positive integer, e.g. {name}=1.")
-    return int(value)
+def _target_columns(target_columns: Any, n_features: int) -> list[int]:
+    columns = list(target_columns)
+    if not columns or any(isinstance(c, bool) or not isinstance(c, numbers.Integral)
+                          or not 0 <= c < n_features for c in columns):
+        raise ValueError(
+            f"target_columns must be a non-empty list of feature indices in 0..{n_features - 1} "
+            f"(the series has {n_features} features), got {target_columns!r}."
+        )
+    return columns
 
 
 def make_windows(
@@ -108,9 +112,9 @@ def make_windows(
             f"series must be 1-D (T,) or 2-D (T, F), got shape {values.shape}. "
             "Pass one series at a time, with features on the last axis."
         )
-    lookback = _check_positive_int(lookback, "lookback")
-    horizon = _check_positive_int(horizon, "horizon")
-    stride = _check_positive_int(stride, "stride")
+    lookback = positive_int(lookback, "lookback")
+    horizon = positive_int(horizon, "horizon")
+    stride = positive_int(stride, "stride")
     if values.ndim == 1:
         values = values[:, np.newaxis]  # (T, 1), still a view
     length, n_features = values.shape
@@ -121,14 +125,7 @@ def make_windows(
         )
     target_values = values
     if target_columns is not None:
-        columns = list(target_columns)
-        if not columns or any(isinstance(c, bool) or not isinstance(c, numbers.Integral)
-                              or not 0 <= c < n_features for c in columns):
-            raise ValueError(
-                f"target_columns must be a non-empty list of feature indices in 0..{n_features - 1} "
-                f"(the series has {n_features} features), got {target_columns!r}."
-            )
-        target_values = values[:, columns]
+        target_values = values[:, _target_columns(target_columns, n_features)]
 
     window = lookback + horizon
     # sliding_window_view puts the window axis last: (T - window + 1, F, window).
@@ -187,8 +184,8 @@ class WindowedSeries:
         starts: Any = None,
     ) -> None:
         values = _series_values(series)
-        self.lookback = _check_positive_int(lookback, "lookback")
-        self.horizon = _check_positive_int(horizon, "horizon")
+        self.lookback = positive_int(lookback, "lookback")
+        self.horizon = positive_int(horizon, "horizon")
         length = len(values)
         n_features = values.n_features if isinstance(values, SeriesFile) else values.shape[1]
         if length < self.lookback + self.horizon:
@@ -196,13 +193,7 @@ class WindowedSeries:
                 f"series has {length} points but lookback={self.lookback} and horizon={self.horizon} "
                 f"need at least {self.lookback + self.horizon}. Pass a longer series or reduce `lookback`."
             )
-        columns = list(range(n_features)) if target_columns is None else list(target_columns)
-        if not columns or any(isinstance(c, bool) or not isinstance(c, numbers.Integral)
-                              or not 0 <= c < n_features for c in columns):
-            raise ValueError(
-                f"target_columns must be a non-empty list of feature indices in 0..{n_features - 1} "
-                f"(the series has {n_features} features), got {target_columns!r}."
-            )
+        columns = list(range(n_features)) if target_columns is None else _target_columns(target_columns, n_features)
         last_start = length - self.lookback - self.horizon
         if starts is None:
             self._starts = _WindowStarts(np.array([0]), np.array([last_start + 1]))
@@ -255,7 +246,7 @@ class WindowedSeries:
             >>> windows.batch(np.arange(3))[1].tolist()
             [[2.0], [3.0], [12.0]]
         """
-        lookback, horizon = _check_positive_int(lookback, "lookback"), _check_positive_int(horizon, "horizon")
+        lookback, horizon = positive_int(lookback, "lookback"), positive_int(horizon, "horizon")
         counts = np.asarray(lengths)
         if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 1:
             raise TypeError(f"lengths must be a non-empty 1-D array of positive integers (points per series), "
@@ -297,7 +288,7 @@ class WindowedSeries:
         if not isinstance(table, LongParquet):
             raise TypeError(f"table must be a lstmkit.data.LongParquet, got {type(table).__name__}; "
                             "open the file with LongParquet(path, id_col=..., time_col=..., value_col=...).")
-        lookback, horizon = _check_positive_int(lookback, "lookback"), _check_positive_int(horizon, "horizon")
+        lookback, horizon = positive_int(lookback, "lookback"), positive_int(horizon, "horizon")
         lengths = table.lengths()
         short = [series_id for series_id, points in lengths.items() if points < lookback + horizon]
         if short:
@@ -460,14 +451,8 @@ def time_split(n: int, train_fraction: float = 0.67) -> int:
     Example:
         n=20, train_fraction=0.67 gives round(13.4) = 13: points 0..12 train, 13..19 test.
     """
-    n = _check_positive_int(n, "n")
-    if n < 2:
-        raise ValueError(f"n must be at least 2 to leave a point for each part, got {n}.")
-    if not isinstance(train_fraction, numbers.Real) or not 0 < train_fraction < 1:
-        raise ValueError(
-            f"train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}. "
-            "Pass e.g. train_fraction=0.67."
-        )
+    n = positive_int(n, "n", minimum=2, hint="Each part needs a point.")
+    number(train_fraction, "train_fraction", 0, 1, above_minimum=True, hint="Pass e.g. train_fraction=0.67.")
     split = round(n * train_fraction)
     if not 1 <= split <= n - 1:
         part = "training" if split < 1 else "test"

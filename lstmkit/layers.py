@@ -13,7 +13,6 @@ annotated arguments, plus a class's CONFIG_LIMITS) before a layer is built from 
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any, Sequence
 
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from lstmkit import keras_names
+from lstmkit.checks import choice, fraction, positive_int
 from lstmkit.ops.activations import ACTIVATIONS, check_activation
 from lstmkit.ops.dispatch import gru_forward, lstm_forward, simple_rnn_forward
 from lstmkit.ops.masking import reverse_real_steps
@@ -40,18 +40,6 @@ from lstmkit.schema import Custom, Fields, Int, Spec, Str, schema_from_signature
 MAX_UNITS = 2**20  # the largest `units` a configuration read from a file may hold
 
 Shape = tuple[int | None, ...]
-
-
-def _check_units(units: object, layer: str) -> int:
-    if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-        raise ValueError(f"{layer}(units=...) must be a positive integer; got {units!r}.")
-    return int(units)
-
-
-def _check_rate(rate: object, argument: str) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"`{argument}` must be a fraction in [0, 1); got {rate!r}.")
-    return float(rate)
 
 
 def _check_input_shape(input_shape: object) -> Shape | None:
@@ -233,12 +221,12 @@ class Recurrent(Layer):
         input_shape: Sequence[int | None] | None,
         name: str | None,
     ):
-        self.units = _check_units(units, type(self).__name__)
+        self.units = positive_int(units, "units")
         self.activation = check_activation(activation, "activation")
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
-        self.dropout = _check_rate(dropout, "dropout")
-        self.recurrent_dropout = _check_rate(recurrent_dropout, "recurrent_dropout")
+        self.dropout = fraction(dropout, "dropout")
+        self.recurrent_dropout = fraction(recurrent_dropout, "recurrent_dropout")
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
         self.states: tuple[torch.Tensor, ...] | None = None  # stateful: the state carried to the next batch
@@ -643,7 +631,7 @@ class Dense(Layer):
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
     ):
-        self.units = _check_units(units, "Dense")
+        self.units = positive_int(units, "units")
         self.activation = check_activation(activation, "activation")
         self.use_bias = bool(use_bias)
         super().__init__(input_shape=input_shape, name=name)
@@ -690,7 +678,7 @@ class Dropout(Layer):
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
     ):
-        self.rate = _check_rate(rate, "rate")
+        self.rate = fraction(rate, "rate")
         super().__init__(input_shape=input_shape, name=name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -734,10 +722,7 @@ class Bidirectional(Layer):
     ):
         if not isinstance(layer, Recurrent):
             raise TypeError(f"Bidirectional wraps an LSTM, GRU or SimpleRNN layer; got {type(layer).__name__}.")
-        if merge_mode not in self.MERGE_MODES:
-            close = difflib.get_close_matches(str(merge_mode), self.MERGE_MODES, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"unknown merge_mode {merge_mode!r}; {hint}choose one of {', '.join(self.MERGE_MODES)}.")
+        choice(merge_mode, "merge_mode", self.MERGE_MODES)
         if layer.return_state:
             raise ValueError(
                 f"Bidirectional does not pass on return_state=True; call two {type(layer).__name__} layers directly."
@@ -882,8 +867,8 @@ class Embedding(Layer):
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
     ):
-        self.input_dim = _check_units(input_dim, "Embedding")
-        self.output_dim = _check_units(output_dim, "Embedding")
+        self.input_dim = positive_int(input_dim, "input_dim")
+        self.output_dim = positive_int(output_dim, "output_dim")
         self.mask_zero = bool(mask_zero)
         super().__init__(input_shape=input_shape, name=name)
 
@@ -921,7 +906,7 @@ class RepeatVector(Layer):
     CONFIG_LIMITS = {"n": Int(1, MAX_UNITS)}
 
     def __init__(self, n: int, input_shape: Sequence[int | None] | None = None, name: str | None = None):
-        self.n = _check_units(n, "RepeatVector")
+        self.n = positive_int(n, "n")
         super().__init__(input_shape=input_shape, name=name)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

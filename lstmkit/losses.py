@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from lstmkit.ops.activations import unknown_name_message
+from lstmkit.checks import unknown_name
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EPSILON = 1e-7
@@ -65,7 +65,7 @@ def get(loss: str | LossFn) -> LossFn:
     """Resolve a Keras loss name (or alias) or accept a PyTorch loss module / callable."""
     if isinstance(loss, str):
         if loss not in LOSSES:
-            raise ValueError(unknown_name_message("loss", loss, LOSSES))
+            raise ValueError(unknown_name("loss", loss, LOSSES))
         return LOSSES[loss]
     if callable(loss):
         return loss

@@ -7,7 +7,7 @@ from abc import abstractmethod
 
 import torch
 
-from lstmkit.ops.activations import unknown_name_message
+from lstmkit.checks import unknown_name
 
 
 class Metric:
@@ -108,7 +108,7 @@ def get(name: str) -> Metric:
     if not isinstance(name, str):
         raise TypeError(f"metrics must be names such as 'mae' or 'accuracy'; got {name!r}.")
     if name not in METRICS:
-        raise ValueError(unknown_name_message("metric", name, METRICS))
+        raise ValueError(unknown_name("metric", name, METRICS))
     metric = METRICS[name]()
     metric.name = name
     return metric

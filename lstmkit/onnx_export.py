@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from lstmkit.layers import Bidirectional, Dense, Dropout, Layer, Masking
-from lstmkit.saving import atomic_write
+from lstmkit.atomic import atomic_write
 
 if TYPE_CHECKING:
     import onnx

@@ -11,27 +11,14 @@ to [-clipvalue, clipvalue]), applied before every step on every engine.
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
 from typing import Any, Callable, Iterable
 
 import torch
 
-from lstmkit.ops.activations import unknown_name_message
+from lstmkit.checks import number, positive_number, unknown_name
 from lstmkit.schema import Fields, schema_from_signature
 
-
-def _number(value: Any, argument: str, minimum: float = 0.0, below: float = math.inf, positive: bool = False) -> float:
-    """A finite number in [minimum, below) (> minimum when `positive`), else a ValueError naming it."""
-    fine = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    fine = fine and minimum <= value < below and not (positive and value == minimum)
-    if not fine and positive and below == math.inf:
-        raise ValueError(f"`{argument}` must be a positive number; got {value!r}"
-                         f"{' (it must be finite)' if value in (math.inf, -math.inf) or value != value else ''}.")
-    if not fine:
-        bounds = f"({minimum}" if positive else f"[{minimum}"
-        raise ValueError(f"`{argument}` must be a finite number in {bounds}, {below}); got {value!r}.")
-    return float(value)
 
 
 class Optimizer:
@@ -44,11 +31,11 @@ class Optimizer:
     """
 
     def __init__(self, learning_rate: float, clipnorm: float | None = None, clipvalue: float | None = None) -> None:
-        self.learning_rate = _number(learning_rate, "learning_rate", positive=True)
+        self.learning_rate = positive_number(learning_rate, "learning_rate")
         if clipnorm is not None and clipvalue is not None:
             raise ValueError("pass clipnorm or clipvalue, not both (as Keras).")
-        self.clipnorm = None if clipnorm is None else _number(clipnorm, "clipnorm", positive=True)
-        self.clipvalue = None if clipvalue is None else _number(clipvalue, "clipvalue", positive=True)
+        self.clipnorm = positive_number(clipnorm, "clipnorm", optional=True)
+        self.clipvalue = positive_number(clipvalue, "clipvalue", optional=True)
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """The torch optimizer over `params` with this configuration (clipping before each step)."""
@@ -96,8 +83,8 @@ class Adam(Optimizer):
         clipnorm: float | None = None, clipvalue: float | None = None,
     ) -> None:
         super().__init__(learning_rate, clipnorm, clipvalue)
-        self.beta_1, self.beta_2 = _number(beta_1, "beta_1", below=1.0), _number(beta_2, "beta_2", below=1.0)
-        self.epsilon = _number(epsilon, "epsilon")
+        self.beta_1, self.beta_2 = number(beta_1, "beta_1", maximum=1.0), number(beta_2, "beta_2", maximum=1.0)
+        self.epsilon = number(epsilon, "epsilon")
 
     def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adam(
@@ -119,7 +106,7 @@ class AdamW(Adam):
         clipvalue: float | None = None,
     ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, clipvalue)
-        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.weight_decay = number(weight_decay, "weight_decay")
 
     def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
@@ -139,7 +126,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate, clipnorm, clipvalue)
         if not isinstance(nesterov, bool):
             raise ValueError(f"`nesterov` must be True or False; got {nesterov!r}.")
-        self.momentum, self.nesterov = _number(momentum, "momentum", below=1.0), nesterov
+        self.momentum, self.nesterov = number(momentum, "momentum", maximum=1.0), nesterov
 
     def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(
@@ -155,8 +142,8 @@ class RMSprop(Optimizer):
         clipnorm: float | None = None, clipvalue: float | None = None,
     ) -> None:
         super().__init__(learning_rate, clipnorm, clipvalue)
-        self.rho, self.momentum = _number(rho, "rho", below=1.0), _number(momentum, "momentum", below=1.0)
-        self.epsilon = _number(epsilon, "epsilon")
+        self.rho, self.momentum = number(rho, "rho", maximum=1.0), number(momentum, "momentum", maximum=1.0)
+        self.epsilon = number(epsilon, "epsilon")
 
     def _make(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(
@@ -174,7 +161,7 @@ def get(optimizer: OptimizerSpec) -> Optimizer | torch.optim.Optimizer | Callabl
     if isinstance(optimizer, str):
         key = optimizer.lower()
         if key not in OPTIMIZERS:
-            raise ValueError(unknown_name_message("optimizer", optimizer, OPTIMIZERS))
+            raise ValueError(unknown_name("optimizer", optimizer, OPTIMIZERS))
         return OPTIMIZERS[key]()
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
         return optimizer()  # `optimizer=Adam` as well as `optimizer=Adam()`

@@ -1,5 +1,10 @@
 """Figures (matplotlib). Functions take results and an optional Axes and return the Axes;
-they never call `show()` and never train. `import lstmkit` does not import this module."""
+they never call `show()` and never train. `import lstmkit` does not import this module.
+
+The figure a task model draws of itself lives in its own row, so that its `plot()` method
+imports nothing above it: `forecast_plot` in lstmkit.forecast.figures (Forecaster.plot) and
+`confusion_matrix_plot` in lstmkit.classify.figures (SequenceClassifier.plot). Both are
+importable from here too, beside the figures that combine them."""
 
 from __future__ import annotations
 
@@ -10,7 +15,14 @@ from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
-from lstmkit.saving import atomic_write
+from lstmkit.atomic import atomic_write
+from lstmkit.classify.figures import confusion_matrix_plot
+from lstmkit.forecast.figures import forecast_plot, interval_levels, plot_times
+
+__all__ = [  # forecast_plot and confusion_matrix_plot are their rows' figures, importable from here too
+    "new_axes", "save_figure", "demo_forecast", "forecast_plot", "backtest_plot", "training_curves", "forecast_grid",
+    "gates", "confusion_matrix_plot", "attention_heatmap",
+]
 
 
 def new_axes(width: float = 9.0, height: float = 4.5) -> Axes:
@@ -52,49 +64,6 @@ def demo_forecast(result: Any, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def _times(values: Any) -> Any:
-    """Times matplotlib can draw (an Index): periods become timestamps."""
-    import pandas as pd
-
-    index = pd.Index(values)
-    return index.to_timestamp() if isinstance(index, pd.PeriodIndex) else index
-
-
-def _interval_levels(columns: Any) -> list[int]:
-    return sorted((int(c[len("lower_"):]) for c in columns if str(c).startswith("lower_")), reverse=True)
-
-
-def forecast_plot(history: Any, forecast: Any, ax: Axes | None = None, series_id: Any = None,
-                  last: int | None = None) -> Axes:
-    """A series' history, the forecast after it and its interval bands (widest palest).
-
-    Args:
-        history: pandas Series of the observed values (time index).
-        forecast: DataFrame from `Forecaster.predict()`; with an "id" column, pass `series_id`.
-        ax: where to draw; a new figure when None.
-        series_id: which series of a many-series forecast to draw.
-        last: draw only the last `last` points of the history.
-    """
-    ax = ax or new_axes()
-    if "id" in forecast.columns:
-        forecast = forecast[forecast["id"] == series_id]
-    shown = history if last is None else history.iloc[-last:]
-    ax.plot(_times(shown.index), shown.to_numpy(), color="black", linewidth=1.3, label="history")
-    times = _times(forecast.index)
-    for shade, level in zip((0.18, 0.32, 0.46), _interval_levels(forecast.columns)):
-        ax.fill_between(times, forecast[f"lower_{level}"], forecast[f"upper_{level}"], color="tab:blue",
-                        alpha=shade, linewidth=0, label=f"{level}% interval")
-    ax.plot(times, forecast["forecast"], "o-", color="tab:blue", markersize=3, linewidth=1.5, label="forecast")
-    ax.axvline(times[0], color="gray", linewidth=0.8, linestyle=":")
-    name = history.name if getattr(history, "name", None) is not None else "value"
-    label = "" if series_id is None else f" — {series_id}"
-    ax.set_title(f"{name}{label}: forecast of the next {len(forecast)} steps")
-    ax.set_ylabel(str(name))
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    return ax
-
-
 def backtest_plot(result: Any, ax: Axes | None = None, series_id: Any = None, model: str | None = None,
                   value_name: str = "value") -> Axes:
     """Actual values and the forecasts made at each backtest origin (origins dotted), with the
@@ -113,16 +82,16 @@ def backtest_plot(result: Any, ax: Axes | None = None, series_id: Any = None, mo
     frame = frame[frame["id"].isna()] if series_id is None else frame[frame["id"] == series_id]
     model = model or result.metrics.index[0]
     actual = frame[frame["model"] == model].drop_duplicates("time").sort_values("time")
-    ax.plot(_times(actual["time"]), actual["actual"], color="black", linewidth=1.3, label="actual")
-    levels = _interval_levels(frame.columns)
+    ax.plot(plot_times(actual["time"]), actual["actual"], color="black", linewidth=1.3, label="actual")
+    levels = interval_levels(frame.columns)
     for k, (origin, rows) in enumerate(frame[frame["model"] == model].groupby("origin", sort=True)):
-        times = _times(rows["time"])
+        times = plot_times(rows["time"])
         if levels:
             ax.fill_between(times, rows[f"lower_{levels[0]}"], rows[f"upper_{levels[0]}"], color="tab:blue",
                             alpha=0.2, linewidth=0, label=f"{levels[0]}% interval" if k == 0 else None)
         ax.plot(times, rows["forecast"], color="tab:blue", linewidth=1.5, label=model if k == 0 else None)
         snaive = frame[(frame["model"] == "seasonal_naive") & (frame["origin"] == origin)]
-        ax.plot(_times(snaive["time"]), snaive["forecast"], color="tab:orange", linewidth=1, linestyle="--",
+        ax.plot(plot_times(snaive["time"]), snaive["forecast"], color="tab:orange", linewidth=1, linestyle="--",
                 label="seasonal naive" if k == 0 else None)
         ax.axvline(times[0], color="gray", linewidth=0.6, linestyle=":")
     metrics = result.metrics
@@ -265,41 +234,6 @@ def gates(trace: Any, layer: int | str = 0, sample: int = 0, times: Any = None) 
         axes[-1].set_xticks(shown, [labels[i] for i in shown], rotation=30, ha="right")
     axes[-1].set_xlabel("time step" if times is None else "time")
     return list(axes)
-
-
-def confusion_matrix_plot(matrix: Any, labels: Any = None, ax: Axes | None = None, normalize: bool = False) -> Axes:
-    """A confusion matrix (rows true class, columns predicted) as an annotated heatmap.
-
-    Args:
-        matrix: (C, C) counts, e.g. from lstmkit.classification.confusion_matrix.
-        labels: C class names; 0..C-1 when None.
-        normalize: show each row as fractions of its true class.
-    """
-    import numpy as np
-
-    counts = np.asarray(matrix)
-    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f"`matrix` must be square (classes, classes); got shape {counts.shape}.")
-    classes = len(counts)
-    labels = [str(label) for label in (range(classes) if labels is None else labels)]
-    if len(labels) != classes:
-        raise ValueError(f"`labels` has {len(labels)} names for {classes} classes.")
-    shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
-    ax = ax or new_axes(width=1.2 + 0.7 * classes + 1.5, height=1.0 + 0.7 * classes)
-    image = ax.imshow(shown, cmap="Blues", vmin=0)
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    threshold = shown.max() / 2 if shown.size else 0
-    for i in range(classes):
-        for j in range(classes):
-            text = f"{shown[i, j]:.2f}" if normalize else f"{int(counts[i, j])}"
-            ax.text(j, i, text, ha="center", va="center", color="white" if shown[i, j] > threshold else "black")
-    ax.set_xticks(range(classes), labels)
-    ax.set_yticks(range(classes), labels)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"Confusion matrix\naccuracy {accuracy:.1%} of {int(counts.sum())}")  # two lines fit 2 classes
-    return ax
 
 
 def attention_heatmap(trace: Any, ax: Axes | None = None) -> Axes:

@@ -16,9 +16,9 @@ then check the config against their schemas and the tensors' shapes against the 
 implies, before anything is built. Every failure is a `ModelFileError` (a ValueError). safetensors
 stores raw arrays and JSON, so loading never runs code from the file.
 
-Writing goes to one temporary file beside the target, named after it, which is renamed over the
-target once complete: a crash mid-save leaves any old file whole, and the next save of the same
-target removes temporary files that killed runs left behind.
+Writing goes through `lstmkit.atomic.atomic_write`: one temporary file beside the target, named
+after it, which is renamed over the target once complete: a crash mid-save leaves any old file
+whole, and the next save of the same target removes temporary files that killed runs left behind.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import struct
 import zlib
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from lstmkit._version import __version__
-from lstmkit.distributed import is_main_process
+from lstmkit.atomic import atomic_write, is_main_process
 from lstmkit.schema import ConfigError, MapOf, Str, parse_json
 
 FORMAT = "lstmkit"
@@ -78,7 +77,7 @@ class ModelFile:
     checksums: dict[str, str] | None
 
     def error(self, problem: str) -> ModelFileError:
-        return ModelFileError(f"{self.path!r} holds a damaged lstmkit model: {problem}.")
+        return ModelFileError(f"{self.path!r} holds a damaged lstmkit model: {problem.rstrip('.')}.")
 
     def check_weights(self, expected: dict[str, tuple[int, ...]], prefix: str = "", ignore: str | None = None) -> None:
         """Refuse tensors (named `prefix` + key) that differ from `expected` {key: shape} in names,
@@ -113,61 +112,6 @@ class ModelFile:
                 array = array.copy()  # torch needs aligned data; else the tensor shares the file's bytes
             tensors[name] = torch.from_numpy(array)
         return tensors
-
-
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it into place.
-
-    The temporary file is `.<name>.<pid>.<random>.tmp`; those of the same target left by
-    processes that no longer run (killed mid-save) are removed first.
-    """
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise FileNotFoundError(f"cannot save to {str(path)!r}: folder {str(path.parent)!r} does not exist.")
-    remove_stale_temporaries(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the usual permissions, after umask
-    try:
-        write(str(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete `.<name>.<pid>.<random>.tmp` files beside `path` whose process is gone; return them."""
-    removed = []
-    prefix = f".{path.name}."
-    for candidate in (path.parent if str(path.parent) else Path(".")).glob(f".{_glob_escape(path.name)}.*.tmp"):
-        middle = candidate.name[len(prefix) : -len(".tmp")].split(".")
-        if len(middle) != 2 or not middle[0].isdigit() or _process_alive(int(middle[0])):
-            continue
-        try:
-            candidate.unlink()
-            removed.append(candidate)
-        except FileNotFoundError:
-            pass
-    return removed
-
-
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # this process's own save in another thread
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # someone else's process, or a pid we cannot ask about: leave it
-    return True
 
 
 def _crc(tensor: torch.Tensor) -> str:

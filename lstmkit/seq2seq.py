@@ -31,6 +31,7 @@ from torch import nn
 
 from lstmkit import optimizers, sequences, tokenizers
 from lstmkit.callbacks import Callback
+from lstmkit.checks import choice, fraction, number, positive_int
 from lstmkit.layers import GRU, LSTM, MAX_UNITS, Dense, Embedding, Layer, Recurrent, SimpleRNN
 from lstmkit.models import MAX_LAYERS
 from lstmkit.ops.masking import front_mask, reverse_real_steps
@@ -48,9 +49,7 @@ States = list[list[torch.Tensor]]  # per layer: [h] or [h, c], each (B, H)
 
 def cell_class(cell: str) -> type[Recurrent]:
     """"lstm", "gru", "simple_rnn" -> lstmkit.layers.LSTM, GRU, SimpleRNN."""
-    if str(cell).lower() not in CELLS:
-        raise ValueError(f"`cell` must be one of {', '.join(CELLS)}; got {cell!r}.")
-    return CELLS[str(cell).lower()]
+    return CELLS[choice(str(cell).lower(), "cell", CELLS)]
 
 
 def _initial(states: list[torch.Tensor]) -> Any:
@@ -122,14 +121,12 @@ class Seq2Seq(nn.Module):
     def __init__(self, units: int = 128, layers: int = 1, cell: str = "lstm", bidirectional: bool = False,
                  attention: str | None = None, embedding_dim: int = 32, tokenizer: str | Tokenizer = "char") -> None:
         super().__init__()
-        for name, value in (("units", units), ("layers", layers), ("embedding_dim", embedding_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-        if attention is not None and attention not in ATTENTIONS:
-            raise ValueError(f"`attention` must be None, 'luong' or 'bahdanau'; got {attention!r}.")
+        self.units, self.layers = positive_int(units, "units"), positive_int(layers, "layers")
+        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        if attention is not None:
+            choice(attention, "attention", ATTENTIONS, hint="None (the default) uses no attention.")
         self.cell_class = cell_class(cell)
-        self.units, self.layers, self.cell, self.bidirectional = units, layers, str(cell).lower(), bool(bidirectional)
-        self.attention_kind, self.embedding_dim = attention, embedding_dim
+        self.cell, self.bidirectional, self.attention_kind = str(cell).lower(), bool(bidirectional), attention
         self.tokenizer_spec = tokenizer
         self.source_tokenizer: Tokenizer | None = None
         self.target_tokenizer: Tokenizer | None = None
@@ -323,13 +320,9 @@ class Seq2Seq(nn.Module):
                 epochs (Bengio et al., 2015). 0 is plain teacher forcing.
             verbose: 0, 1 (progress bar) or 2 (Keras's line per epoch); seed: repeatable runs.
         """
-        for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-        if not isinstance(scheduled_sampling, (int, float)) or not 0 <= scheduled_sampling <= 1:
-            raise ValueError(f"`scheduled_sampling` must be a probability in [0, 1]; got {scheduled_sampling!r}.")
-        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
-            raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
+        epochs, batch_size = positive_int(epochs, "epochs", minimum=0), positive_int(batch_size, "batch_size")
+        number(scheduled_sampling, "scheduled_sampling", 0, 1, below_maximum=False)
+        fraction(validation_split, "validation_split")
         verbose = 1 if verbose == "auto" else verbose
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; got {verbose!r}.")
@@ -398,8 +391,7 @@ class Seq2Seq(nn.Module):
         `beam_width` > 1), else values (N, T, F). `max_length`: most tokens written (default:
         twice the longest training target)."""
         self._require_trained()
-        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise ValueError(f"`beam_width` must be a positive integer; got {beam_width!r}.")
+        beam_width = positive_int(beam_width, "beam_width")
         if beam_width > 1 and self.target_tokenizer is None:
             raise ValueError("beam search picks among tokens; numeric targets are decoded greedily (beam_width=1).")
         steps = max_length or (2 * self.shapes["target_length"] if self.target_tokenizer else self.shapes["target_length"])

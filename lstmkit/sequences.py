@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lstmkit.checks import choice
+
 
 def is_sequence_list(x: Any) -> bool:
     """True for a list/tuple of per-sample arrays (rather than one array)."""
@@ -180,8 +182,7 @@ def pad_sequences(
     Example:
         pad_sequences([[1, 2, 3], [4]], padding="pre")[..., 0] -> [[1 2 3], [0 0 4]]
     """
-    if padding not in ("pre", "post"):
-        raise ValueError(f"`padding` must be 'pre' or 'post'; got {padding!r}.")
+    choice(padding, "padding", ("pre", "post"))
     arrays = _sample_arrays(sequences, "sequences")
     longest = max(len(a) for a in arrays)
     padded = np.full((len(arrays), longest, arrays[0].shape[1]), value, dtype=dtype)

@@ -28,6 +28,7 @@ try:
 except ImportError:
     raise ImportError('lstmkit.sklearn needs scikit-learn: pip install "lstmkit[sklearn]".') from None
 
+from lstmkit.checks import positive_int
 from lstmkit.layers import LSTM, Bidirectional, Dense, Dropout
 from lstmkit.models import Sequential
 from lstmkit.optimizers import Adam
@@ -178,8 +179,7 @@ class LagWindows(TransformerMixin, BaseEstimator):
         return tags
 
     def fit(self, X: Any, y: Any = None) -> "LagWindows":
-        if isinstance(self.lookback, bool) or not isinstance(self.lookback, (int, np.integer)) or self.lookback < 1:
-            raise ValueError(f"`lookback` must be a positive integer; got {self.lookback!r}.")
+        positive_int(self.lookback, "lookback")
         validate_data(self, X, reset=True, dtype=np.float64)
         return self
 

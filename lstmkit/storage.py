@@ -16,13 +16,12 @@ each batch's rows with seek + readinto keeps resident memory at the batch. Measu
 0.3-0.4M/s for a memmap released with madvise(MADV_DONTNEED) every 16 windows (an LSTM(16)
 trains at ~70K windows/s on the same machine).
 
-Files are written under a temporary name and renamed into place (lstmkit.saving.atomic_write),
+Files are written under a temporary name and renamed into place (lstmkit.atomic.atomic_write),
 so a failed or interrupted run leaves no half-written cache.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -36,7 +35,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lstmkit.saving import atomic_write
+from lstmkit.atomic import atomic_write
+from lstmkit.checks import choice, positive_int, unknown_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,8 +217,7 @@ def write_npy(path: str | os.PathLike, chunks: Iterable[np.ndarray], rows: int) 
         >>> write_npy("series.npy", chunks, rows=10_000).shape
         (10000,)
     """
-    if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
-        raise ValueError(f"rows must be a positive integer (the series' length), got {rows!r}.")
+    positive_int(rows, "rows", hint="It is the series' length.")
     pieces = iter(chunks)
     first = next(pieces, None)
     if first is None:
@@ -266,11 +265,7 @@ def _column_type(parquet: "pq.ParquetFile", path: Path, name: str, argument: str
     import pyarrow.types as types
 
     schema = parquet.schema_arrow
-    if name not in schema.names:
-        close = difflib.get_close_matches(str(name), schema.names, n=1)
-        hint = f"did you mean {argument}={close[0]!r}? " if close else ""
-        raise ValueError(f"{path.name} has no column {name!r} (its columns: {schema.names}); {hint}"
-                         f"pass the column's name as `{argument}`.")
+    choice(name, argument, schema.names, kind="column", hint=f"Pass one of the columns of {path.name} as `{argument}`.")
     kind_of = {"i": types.is_integer, "f": types.is_floating,
                "s": lambda t: types.is_string(t) or types.is_large_string(t),
                "t": lambda t: types.is_timestamp(t) or types.is_date(t)}
@@ -429,11 +424,8 @@ class LongParquet:
         table = self._file.read_row_groups(self._row_groups_with(series_id), columns=columns)
         table = table.filter(pc.equal(table[self.id_col], series_id)).sort_by(self.time_col)
         if table.num_rows == 0:
-            ids = self.ids()
-            close = difflib.get_close_matches(str(series_id), [str(i) for i in ids], n=3)
-            hint = f"close ones: {close}" if close else f"the first are {ids[:5]}"
-            raise ValueError(f"no series with {self.id_col}={series_id!r} in {self.path.name} ({len(ids)} series; "
-                             f"{hint}). Pick an id from ids().")
+            raise ValueError(unknown_name(f"series {self.id_col}", series_id, self.ids(),
+                                          hint=f"Pick an id of {self.path.name} from ids()."))
         times = pd.Index(table[self.time_col].to_pandas(), name=self.time_col)
         return pd.Series(table[self.value_col].to_numpy(), index=times, name=self.value_col)
 

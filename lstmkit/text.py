@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from lstmkit import tokenizers
+from lstmkit.checks import fraction, positive_int, positive_number
 from lstmkit.layers import LSTM, MAX_UNITS, Dense, Embedding, TimeDistributed
 from lstmkit.models import MAX_LAYERS, Sequential, materialize
 from lstmkit.optimizers import Adam
@@ -114,9 +115,7 @@ class NGramModel:
     """
 
     def __init__(self, order: int = 5) -> None:
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"`order` must be a positive integer; got {order!r}.")
-        self.order = order
+        self.order = positive_int(order, "order")
         self._raw: list[Counter[str]] = [Counter() for _ in range(order + 1)]
         self._carry = ""
         self.tables: list[dict[str, int]] = []
@@ -252,13 +251,11 @@ class TextGenerator:
 
     def __init__(self, tokenizer: str | Tokenizer = "char", units: int = 256, embedding_dim: int = 64,
                  layers: int = 1, sequence_length: int = 100, dropout: float = 0.0, baseline_order: int = 5) -> None:
-        for name, value in (("units", units), ("embedding_dim", embedding_dim), ("layers", layers),
-                            ("sequence_length", sequence_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+        self.units, self.layers = positive_int(units, "units"), positive_int(layers, "layers")
+        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.sequence_length = positive_int(sequence_length, "sequence_length")
         self.tokenizer = tokenizers.get(tokenizer)
-        self.units, self.embedding_dim, self.layers = units, embedding_dim, layers
-        self.sequence_length, self.dropout = sequence_length, dropout
+        self.dropout = dropout
         self.baseline = NGramModel(baseline_order)
         self.model: Sequential | None = None
 
@@ -282,8 +279,7 @@ class TextGenerator:
         the last `validation_split` of the windows is scored after each epoch (val_loss).
         Keras's epoch lines with verbose=2, a progress bar with 1.
         """
-        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
-            raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
+        fraction(validation_split, "validation_split")
         if self.model is None:
             self.tokenizer.fit(_chunks(text))
             self.model = self._build()
@@ -344,12 +340,8 @@ class TextGenerator:
         if unknown:
             raise ValueError(f"the prompt has {len(unknown)} token(s) the model never saw in training: "
                              f"{', '.join(map(repr, unknown[:5]))}; use only tokens of the training text.")
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"`length` must be a positive integer; got {length!r}.")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
-            raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f"`top_k` must be a positive integer or None; got {top_k!r}.")
+        length, top_k = positive_int(length, "length"), positive_int(top_k, "top_k", optional=True)
+        temperature = positive_number(temperature, "temperature")
         generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**62, ())))
         written: list[int] = []
         model.eval()

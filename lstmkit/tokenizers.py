@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from lstmkit.checks import choice, positive_int
 from lstmkit.schema import ConfigError, Fields, Int, ListOf, Nullable, Str, check_round_trip
 
 PAD, UNKNOWN, START, END = 0, 1, 2, 3
@@ -35,10 +36,7 @@ class Tokenizer:
     unknown_text = "?"  # what `decode` writes for the unknown token
 
     def __init__(self, tokens: Sequence[str] | None = None, max_tokens: int | None = None) -> None:
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                       or max_tokens < 1):
-            raise ValueError(f"`max_tokens` must be a positive integer or None; got {max_tokens!r}.")
-        self.max_tokens = max_tokens
+        self.max_tokens = positive_int(max_tokens, "max_tokens", optional=True)
         self.tokens: list[str] = list(SPECIAL_TOKENS)
         self._ids: dict[str, int] = {}
         if tokens is not None:
@@ -150,9 +148,7 @@ def get(tokenizer: str | Tokenizer) -> Tokenizer:
     if isinstance(tokenizer, Tokenizer):
         return tokenizer
     kinds = {"char": CharTokenizer, "word": WordTokenizer}
-    if tokenizer not in kinds:
-        raise ValueError(f"`tokenizer` must be 'char', 'word' or a lstmkit tokenizer; got {tokenizer!r}.")
-    return kinds[tokenizer]()
+    return kinds[choice(tokenizer, "tokenizer", kinds, hint="Or pass a lstmkit tokenizer.")]()
 
 
 def pad_ids(rows: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:

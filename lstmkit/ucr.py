@@ -34,6 +34,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from lstmkit.checks import choice
+
 BUNDLED = {"Chinatown": "Chinatown"}
 SPLITS = ("train", "test")
 
@@ -73,10 +75,8 @@ def load_ucr(path: str | os.PathLike, classes: Sequence[str] | None = None) -> U
 
 def load_classification(name: str, split: str = "train", classes: Sequence[str] | None = None) -> UCRData:
     """A bundled UCR problem: `load_classification("Chinatown", "test")`. See the module docstring."""
-    if name not in BUNDLED:
-        raise ValueError(f"unknown bundled problem {name!r}; choose one of {list(BUNDLED)}.")
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be 'train' or 'test'; got {split!r}.")
+    choice(name, "name", BUNDLED, kind="bundled problem")
+    choice(split, "split", SPLITS)
     filename = f"{BUNDLED[name]}_{split.upper()}.ts"
     with resources.as_file(resources.files("lstmkit.datasets").joinpath(filename)) as path:
         return load_ucr(path, classes)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from lstmkit.checks import positive_int
+
 __all__ = ["to_categorical"]
 
 
@@ -37,7 +39,7 @@ def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32
     largest = int(ids.max()) + 1 if ids.size else 0
     if num_classes is None:
         num_classes = largest
-    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < largest:
-        raise ValueError(f"num_classes={num_classes!r} is too small for class id {largest - 1}; pass at least "
-                         f"{largest} or leave it None.")
-    return np.eye(int(num_classes), dtype=dtype)[ids]
+    else:
+        num_classes = positive_int(num_classes, "num_classes", minimum=largest,
+                                   hint="It must exceed every class id; or leave it None.")
+    return np.eye(num_classes, dtype=dtype)[ids]

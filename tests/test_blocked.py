@@ -151,20 +151,28 @@ def test_dispatch_refuses_a_mask_on_forced_blocked():
         lstm_forward(*tensors, backend="blocked", mask=mask)
 
 
-def test_blocked_restores_the_thread_count_and_follows_the_users_count():
+def test_blocked_restores_the_thread_count_and_follows_the_users_count(monkeypatch):
     from lstmkit.ops.threads import set_num_threads, thread_limit
 
+    monkeypatch.setattr(threads, "_available", 2)
+    monkeypatch.setattr(threads, "_others_busy", [False])
+    counts = []  # every count set, by lstmkit's thread_limit or ours
+    set_threads = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (counts.append(n), set_threads(n)))
     tensors = _inputs(torch.float32)
     with thread_limit(2):
+        counts.clear()
         blocked_lstm(*tensors)[1].sum().backward()
         assert torch.get_num_threads() == 2
+    assert counts == [1, 2, 1, 2]  # small work: forward and backward each on one thread, then 2 again
     x = torch.zeros(256, 100, 32)
     assert blocked._threads(torch.zeros(2, 3, 4), units=5) == 1  # small work: one thread
-    assert blocked._threads(x, units=256) in (1, torch.get_num_threads())
+    monkeypatch.setattr(threads, "_others_cores", lambda: 0.02)  # the other core idle
+    assert blocked._threads(x, units=256) == 2
+    monkeypatch.setattr(threads, "_others_cores", lambda: 0.9)  # another process busy
+    assert blocked._threads(x, units=256) == 1
     set_num_threads(3)
     try:
         assert blocked._threads(x, units=256) == 3
     finally:
         set_num_threads(None)
-    others = threads._others_cores()
-    assert others is None or others >= -1.0  # cores others kept busy (None off Linux, or too soon)

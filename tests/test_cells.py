@@ -190,7 +190,7 @@ def test_keras_initialisers_and_defaults():
     assert not bias.any()  # zeros
     assert (layer.activation, layer.recurrent_activation, layer.use_bias) == ("tanh", "sigmoid", True)
     assert SimpleRNN(3, use_bias=False, input_shape=(3, 2)).count_params() == 2 * 3 + 3 * 3
-    with pytest.raises(ValueError, match=r"GRU\(units=...\) must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match=r"`units` must be an integer >= 1; got 0"):
         GRU(0)
     with pytest.raises(ValueError, match=r"unknown activation 'tanhh'; did you mean 'tanh'"):
         SimpleRNN(3, activation="tanhh")
@@ -405,9 +405,9 @@ def test_forecaster_files_written_before_the_cell_key_load_as_lstm(tmp_path):
 
 
 def test_forecaster_cell_is_checked_with_close_matches():
-    with pytest.raises(ValueError, match=r"unknown cell 'gur'; did you mean 'gru'\? Known names: gru, lstm, simple_rnn"):
+    with pytest.raises(ValueError, match=r"unknown cell 'gur'; did you mean 'gru'\? expected one of 'gru', 'lstm', 'simple_rnn'\."):
         Forecaster(lookback=8, horizon=3, cell="gur")
-    with pytest.raises(TypeError, match="`cell` must be one of lstm, gru, simple_rnn; got type"):
+    with pytest.raises(TypeError, match="`cell` must be a name, one of 'gru', 'lstm', 'simple_rnn'; got type"):
         Forecaster(lookback=8, horizon=3, cell=GRU)
     assert Forecaster(lookback=8, horizon=3).cell == "lstm"
 

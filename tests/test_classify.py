@@ -240,10 +240,10 @@ def test_labels_that_json_cannot_hold_are_refused_by_save(tmp_path):
 
 # -- bad input ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    ({"architecture": "transformer"}, "`architecture` must be one of"),
-    ({"cell": "lstn"}, "unknown `cell` 'lstn'; did you mean 'lstm'"),
+    ({"architecture": "transformer"}, "unknown architecture 'transformer'; expected one of .* Or pass model="),
+    ({"cell": "lstn"}, "unknown cell 'lstn'; did you mean 'lstm'"),
     ({"filters": (8, 8)}, "`filters` must be three positive integers"),
-    ({"normalize": "minmax"}, "`normalize` must be one of"),
+    ({"normalize": "minmax"}, "unknown normalize 'minmax'; expected one of"),
     ({"ensemble": 0}, "`ensemble` must be an integer >= 1"),
     ({"validation_split": 1.0}, r"`validation_split` must be a fraction in \[0, 1\)"),
 ])

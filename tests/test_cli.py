@@ -68,7 +68,7 @@ def test_bad_output_path_is_one_line_and_exit_2(argv, wording, capsys):
 @pytest.mark.parametrize(
     "argv, wording",
     [
-        (["demo", "--epochs", "-1"], "must be >= 0"),
+        (["demo", "--epochs", "-1"], "argument --epochs: must be an integer >= 0; got -1"),
         (["demo", "--epochs", "ten"], "invalid"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),

@@ -81,12 +81,12 @@ def test_series_shorter_than_lookback_plus_horizon_says_reduce_lookback():
 @pytest.mark.parametrize("name", ["lookback", "horizon", "stride"])
 def test_window_sizes_below_one_are_rejected(name):
     arguments = {"lookback": 3, "horizon": 1, "stride": 1, name: 0}
-    with pytest.raises(ValueError, match=f"{name} must be at least 1, got 0"):
+    with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1; got 0"):
         make_windows(np.arange(10), **arguments)
 
 
 def test_non_integer_lookback_is_a_type_error():
-    with pytest.raises(TypeError, match=r"lookback must be an integer, got 2.5 \(float\)"):
+    with pytest.raises(TypeError, match=r"`lookback` must be an integer >= 1; got 2.5"):
         make_windows(np.arange(10), lookback=2.5)
     inputs, _ = make_windows(np.arange(10), lookback=np.int64(4))
     assert inputs.shape == (6, 4, 1)
@@ -136,7 +136,7 @@ def test_time_split_rounds_to_the_nearest_index(n, fraction, expected):
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, -0.2, float("nan"), "0.5"])
 def test_time_split_rejects_fractions_outside_zero_one(fraction):
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+    with pytest.raises(ValueError, match=r"`train_fraction` must be a number in \(0, 1\); got .*Pass e.g. train_fraction=0.67"):
         time_split(20, fraction)
 
 
@@ -145,7 +145,7 @@ def test_time_split_that_leaves_a_part_empty_is_rejected():
         time_split(10, 0.99)
     with pytest.raises(ValueError, match="leaves the training part empty"):
         time_split(10, 0.01)
-    with pytest.raises(ValueError, match="n must be at least 2"):
+    with pytest.raises(ValueError, match="`n` must be an integer >= 2; got 1. Each part needs a point."):
         time_split(1, 0.5)
 
 

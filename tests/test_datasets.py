@@ -73,7 +73,7 @@ def test_lake_huron_known_years():
 def test_unknown_dataset_suggests_close_names():
     with pytest.raises(ValueError, match="unknown dataset 'airline'; did you mean 'airline_passengers'"):
         datasets.load_dataset("airline")
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match="unknown dataset 'sunspots'; expected one of 'airline_passengers', "):
         datasets.load_dataset("sunspots")
 
 

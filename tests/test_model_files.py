@@ -28,7 +28,8 @@ from lstmkit import Sequential, load_model
 from lstmkit.cli import main
 from lstmkit.forecast import Forecaster
 from lstmkit.layers import LSTM, Dense, Layer
-from lstmkit.saving import ModelFileError, open_model_file, remove_stale_temporaries, write_model_file
+from lstmkit.atomic import remove_stale_temporaries
+from lstmkit.saving import ModelFileError, open_model_file, write_model_file
 
 
 def _model() -> Sequential:
@@ -120,7 +121,7 @@ def test_wrong_typed_or_out_of_range_layer_values_are_refused(saved, key, value,
 @pytest.mark.parametrize("key, value, match", [
     ("learning_rate", math.nan, r"learning_rate = nan: expected a finite number"),
     ("learning_rate", math.inf, r"learning_rate = inf: expected a finite number"),
-    ("beta_1", 5.0, r"`beta_1` must be a finite number in \[0.0, 1.0\); got 5.0"),
+    ("beta_1", 5.0, r"`beta_1` must be a fraction in \[0, 1\); got 5.0"),
     ("epsilon", "1e-7", r"epsilon = '1e-7': expected a finite number"),
 ])
 def test_wrong_optimizer_settings_are_refused(saved, key, value, match):

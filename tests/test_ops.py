@@ -228,7 +228,7 @@ def test_forcing_torch_with_unsupported_options_names_the_fallback():
 
 
 def test_unknown_backend_is_refused():
-    with pytest.raises(ValueError, match=r"unknown LSTM backend 'cudnn'; expected one of auto, torch, reference"):
+    with pytest.raises(ValueError, match=r"unknown LSTM backend 'cudnn'; expected one of 'auto', 'blocked', 'reference', 'torch'\."):
         choose_backend("tanh", "sigmoid", False, "cudnn")
     with pytest.raises(ValueError, match="unknown LSTM backend 'fast'"):
         with use_backend("fast"):

@@ -75,5 +75,5 @@ def test_forecasting_pipeline_with_lag_windows():
     pipeline = make_pipeline(StandardScaler(), LagWindows(8), LSTMRegressor(units=8, epochs=20))
     pipeline.fit(series[:150], series[1:151, 0])  # each row's window -> the next value
     assert pipeline.score(series[150:-1], series[151:, 0]) > 0.8
-    with pytest.raises(ValueError, match="`lookback` must be a positive integer"):
+    with pytest.raises(ValueError, match="`lookback` must be an integer >= 1; got 0"):
         LagWindows(0).fit(series)

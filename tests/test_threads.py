@@ -34,24 +34,31 @@ def test_user_override_and_restore(two_threads):
         assert threads.threads_for(10) == 3
     finally:
         threads.set_num_threads(None)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="`threads` must be an integer >= 1 or None; got 0"):
         threads.set_num_threads(0)
     before = torch.get_num_threads()
-    with threads.thread_limit(1):
-        assert torch.get_num_threads() == 1
+    other = 2 if before == 1 else 1  # a count that differs, so that restoring it shows
+    with threads.thread_limit(other):
+        assert torch.get_num_threads() == other
     assert torch.get_num_threads() == before
 
 
 def test_other_cores_looks_afresh_when_the_last_look_is_old(monkeypatch):
-    threads._last_sample.clear()
-    first = threads._others_cores()  # no earlier look: a fresh 30 ms one
-    assert first is None or -1.0 <= first <= 64
-    assert threads._others_cores() is None  # right after: too soon to tell
+    # /proc/stat read at scripted moments: [wall seconds, busy seconds of all CPUs, this process's CPU seconds]
+    samples = iter([[100.0, 50.0, 5.0], [100.03, 50.06, 5.0],  # no earlier look: a fresh 30 ms one
+                    [100.05, 50.07, 5.0],                        # 20 ms later: too soon to tell
+                    [100.53, 50.30, 5.20],                       # half a second after the baseline
+                    [110.0, 60.0, 6.0], [110.03, 60.03, 6.03]])  # the last look long ago: a fresh one
+    monkeypatch.setattr(threads, "_cpu_sample", lambda: next(samples))
     slept = []
     monkeypatch.setattr(threads.time, "sleep", lambda seconds: slept.append(seconds))
-    threads._last_sample[0] -= 5.0  # the last look was long ago
-    threads._others_cores()
+    threads._last_sample.clear()
+    assert threads._others_cores() == pytest.approx(0.06 / 0.03)  # two cores busy, none of them this process
     assert slept == [0.03]
+    assert threads._others_cores() is None and threads._last_sample == [100.03, 50.06, 5.0]  # baseline kept
+    assert threads._others_cores() == pytest.approx((0.24 - 0.20) / 0.5)  # busy time less this process's own
+    assert threads._others_cores() == pytest.approx(0.0)  # only this process was busy in the fresh look
+    assert slept == [0.03, 0.03]
 
 
 def test_a_spinning_process_counts_as_busy():

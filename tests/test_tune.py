@@ -49,7 +49,7 @@ def test_holdout_score_uses_only_the_held_out_tail():
 
 
 def test_tune_arguments_and_cli(tmp_path, capsys):
-    with pytest.raises(ValueError, match="`cells` must list recurrent cells"):
+    with pytest.raises(ValueError, match="unknown cell 'gru2'; did you mean 'gru'"):
         Forecaster(lookback=12, horizon=6).tune(_series(), cells=["gru2"])
     from lstmkit import Sequential
     from lstmkit.layers import LSTM, Dense

@@ -64,7 +64,7 @@ def test_bundled_chinatown():
     assert test.labels[-1] == 1
     with pytest.raises(ValueError, match=r"unknown bundled problem 'GunPoint'"):
         load_classification("GunPoint")
-    with pytest.raises(ValueError, match=r"`split` must be 'train' or 'test'"):
+    with pytest.raises(ValueError, match=r"unknown split 'valid'; expected one of 'test', 'train'\."):
         load_classification("Chinatown", "valid")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.classification import balanced_class_weight, confusion_matrix
+from lstmkit.checks import choice
 from lstmkit.checks import fraction as _fraction
 from lstmkit.checks import positive_int as _positive_int
 from lstmkit.checks import positive_number
@@ -85,9 +86,7 @@ class SequenceClassifier:
         seed: int = 0,
         model: Sequential | None = None,
     ) -> None:
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"`architecture` must be one of {ARCHITECTURES}, or pass model=; got {architecture!r}.")
-        self.architecture = architecture
+        self.architecture = choice(architecture, "architecture", ARCHITECTURES, hint="Or pass model=.")
         recurrent_layer(cell)
         self.cell = cell
         self.units = _positive_int(units, "units")
@@ -99,9 +98,7 @@ class SequenceClassifier:
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.learning_rate = positive_number(learning_rate, "learning_rate")
         self.patience = _positive_int(patience, "patience", minimum=0)
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f"`normalize` must be one of {NORMALIZATIONS}; got {normalize!r}.")
-        self.normalize = normalize
+        self.normalize = choice(normalize, "normalize", NORMALIZATIONS)
         if not (class_weight in ("auto", "balanced", None) or isinstance(class_weight, dict)):
             raise ValueError(f"`class_weight` must be 'auto', 'balanced', None or a dict label -> weight; "
                              f"got {class_weight!r}.")
@@ -316,7 +313,7 @@ class SequenceClassifier:
              time_col: str | None = None) -> Any:
         """The confusion matrix on (x, y) as a heatmap; returns the Axes. matplotlib is loaded
         here, never by `import lstmkit`."""
-        from lstmkit.plot import confusion_matrix_plot
+        from lstmkit.classify.figures import confusion_matrix_plot
 
         evaluation = self.evaluate(x, y, id_col, time_col, baselines=False)
         return confusion_matrix_plot(evaluation.confusion_matrix, [str(c) for c in self.classes_], ax=ax,

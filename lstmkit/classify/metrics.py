@@ -14,6 +14,7 @@ from typing import Any, Hashable
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import unknown_name
 from lstmkit.classification import confusion_matrix
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
@@ -81,7 +82,7 @@ class Evaluation:
         if metric == "confusion_matrix":
             return self.confusion_matrix
         if metric not in METRICS:
-            raise KeyError(f"{metric!r}: choose one of {[*METRICS, 'confusion_matrix']}.")
+            raise KeyError(unknown_name("metric", metric, [*METRICS, "confusion_matrix"]))
         return float(self.table.loc["classifier", metric])
 
     def summary(self) -> str:

@@ -15,7 +15,6 @@ batch statistics and of the pooling, so each sequence gets the output it gets al
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from lstmkit.callbacks import EarlyStopping
+from lstmkit.checks import choice, positive_int
 from lstmkit.layers import LAYERS, Bidirectional, Dense, Dropout, Layer, Shape
 from lstmkit.models import Sequential
 from lstmkit.optimizers import Adam
@@ -39,11 +39,7 @@ def recurrent_layer(cell: str) -> type[Layer]:
     """The recurrent layer class named `cell` ("lstm", "gru", ...) in lstmkit.layers.LAYERS."""
     names = {name.lower(): layer for name, layer in LAYERS.items()  # the recurrent ones: LSTM, GRU, ...
              if "return_sequences" in inspect.signature(layer.__init__).parameters}
-    if not isinstance(cell, str) or cell.lower() not in names:
-        close = difflib.get_close_matches(str(cell).lower(), list(names), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(f"unknown `cell` {cell!r}; {hint}choose one of {sorted(names)}.")
-    return names[cell.lower()]
+    return names[choice(str(cell).lower(), "cell", names)]
 
 
 class LSTMFCN(Layer):
@@ -60,8 +56,9 @@ class LSTMFCN(Layer):
 
     def __init__(self, units: int, filters: Sequence[int] = (64, 128, 64), cell: str = "lstm",
                  input_shape: Sequence[int | None] | None = None, name: str | None = None) -> None:
-        self.units, self.filters, self.cell = int(units), [int(f) for f in filters], cell
-        if len(self.filters) != len(KERNEL_SIZES) or min(self.filters) < 1:
+        self.units, self.cell = positive_int(units, "units"), cell
+        self.filters = [positive_int(f, "filters") for f in filters]
+        if len(self.filters) != len(KERNEL_SIZES):
             raise ValueError(f"`filters` must be three positive integers; got {list(filters)!r}.")
         super().__init__(input_shape=input_shape, name=name)
 

@@ -29,9 +29,10 @@ pandas is imported only when a dataset is loaded, so ``import lstmkit`` stays li
 
 from __future__ import annotations
 
-import difflib
 from importlib import resources
 from typing import TYPE_CHECKING, NamedTuple
+
+from lstmkit.checks import choice
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,10 +77,7 @@ def load_dataset(name: str) -> "pd.Series":
     Raises:
         ValueError: unknown name; the message lists the close matches.
     """
-    if name not in _DATASETS:
-        close = difflib.get_close_matches(str(name), _DATASETS, n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        raise ValueError(f"unknown dataset {name!r}; {hint}choose one of {list_datasets()}.")
+    choice(name, "name", list_datasets(), kind="dataset")
     import pandas as pd
 
     spec = _DATASETS[name]

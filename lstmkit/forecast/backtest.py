@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import positive_int
 from lstmkit.forecast.baselines import all_baselines
 from lstmkit.forecast.metrics import BASELINE_NAMES, REFERENCE_NAMES, format_table, mase_scale, score_table, verdict
 from lstmkit.forecast.padding import ShortSeriesWarning
@@ -23,6 +24,25 @@ from lstmkit.forecast.series import SeriesData, common_timeline, position, read_
 
 if TYPE_CHECKING:
     from lstmkit.forecast.forecaster import Forecaster
+
+
+@runtime_checkable
+class Backtestable(Protocol):
+    """What a backtest asks of a forecaster; lstmkit.forecast.Forecaster has it. A Protocol, so
+    that this module (which Forecaster.backtest calls) does not import the Forecaster class."""
+
+    horizon: int
+    lookback: int
+    levels: tuple[int, ...]
+    missing: str
+
+    def clone(self) -> Any: ...
+
+    def min_length(self) -> int: ...
+
+    def _fit_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str]) -> Any: ...
+
+    def _predict_series(self, series: list[SeriesData], horizon: int) -> Any: ...
 
 
 @dataclass
@@ -142,12 +162,10 @@ def backtest(
         T=144 monthly points, horizon 12, stride 12: origins at positions 84, 96, 108, 120, 132;
         the fold at 96 fits on points 0..95 only and forecasts 96..107.
     """
-    from lstmkit.forecast.forecaster import Forecaster
-
-    if isinstance(forecasters, Forecaster):
+    if isinstance(forecasters, Backtestable):
         forecasters = {"lstm": forecasters}
     if not isinstance(forecasters, dict) or not forecasters or not all(
-            isinstance(f, Forecaster) for f in forecasters.values()):
+            isinstance(f, Backtestable) for f in forecasters.values()):
         raise TypeError("`forecasters` must be a Forecaster or a dict {name: Forecaster}.")
     statistical = resolve(statistical)
     clash = set(forecasters) & set(REFERENCE_NAMES)
@@ -157,11 +175,8 @@ def backtest(
     horizon = first.horizon
     if any(f.horizon != horizon for f in forecasters.values()):
         raise ValueError("all forecasters in one backtest need the same horizon.")
-    if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
-        raise ValueError(f"`refit` must be an integer >= 0 (0: fit once); got {refit!r}.")
-    stride = horizon if stride is None else stride
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"`stride` must be a positive integer; got {stride!r}.")
+    refit = positive_int(refit, "refit", minimum=0, hint="0 fits once, at the first origin.")
+    stride = horizon if stride is None else positive_int(stride, "stride")
     series, past_names, future_names = read_series(
         data, id_col, time_col, value_col, past_covariates, future_covariates, first.missing)
     timeline = common_timeline(series)

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lstmkit.checks import choice
 from lstmkit.checks import fraction as _fraction
 from lstmkit.checks import positive_int as _positive_int
 from lstmkit.checks import positive_number
@@ -41,8 +42,8 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import CELLS, Padded, build_network, check_cell, forecast_scaled, train_network
 from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
                                      window_origins)
-from lstmkit.forecast.series import (SeriesData, check_length, future_index, index_spec, infer_season,
-                                     read_series, with_future_covariates)
+from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec,
+                                     infer_season, read_series, with_future_covariates)
 from lstmkit.forecast.statistical import StatisticalModels
 from lstmkit.forecast.statistical import available as statistical_available
 from lstmkit.forecast.statistical import resolve as resolve_statistical
@@ -132,24 +133,16 @@ class Forecaster:
         self.epochs = _positive_int(epochs, "epochs")
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.learning_rate = positive_number(learning_rate, "learning_rate")
-        if scaler not in SCALERS:
-            raise ValueError(f"`scaler` must be one of {list(SCALERS)}; got {scaler!r}.")
-        self.scaler = scaler
-        if transform not in TRANSFORMS:
-            raise ValueError(f"`transform` must be one of {list(TRANSFORMS)}; got {transform!r}.")
-        self.transform = transform
-        if strategy not in STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {strategy!r}.")
-        self.strategy = strategy
+        self.scaler = choice(scaler, "scaler", SCALERS)
+        self.transform = choice(transform, "transform", TRANSFORMS)
+        self.strategy = choice(strategy, "strategy", STRATEGIES)
         self.relative = bool(relative)
         self.season = None if season is None else _positive_int(season, "season")
         self.levels = intervals.check_levels(levels)
         self.ensemble = _positive_int(ensemble, "ensemble")
         self.validation_split = _fraction(validation_split, "validation_split")
         self.patience = _positive_int(patience, "patience", minimum=0)
-        if missing not in ("interpolate", "drop", "error"):
-            raise ValueError(f"`missing` must be 'interpolate', 'drop' or 'error'; got {missing!r}.")
-        self.missing = missing
+        self.missing = choice(missing, "missing", MISSING_POLICIES)
         self.seed = _positive_int(seed, "seed", minimum=0)
         if model is not None and not isinstance(model, Sequential):
             raise TypeError(f"`model` must be an lstmkit Sequential; got {type(model).__name__}.")
@@ -259,8 +252,7 @@ class Forecaster:
             raise ValueError("tune() searches the layers of the default LSTM stack, but this Forecaster was given "
                              "model=...; create it without `model` to tune it.")
         n_trials = _positive_int(n_trials, "n_trials")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"`timeout` must be a positive number of seconds or None; got {timeout!r}.")
+        positive_number(timeout, "timeout", optional=True, hint="It is in seconds.")
         series, past_names, future_names = read_series(
             data, id_col, time_col, value_col, past_covariates, future_covariates, self.missing)
         self._check_series(series, past_names, future_names)
@@ -624,8 +616,8 @@ class Forecaster:
 
     def plot(self, history: Any, ax: Any = None, series_id: Any = None, last: int | None = None) -> Any:
         """Draw `history` (the series that was fitted), the forecast after it and its interval
-        bands; returns the Axes. Shorthand for lstmkit.plot.forecast_plot(history, self.predict());
-        matplotlib is loaded here, on first use, never by `import lstmkit`.
+        bands; returns the Axes. Shorthand for lstmkit.forecast.figures.forecast_plot(history,
+        self.predict()); matplotlib is loaded here, on first use, never by `import lstmkit`.
 
         Args:
             history: a pandas Series, or the long DataFrame given to fit (then pass `series_id`).
@@ -633,7 +625,7 @@ class Forecaster:
             series_id: which series of a many-series fit to draw.
             last: draw only the last `last` points of the history.
         """
-        from lstmkit.plot import forecast_plot
+        from lstmkit.forecast.figures import forecast_plot
 
         self._require_fitted("plot()")
         if isinstance(history, pd.DataFrame):

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lstmkit.callbacks import Callback, EarlyStopping
+from lstmkit.checks import choice
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import world_size_from_env
 from lstmkit.forecast.windows import relative_inputs
 from lstmkit.layers import GRU, LSTM, Dense, Dropout, Recurrent, RepeatVector, SimpleRNN, TimeDistributed
 from lstmkit.models import Sequential
-from lstmkit.ops.activations import unknown_name_message
 from lstmkit.optimizers import Adam
 from lstmkit.training import History
 
@@ -30,11 +30,7 @@ CELLS: dict[str, type[Recurrent]] = {"lstm": LSTM, "gru": GRU, "simple_rnn": Sim
 
 def check_cell(cell: object) -> str:
     """Return `cell` if it names a recurrent layer of CELLS, else raise with the close matches."""
-    if not isinstance(cell, str):
-        raise TypeError(f"`cell` must be one of {', '.join(CELLS)}; got {type(cell).__name__} {cell!r}.")
-    if cell not in CELLS:
-        raise ValueError(unknown_name_message("cell", cell, CELLS))
-    return cell
+    return choice(cell, "cell", CELLS)
 
 
 Padded = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs (N, L, F), targets (N, H), lengths (N,)

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from lstmkit.checks import choice
+
 MISSING_POLICIES = ("interpolate", "drop", "error")
 
 # Calendar steps, coarse to fine: the first one every timestamp lies on is the series' step.
@@ -71,8 +73,7 @@ def read_series(
     Returns:
         (series, past covariate names, future covariate names).
     """
-    if missing not in MISSING_POLICIES:
-        raise ValueError(f"`missing` must be one of {MISSING_POLICIES}; got {missing!r}.")
+    choice(missing, "missing", MISSING_POLICIES)
     if isinstance(data, pd.DataFrame):
         frames, past_names, future_names = _frames_from_dataframe(
             data, id_col, time_col, value_col, past_covariates, future_covariates)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from lstmkit.callbacks import Callback
+from lstmkit.checks import choice
 from lstmkit.forecast import network
 from lstmkit.forecast.series import SeriesData
 
@@ -52,10 +53,9 @@ def _check_cells(cells: Sequence[str] | None, given: str) -> list[str]:
     """`cells` checked against the recurrent cells the Forecaster can build (None: the given one)."""
     known = tuple(getattr(network, "CELLS", ("lstm",)))  # network.CELLS once the Forecaster takes `cell=`
     cells = [given] if cells is None else list(cells)
-    unknown = [cell for cell in cells if cell not in known]
-    if not cells or unknown:
+    if not cells:
         raise ValueError(f"`cells` must list recurrent cells this lstmkit has ({', '.join(known)}); got {cells!r}.")
-    return cells
+    return [choice(cell, "cells", known, kind="cell") for cell in cells]
 
 
 def holdout_score(spec: "Forecaster", series: list[SeriesData], names: tuple[list[str], list[str]],

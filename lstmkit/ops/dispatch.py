@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from lstmkit.checks import choice
 from lstmkit.ops.activations import ACTIVATIONS
 from lstmkit.ops.masking import masked_torch_lstm, run_compacted
 from lstmkit.ops.reference import (
@@ -70,8 +71,7 @@ def current_backend() -> str:
 
 
 def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown LSTM backend {backend!r}; expected one of {', '.join(BACKENDS)}.")
+    choice(backend, "backend", BACKENDS, kind="LSTM backend")
 
 
 # What PyTorch's fused op of each cell runs: (activations, recurrent activations); "reference" runs the rest.

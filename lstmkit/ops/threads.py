@@ -21,6 +21,8 @@ from typing import Iterator
 
 import torch
 
+from lstmkit.checks import positive_int
+
 SMALL_WORK_FLOPS = 1e8  # per forward+backward step; W1 (~0.3 MFLOP) stays on one thread, W2 (~0.15 GFLOP) gets two
 _available = torch.get_num_threads()
 _override: int | None = None
@@ -29,9 +31,7 @@ _override: int | None = None
 def set_num_threads(threads: int | None) -> None:
     """Use exactly `threads` threads for lstmkit's work; None returns to choosing by work size."""
     global _override
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"`threads` must be a positive integer or None; got {threads!r}.")
-    _override = threads
+    _override = positive_int(threads, "threads", optional=True)
 
 
 def threads_for(flops: float) -> int:
