@@ -235,11 +235,11 @@ def test_bad_data_errors_name_the_series_and_the_fix(data, kwargs, error, wordin
 
 
 @pytest.mark.parametrize("kwargs, wording", [
-    (dict(scaler="robust"), r"`scaler` must be one of \['minmax', 'standard', 'none'\]; got 'robust'"),
-    (dict(strategy="mimo"), r"`strategy` must be one of"),
+    (dict(scaler="robust"), r"unknown scaler 'robust'; expected one of 'minmax', 'none', 'standard'\."),
+    (dict(strategy="mimo"), r"unknown strategy 'mimo'; expected one of 'direct', 'recursive', 'seq2seq'"),
     (dict(lookback=0), r"`lookback` must be an integer >= 1; got 0"),
     (dict(levels=(80, 120)), r"`levels` must be whole percents between 1 and 99"),
-    (dict(missing="zero"), r"`missing` must be 'interpolate', 'drop' or 'error'"),
+    (dict(missing="zero"), r"unknown missing 'zero'; did you mean 'error' or 'drop'\? expected one of 'drop', 'error'"),
     (dict(validation_split=1.0), r"`validation_split` must be a fraction in \[0, 1\)"),
     (dict(model="lstm"), r"`model` must be an lstmkit Sequential"),
 ])
