@@ -20,6 +20,7 @@ from lstmkit import inference, losses, metrics as metrics_module, optimizers
 from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Recurrent, Shape, apply_layer, check_layer_entry
 from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
+from lstmkit.checks import fraction, positive_int
 from lstmkit.saving import ModelFileError, open_model_file, read_model_file, write_model_file
 from lstmkit.schema import ConfigError, Custom, Fields, Int, ListOf, Nullable, Str, check_round_trip
 from lstmkit.trace import LayerTrace, trace_layers
@@ -72,12 +73,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use device='auto' or 'cpu'.")
     return local_device(resolved)
-
-
-def _check_positive_int(value: object, argument: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{argument}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 class Sequential(InputPreparation, nn.Module):
@@ -356,17 +351,17 @@ class Sequential(InputPreparation, nn.Module):
         """
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before fit().")
-        epochs = _check_positive_int(epochs, "epochs", minimum=0)
-        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        epochs = positive_int(epochs, "epochs", minimum=0)
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else positive_int(batch_size, "batch_size")
         if verbose == "auto":
             verbose = 1
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; got {verbose!r}.")
         if seed is not None:
-            seed = _check_positive_int(seed, "seed", minimum=0)
+            seed = positive_int(seed, "seed", minimum=0)
         if steps_per_epoch is not None:
-            steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
-        initial_epoch = _check_positive_int(initial_epoch, "initial_epoch", minimum=0)
+            steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
+        initial_epoch = positive_int(initial_epoch, "initial_epoch", minimum=0)
         if initial_epoch > epochs:
             raise ValueError(f"initial_epoch={initial_epoch} is past epochs={epochs}: `epochs` is the number to end "
                              f"at (Keras's meaning), so pass epochs > initial_epoch.")
@@ -380,8 +375,7 @@ class Sequential(InputPreparation, nn.Module):
             )
         if resume_from is not None and not os.path.isfile(resume_from):
             raise FileNotFoundError(f"resume_from={str(resume_from)!r}: no such checkpoint file.")
-        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"`validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
+        validation_split = fraction(validation_split, "validation_split")
         if isinstance(x, BatchSource):
             if lengths is not None or class_weight is not None or validation_split:
                 raise ValueError(
@@ -502,7 +496,7 @@ class Sequential(InputPreparation, nn.Module):
         With `lengths` (as in `fit`) or a `Masking` layer, per-step outputs are zero at padded
         steps.
         """
-        asked = None if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        asked = None if batch_size is None else positive_int(batch_size, "batch_size")
         batch_size = DEFAULT_BATCH_SIZE if asked is None else asked
         if verbose == "auto":
             verbose = 1
@@ -575,7 +569,7 @@ class Sequential(InputPreparation, nn.Module):
         `lengths`: real steps per sample, as in `fit`. `x` may be a batch source (y None), as in `fit`."""
         if not self._compiled:
             raise ValueError("call model.compile(loss=..., optimizer=...) before evaluate().")
-        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else positive_int(batch_size, "batch_size")
         if isinstance(x, BatchSource):
             (x_t, y_t), mask = self._prepare_source(x, y, "x"), None
         else:

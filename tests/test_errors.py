@@ -233,8 +233,8 @@ def test_lstm_after_lstm_without_return_sequences_explains():
         (lambda: LSTM(3, input_shape=(5,)), ValueError, r"LSTM expects inputs of shape \(timesteps, feat.*got \(5,\)"),
         (lambda: LSTM(3, input_shape="5,1"), ValueError, r"`input_shape` must be a tuple of positive.*got '5,1'"),
         (lambda: LSTM(3, input_shape=(0, 1)), ValueError, r"`input_shape` must be a tuple of positive.*got \(0, 1\)"),
-        (lambda: EarlyStopping(patience=-1), ValueError, r"`patience` must be a non-negative integer; got -1"),
-        (lambda: EarlyStopping(mode="up"), ValueError, r"`mode` must be 'auto', 'min' or 'max'; got 'up'"),
+        (lambda: EarlyStopping(patience=-1), ValueError, r"`patience` must be an integer >= 0; got -1"),
+        (lambda: EarlyStopping(mode="up"), ValueError, r"unknown mode 'up'.*expected one of 'auto', 'max', 'min'"),
     ],
 )
 def test_bad_layer_and_callback_arguments(make, error, message):

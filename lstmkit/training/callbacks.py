@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from lstmkit.checks import choice, number, positive_int
+
 
 class Callback:
     """Base class: every hook does nothing."""
@@ -59,8 +61,7 @@ class _Monitor:
     """Tracks the best value of one logged quantity ('min' or 'max', or 'auto' from its name)."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float = 0.0) -> None:
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'; got {mode!r}.")
+        choice(mode, "mode", ("auto", "min", "max"))
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
@@ -107,8 +108,7 @@ class EarlyStopping(Callback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"`patience` must be a non-negative integer; got {patience!r}.")
+        patience = positive_int(patience, "patience", minimum=0)
         self.verbose = _check_verbose(verbose)
         self.tracker = _Monitor(monitor, mode, min_delta)
         self.patience = patience
@@ -272,14 +272,11 @@ class ReduceLROnPlateau(Callback):
         min_lr: float = 0.0,
     ) -> None:
         super().__init__()
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
-            raise ValueError(f"`factor` must be a number in (0, 1): the learning rate is multiplied by it; "
-                             f"got {factor!r}.")
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be a non-negative integer; got {value!r}.")
-        if isinstance(min_lr, bool) or not isinstance(min_lr, (int, float)) or not 0 <= min_lr < math.inf:
-            raise ValueError(f"`min_lr` must be a finite number >= 0; got {min_lr!r}.")
+        factor = number(factor, "factor", 0, 1, above_minimum=True,
+                        hint="The learning rate is multiplied by it.")
+        patience = positive_int(patience, "patience", minimum=0)
+        cooldown = positive_int(cooldown, "cooldown", minimum=0)
+        min_lr = number(min_lr, "min_lr")
         self.tracker = _Monitor(monitor, mode, min_delta)
         self.factor, self.patience, self.cooldown, self.min_lr = float(factor), patience, cooldown, float(min_lr)
         self.verbose = _check_verbose(verbose)

@@ -27,6 +27,8 @@ import torch
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from lstmkit.atomic import is_main_process  # noqa: F401  (re-exported: the one process that prints and writes)
+
 _REQUIRED_ENV = ("RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -89,11 +91,6 @@ def join(distributed: str, device: torch.device) -> Cluster | None:
     collective_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     return Cluster(world, rank, local_world, collective_device)
-
-
-def is_main_process() -> bool:
-    """False only on ranks other than 0 of a joined process group: those neither print nor write."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def launched_rank() -> int:
