@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lstmkit.classify import SequenceClassifier
+from lstmkit.cli import main
 from lstmkit.saving import ModelFileError, open_model_file
 
 SCRIPT = Path(__file__).parent / "scripts" / "fuzz_classifier_files.py"
@@ -76,6 +78,28 @@ def test_a_file_written_before_averaging_existed_loads(tmp_path, saved):
     assert loaded.averaging_ == 1 and loaded.max_length == 512
     x = np.zeros((2, 16, 1))
     np.testing.assert_array_equal(loaded.predict_proba(x), SequenceClassifier.load(saved).predict_proba(x))
+
+
+def test_inspect_draws_a_classifiers_recurrent_branch_and_refuses_a_damaged_file_in_one_line(tmp_path, saved,
+                                                                                            capsys):
+    classifier = SequenceClassifier.load(saved)
+    x = np.linspace(-1, 1, 16)[:, None]
+    trace = classifier.trace(x[None])
+    assert [entry.name.split("/")[-1] for entry in trace] == ["forward", "backward"]
+    assert trace[0].hidden_state.shape == (1, 16, 3)
+    branch = classifier.members_[0].layers[0].recurrent  # its last outputs are what the softmax reads
+    inputs = torch.tensor(classifier.normalizer_.transform([x])[0][None], dtype=torch.float32)
+    np.testing.assert_allclose(trace[0].hidden_state[0, -1], branch(inputs)[0, :3].detach().numpy(), atol=1e-5)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["inspect", str(saved), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "gates")]) == 0
+    assert len(list((tmp_path / "gates").glob("gates_*.png"))) == 2
+    damaged = bytearray(saved.read_bytes())
+    damaged[-5] ^= 1
+    (tmp_path / "damaged.lstmkit").write_bytes(bytes(damaged))
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "damaged.lstmkit"), "--input", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged" in err and "Traceback" not in err
 
 
 def test_corrupted_and_crafted_files_give_the_clean_error_or_the_classifier_they_hold(tmp_path, saved):

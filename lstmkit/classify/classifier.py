@@ -41,7 +41,8 @@ from lstmkit.classify import baselines as baseline_models
 from lstmkit.classify.inputs import (NORMALIZATIONS, Normalizer, SequenceData, average_steps, averaging_factor,
                                      choose_normalization, class_order, read_labels, read_sequences)
 from lstmkit.classify.metrics import METRICS, Evaluation, one_hot, scores, verdict
-from lstmkit.classify.network import ARCHITECTURES, build_network, recurrent_layer, train_member
+from lstmkit.classify.network import LSTMFCN, ARCHITECTURES, build_network, recurrent_layer, train_member
+from lstmkit.layers import Bidirectional
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
@@ -330,6 +331,18 @@ class SequenceClassifier:
         else:
             lines.append("No validation part (validation_split=0, or too few sequences): no early stopping.")
         return "\n".join(lines)
+
+    def trace(self, x: Any, id_col: str | None = None, time_col: str | None = None) -> list[Any]:
+        """The gates and states of the first model's recurrent layers on `x`, read as `predict`
+        reads it (averaged, normalised): Sequential.trace's lstmkit.trace.LayerTrace list, one per
+        direction. The convolutional branch ("lstm-fcn") has no gates and is left out."""
+        x_net, lengths = _predict_input(self._network_series(self._read(x, id_col, time_col)))
+        member, body = self.members_[0], self.members_[0].layers[0]
+        if isinstance(body, LSTMFCN):
+            branch = Bidirectional(recurrent_layer(self.cell)(self.units), input_shape=(None, self.channels_))
+            member = Sequential([branch], name=member.name)
+            branch.load_state_dict(body.recurrent.state_dict())
+        return member.trace(x_net, lengths=lengths)
 
     def plot(self, x: Any, y: Any, ax: Any = None, normalize: bool = False, id_col: str | None = None,
              time_col: str | None = None) -> Any:
