@@ -93,7 +93,8 @@ def run_problem(name: str, seeds: list[int], options: dict) -> dict:
         "name": name, "train": len(train.series), "test": len(test.series), "channels": train.series[0].shape[1],
         "length": f"{min(lengths)}" if min(lengths) == max(lengths) else f"{min(lengths)}-{max(lengths)}",
         "classes": len(train.classes), "median": statistics.median(accuracies), "seeds": accuracies,
-        "members": members, "averaging": averaging, "alone": statistics.median(alone), "fit_seconds": statistics.median(seconds),
+        "members": members, "averaging": averaging, "alone": statistics.median(alone),
+        "fit_seconds": statistics.median(seconds),
         "euclidean": None if euclidean is None else float(np.mean(euclidean == test.labels)),
         "dtw": float(np.mean(dtw == test.labels)), "published": PUBLISHED.get(name),
     }
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> str:
         print(f"{name}: {rows[-1]['median']:.3f} (1-NN DTW {rows[-1]['dtw']:.3f})", flush=True)
     table = markdown(rows)
     print(table)
-    print(f"\n{args.architecture}, ensemble {options['ensemble']}, max_length {args.max_length}, seeds {seeds}; total {time.perf_counter() - start:.0f} s.")
+    print(f"\n{args.architecture}, ensemble {options['ensemble']}, max_length {args.max_length}, seeds {seeds}; "
+          f"total {time.perf_counter() - start:.0f} s.")
     return table
 
 

@@ -329,7 +329,8 @@ class SequenceClassifier:
                       self.validation_table_.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"),
                       verdict(self.validation_table_), *self.validation_notes_]
         else:
-            lines.append("No validation part (validation_split=0, or too few sequences): no early stopping.")
+            lines.append("No validation part (validation_split=0, or no class has 3 cases to hold one out): "
+                         "no early stopping.")
         return "\n".join(lines)
 
     def trace(self, x: Any, id_col: str | None = None, time_col: str | None = None) -> list[Any]:

@@ -89,7 +89,8 @@ _TRAIN_TENSORS = ("train.values", "train.lengths", "train.targets")
 
 def _label_spec(entry: Any, key: str) -> Hashable:
     """A saved label ({"type": "int", "value": 3}) -> the label, its value of the type it names."""
-    entry = Fields({"type": Str(choices=LABEL_TYPES), "value": Anything()}, required={"type", "value"}).check(entry, key)
+    entry = Fields({"type": Str(choices=LABEL_TYPES), "value": Anything()},
+                   required={"type", "value"}).check(entry, key)
     value_spec = {"bool": Bool(), "int": Int(-(2**53), 2**53), "float": Float(), "str": Str(max_length=10**4)}
     return LABEL_TYPES[entry["type"]](value_spec[entry["type"]].check(entry["value"], f"{key}.value"))
 
@@ -129,8 +130,9 @@ def load_classifier(cls: type["SequenceClassifier"], path: str | os.PathLike) ->
     """Rebuild a SequenceClassifier from `path`, checking it all first (see the module docstring)."""
     file = open_model_file(path)
     if file.config.get("kind") != "SequenceClassifier":
-        raise ModelFileError(f"{str(path)!r} holds no SequenceClassifier (kind {str(file.config.get('kind', 'Sequential'))[:40]!r}); "
-                             f"load it with lstmkit.load_model or its own class's load().")
+        kind = str(file.config.get("kind", "Sequential"))[:40]
+        raise ModelFileError(f"{str(path)!r} holds no SequenceClassifier (kind {kind!r}); load it with "
+                             f"lstmkit.load_model or its own class's load().")
     try:
         config = _file_schema(cls).check(file.config, "config")
         classifier = _settings(cls, config)
@@ -223,8 +225,8 @@ def _check_member(file: ModelFile, expected: dict[str, tuple[tuple[int, ...], bo
     F64 alike; counts, BatchNorm's num_batches_tracked, F64)."""
     found = {name[len(prefix):]: entry for name, entry in file.entries.items() if name.startswith(prefix)}
     if set(found) != set(expected):
-        raise file.error(f"its weights do not match its architecture (missing {sorted(set(expected) - set(found))[:3]}, "
-                         f"unexpected {sorted(set(found) - set(expected))[:3]})")
+        missing, unexpected = sorted(set(expected) - set(found))[:3], sorted(set(found) - set(expected))[:3]
+        raise file.error(f"its weights do not match its architecture (missing {missing}, unexpected {unexpected})")
     for key, (shape, floating) in expected.items():
         if found[key].shape != shape:
             raise file.error(f"tensor {prefix + key!r} has shape {list(found[key].shape)} where the architecture "
