@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> str:
     start, rows = time.perf_counter(), []
     for name in names:
         rows.append(run_problem(name, seeds, options))
-        print(f"{name}: {rows[-1]['median']:.3f} (1-NN DTW {rows[-1]['dtw']:.3f})", flush=True)
+        row = rows[-1]
+        print(f"{name}: {row['median']:.3f} (seeds {' '.join(f'{a:.3f}' for a in row['seeds'])}, fit "
+              f"{row['fit_seconds']:.0f} s; 1-NN DTW {row['dtw']:.3f})", flush=True)
     table = markdown(rows)
     print(table)
     print(f"\n{args.architecture}, ensemble {options['ensemble']}, max_length {args.max_length}, seeds {seeds}; "
