@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     parser.add_argument("--ensemble", type=int, default=1, help="models per classifier (default 1, the default)")
-    parser.add_argument("--max-length", type=int, default=512,
-                        help="the classifier's max_length (default 512, the default): longer series are averaged")
+    parser.add_argument("--max-length", type=int, default=256,
+                        help="the classifier's max_length (default 256, the default): series over twice as long "
+                             "are averaged")
     args = parser.parse_args(argv)
     options = {"architecture": args.architecture, "ensemble": args.ensemble, "max_length": args.max_length}
     names, seeds = args.problems, args.seeds

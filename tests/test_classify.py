@@ -106,11 +106,12 @@ def test_a_class_of_two_cases_stays_in_training_whole():
 
 def test_long_sequences_are_averaged_over_runs_of_steps_and_it_is_reported():
     assert average_steps([np.arange(1.0, 10.0, 2.0)[:, None]], 2)[0].ravel().tolist() == [2.0, 6.0, 9.0]
-    assert averaging_factor([100, 2000, 2000], 512) == 4 and averaging_factor([512, 600, 100], 512) == 1
-    assert averaging_factor([5000], None) == 1
+    assert averaging_factor([100, 2000, 2000], 256) == 8 and averaging_factor([512, 600, 100], 256) == 1
+    assert averaging_factor([513], 256) == 3 and averaging_factor([5000], None) == 1
     x, y = _shapes(12)  # 16 steps
     settings = {**FAST, "epochs": 2, "normalize": "per-channel"}
-    averaged = SequenceClassifier(max_length=5, **settings).fit(x, y)
+    assert SequenceClassifier(max_length=8, **settings).fit(x, y).averaging_ == 1  # up to twice: every step
+    averaged = SequenceClassifier(max_length=4, **settings).fit(x, y)
     assert averaged.averaging_ == 4 and "each 4 steps averaged into one" in averaged.summary()
     by_hand = SequenceClassifier(max_length=None, **settings).fit(average_steps(x, 4), y)
     assert by_hand.averaging_ == 1 and "averaged" not in by_hand.summary()

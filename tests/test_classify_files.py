@@ -75,7 +75,7 @@ def test_a_crafted_config_is_refused_naming_the_field(tmp_path, saved, change, w
 def test_a_file_written_before_averaging_existed_loads(tmp_path, saved):
     path = _crafted(tmp_path, saved, lambda c: (c.pop("averaging"), c["classifier"].pop("max_length")))
     loaded = SequenceClassifier.load(path)
-    assert loaded.averaging_ == 1 and loaded.max_length == 512
+    assert loaded.averaging_ == 1 and loaded.max_length == 256
     x = np.zeros((2, 16, 1))
     np.testing.assert_array_equal(loaded.predict_proba(x), SequenceClassifier.load(saved).predict_proba(x))
 

@@ -210,10 +210,15 @@ def choose_normalization(series: Sequence[np.ndarray], labels: np.ndarray, max_c
 
 # -- long sequences ----------------------------------------------------------------------------------
 def averaging_factor(lengths: Sequence[int], max_length: int | None) -> int:
-    """k, the steps averaged into one: 1 when the median training length is at most `max_length`
-    (or it is None), else the smallest k that brings the median to max_length or below."""
+    """k, the steps averaged into one: the smallest k that brings the median training length to
+    `max_length` or below, when that k is 3 or more; else 1 (a series up to twice max_length is
+    read step by step, as is any when max_length is None).
+
+    Example:
+        max_length 256: a median of 2000 steps gives k = 8 (250 steps); 427 steps give 1.
+    """
     median = float(np.median(lengths))
-    if max_length is None or median <= max_length:
+    if max_length is None or median <= 2 * max_length:
         return 1
     return int(math.ceil(median / max_length))
 
