@@ -72,6 +72,24 @@ def test_a_crafted_config_is_refused_naming_the_field(tmp_path, saved, change, w
         SequenceClassifier.load(_crafted(tmp_path, saved, change))
 
 
+@pytest.mark.parametrize("change, wording", [
+    (lambda t: t.update({"train.targets": t["train.targets"] + 3}), r"train.targets: expected class indices 0..2"),
+    (lambda t: t.update({"train.lengths": t["train.lengths"] + 1}), "train.lengths: expected whole numbers"),
+    (lambda t: t["train.values"].__setitem__((0, 0), float("nan")), "train.values holds NaN"),
+    (lambda t: t.update({"train.values": t["train.values"][:, None]}), "training sequences of shapes"),
+    (lambda t: t.update({"extra": torch.zeros(2)}), r"unexpected \['extra'\]"),
+    (lambda t: t.pop("members.1.layers.2.bias"), r"missing \['layers.2.bias'\]"),
+    (lambda t: t.update({"members.0.layers.2.bias": torch.zeros(4)}), r"'members.0.layers.2.bias' has shape \[4\]"),
+], ids=["targets", "lengths", "nan", "shape", "extra tensor", "missing weight", "weight shape"])
+def test_crafted_tensors_are_refused_before_the_members_are_built(tmp_path, saved, change, wording):
+    file = open_model_file(saved)
+    tensors = {name: tensor.clone() for name, tensor in file.tensors().items()}
+    change(tensors)
+    write_crafted(tmp_path / "crafted.lstmkit", json.dumps(file.config), tensors)
+    with pytest.raises(ModelFileError, match=wording):
+        SequenceClassifier.load(tmp_path / "crafted.lstmkit")
+
+
 def test_a_file_written_before_averaging_existed_loads(tmp_path, saved):
     path = _crafted(tmp_path, saved, lambda c: (c.pop("averaging"), c["classifier"].pop("max_length")))
     loaded = SequenceClassifier.load(path)

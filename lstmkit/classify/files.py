@@ -147,6 +147,9 @@ def load_classifier(cls: type["SequenceClassifier"], path: str | os.PathLike) ->
     tensors = file.tensors()
     try:
         _check_training_sequences(file, tensors, classifier)
+    except ValueError as err:
+        raise file.error(str(err)) from None
+    try:
         for j in range(classifier.ensemble):
             with torch.device("meta"):
                 member = build_network(classifier, classifier.channels_, len(classifier.classes_), compile=False)
