@@ -132,7 +132,7 @@ def test_corrupted_and_crafted_files_give_the_clean_error_or_the_classifier_they
     assert report["failures"] == []
     counts = report["counts"]
     assert {outcome for kind in counts.values() for outcome in kind} <= {"error", "identical", "consistent"}
-    assert sum(sum(kind.values()) for kind in counts.values()) == 220
-    assert counts["classifier bit flip"]["error"] >= 60 and counts["classifier crafted config"]["error"] >= 40
-    assert counts["classifier crafted config"].get("consistent", 0) >= 10
+    assert sum(sum(kind.values()) for kind in counts.values()) == 180
+    assert counts["classifier bit flip"]["error"] >= 45 and counts["classifier crafted config"]["error"] >= 40
+    assert counts["classifier crafted config"].get("consistent", 0) >= 5
     assert counts["lstmkit inspect"].get("error", 0) >= 15

@@ -60,13 +60,13 @@ def main_fuzz(path: Path, work: Path, seed: int, cap: int) -> dict:
         return subset_equal(crafted, config) and same_tensors(written, tensors)
 
     fuzzer = Fuzzer(work, seed)
-    fuzzer.damage("classifier", original, SequenceClassifier.load, identical, flips=80, cuts=15)
+    fuzzer.damage("classifier", original, SequenceClassifier.load, identical, flips=50, cuts=10)
     fuzzer.crafted("classifier", file.config, tensors, SequenceClassifier.load, consistent, count=100)
 
     def inspect(case: Path) -> Any:  # the CLI: one line, exit 2, for whatever is wrong
         return refused_in_one_line(["inspect", str(case), "--input", str(work / "x.npy"), "--out", str(work / "gates")])
 
-    for _ in range(25):
+    for _ in range(20):
         data = bytearray(original)
         data[fuzzer.rng.randrange(len(data))] ^= 1 << fuzzer.rng.randrange(8)
         fuzzer.run("lstmkit inspect", bytes(data), _refused_first(SequenceClassifier.load, inspect),
