@@ -9,8 +9,7 @@ What "right" means here, each done without being asked:
   (256), each run of k steps is replaced by its mean (piecewise aggregate approximation, k the
   smallest that brings the median to max_length or below), for training and prediction alike,
   and reported. On the benchmark's 2000-step PigCVP (seed 0, every case trained on), 250 averaged
-  steps scored 0.365 test accuracy and 500 scored 0.197, in less than a third of the time; averaging
-  Coffee and Trace (286 and 275 steps) 2 to 1 left both at 1.000, so series up to twice max_length
+  steps scored 0.365 test accuracy and 500 scored 0.197; averaging Coffee and Trace (286 and 275 steps) 2 to 1 left both at 1.000, so series up to twice max_length
   (every other problem there: 427 steps at most) keep every step;
 - variable lengths stay unpadded: the recurrent branch stops at each sequence's last real step
   and the convolutional branch pools over its real steps (`lengths=` underneath);
@@ -43,7 +42,7 @@ from lstmkit.classify import baselines as baseline_models
 from lstmkit.classify.inputs import (NORMALIZATIONS, Normalizer, SequenceData, average_steps, averaging_factor,
                                      choose_normalization, class_order, read_labels, read_sequences)
 from lstmkit.classify.metrics import METRICS, Evaluation, one_hot, scores, verdict
-from lstmkit.classify.network import LSTMFCN, ARCHITECTURES, build_network, recurrent_layer, train_member
+from lstmkit.classify.network import ARCHITECTURES, LSTMFCN, build_network, recurrent_layer, train_member
 from lstmkit.layers import Bidirectional
 from lstmkit.models import Sequential
 from lstmkit.training import History
@@ -135,7 +134,7 @@ class SequenceClassifier:
             "architecture": self.architecture, "cell": self.cell, "units": self.units, "filters": list(self.filters),
             "dropout": self.dropout, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "patience": self.patience, "normalize": self.normalize,
-            "max_length": self.max_length,            "class_weight": self.class_weight, "ensemble": self.ensemble,
+            "max_length": self.max_length, "class_weight": self.class_weight, "ensemble": self.ensemble,
             "validation_split": self.validation_split, "seed": self.seed,
         }
 
