@@ -9,7 +9,8 @@ What "right" means here, each done without being asked:
   (256), each run of k steps is replaced by its mean (piecewise aggregate approximation, k the
   smallest that brings the median to max_length or below), for training and prediction alike,
   and reported. On the benchmark's 2000-step PigCVP (seed 0, every case trained on), 250 averaged
-  steps scored 0.365 test accuracy and 500 scored 0.197; averaging Coffee and Trace (286 and 275 steps) 2 to 1 left both at 1.000, so series up to twice max_length
+  steps scored 0.365 test accuracy and 500 scored 0.197; averaging Coffee and Trace (286 and 275
+  steps) 2 to 1 left both at 1.000, so series up to twice max_length
   (every other problem there: 427 steps at most) keep every step;
 - variable lengths stay unpadded: the recurrent branch stops at each sequence's last real step
   and the convolutional branch pools over its real steps (`lengths=` underneath);
