@@ -352,7 +352,8 @@ def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
             "its predict() feeds it."
         ),
     )
-    inspect.add_argument("model", help="a model file written by model.save(), or a Forecaster's (lstmkit forecast)")
+    inspect.add_argument("model", help="a model file written by model.save(), a Forecaster's (lstmkit forecast) "
+                                       "or a SequenceClassifier's")
     inspect.add_argument("--input",
                          help=".npy array (timesteps[, features]) or (samples, timesteps, features), or a .csv "
                               "file with a row per time step (a first non-numeric column is taken as times); "
@@ -379,7 +380,16 @@ def _inspected_input(args: argparse.Namespace) -> tuple[object, object, object]:
     from lstmkit.saving import open_model_file
     from lstmkit.sequences import read_sequence_file
 
-    if open_model_file(args.model).config.get("kind") != "Forecaster":
+    kind = open_model_file(args.model).config.get("kind")
+    if kind == "SequenceClassifier":  # traced on --input, read as its predict() reads it
+        from lstmkit.classify import SequenceClassifier
+
+        if args.input is None or args.series is not None:
+            raise ValueError(f"{args.model!r} is a SequenceClassifier file: pass --input FILE (no --series).")
+        classifier = SequenceClassifier.load(args.model)
+        x, times = read_sequence_file(args.input)
+        return classifier, x, times if classifier.averaging_ == 1 else None
+    if kind != "Forecaster":
         if args.input is None:
             raise ValueError(f"{args.model!r} is a model file: pass --input FILE with the sequence to trace.")
         if args.series is not None:

@@ -12,7 +12,7 @@ import torch
 from lstmkit import Sequential, load_model
 from lstmkit.classify import SequenceClassifier
 from lstmkit.classify.baselines import majority, nearest_dtw, nearest_euclidean
-from lstmkit.classify.inputs import Normalizer, choose_normalization
+from lstmkit.classify.inputs import Normalizer, average_steps, averaging_factor, choose_normalization
 from lstmkit.classify.metrics import scores
 from lstmkit.classify.network import LSTMFCN, _batch_norm
 from lstmkit.layers import LSTM, Bidirectional, Dense
@@ -96,6 +96,28 @@ def test_stratified_validation_split_keeps_each_classs_share_and_lone_cases_trai
     train, held = clf._split(targets, 0)
     assert np.bincount(targets[held], minlength=3).tolist() == [2, 1, 0]
     assert sorted([*train, *held]) == list(range(13))
+
+
+def test_a_class_of_two_cases_stays_in_training_whole():
+    train, held = SequenceClassifier(seed=0)._split(np.array([0, 0, 1, 1, 2, 2, 2, 2, 2]), 0)
+    assert held.tolist() and set(held) <= {4, 5, 6, 7, 8} and len(held) == 1  # 20% of class 2 only
+    assert SequenceClassifier(seed=0)._split(np.array([0, 0, 1, 1]), 0)[1] is None  # nothing to stop early on
+
+
+def test_long_sequences_are_averaged_over_runs_of_steps_and_it_is_reported():
+    assert average_steps([np.arange(1.0, 10.0, 2.0)[:, None]], 2)[0].ravel().tolist() == [2.0, 6.0, 9.0]
+    assert averaging_factor([100, 2000, 2000], 256) == 8 and averaging_factor([512, 600, 100], 256) == 1
+    assert averaging_factor([513], 256) == 3 and averaging_factor([5000], None) == 1
+    x, y = _shapes(12)  # 16 steps
+    settings = {**FAST, "epochs": 2, "normalize": "per-channel"}
+    assert SequenceClassifier(max_length=8, **settings).fit(x, y).averaging_ == 1  # up to twice: every step
+    averaged = SequenceClassifier(max_length=4, **settings).fit(x, y)
+    assert averaged.averaging_ == 4 and "each 4 steps averaged into one" in averaged.summary()
+    by_hand = SequenceClassifier(max_length=None, **settings).fit(average_steps(x, 4), y)
+    assert by_hand.averaging_ == 1 and "averaged" not in by_hand.summary()
+    np.testing.assert_array_equal(averaged.predict_proba(x), by_hand.predict_proba(average_steps(x, 4)))
+    with pytest.raises(ValueError, match="`max_length` must be an integer >= 1"):
+        SequenceClassifier(max_length=0)
 
 
 def test_normalisation_is_fitted_on_training_data_only():

@@ -208,6 +208,40 @@ def choose_normalization(series: Sequence[np.ndarray], labels: np.ndarray, max_c
                   f"per-series {scores['per-series']:.3f}")
 
 
+# -- long sequences ----------------------------------------------------------------------------------
+def averaging_factor(lengths: Sequence[int], max_length: int | None) -> int:
+    """k, the steps averaged into one: the smallest k that brings the median training length to
+    `max_length` or below, when that k is 3 or more; else 1 (a series up to twice max_length is
+    read step by step, as is any when max_length is None).
+
+    Example:
+        max_length 256: a median of 2000 steps gives k = 8 (250 steps); 427 steps give 1.
+    """
+    median = float(np.median(lengths))
+    if max_length is None or median <= 2 * max_length:
+        return 1
+    return int(math.ceil(median / max_length))
+
+
+def average_steps(series: Sequence[np.ndarray], factor: int) -> list[np.ndarray]:
+    """Piecewise aggregate approximation: each run of `factor` steps (T, C) replaced by its mean,
+    giving ceil(T / factor) steps; the last run may be shorter. factor 1 returns the series as given.
+
+    Example:
+        factor 2 on steps [1, 3, 5, 7, 9] gives [2, 6, 9].
+    """
+    if factor == 1:
+        return list(series)
+    out = []
+    for s in series:
+        whole = len(s) // factor * factor
+        parts = [s[:whole].reshape(-1, factor, s.shape[1]).mean(axis=1)]
+        if whole < len(s):
+            parts.append(s[whole:].mean(axis=0, keepdims=True))
+        out.append(np.concatenate(parts))
+    return out
+
+
 def _resample(series: np.ndarray, length: int) -> np.ndarray:
     if len(series) == length:
         return series

@@ -118,8 +118,9 @@ def _batch_norm(norm: nn.BatchNorm1d, z: torch.Tensor, real: torch.Tensor | None
     return scaled * norm.weight[:, None] + norm.bias[:, None]
 
 
-def build_network(spec: "SequenceClassifier", channels: int, classes: int) -> Sequential:
-    """A fresh, compiled network: the spec's `model=` (new weights) or its architecture."""
+def build_network(spec: "SequenceClassifier", channels: int, classes: int, compile: bool = True) -> Sequential:
+    """A fresh network, compiled unless `compile` is False (one built on the meta device to
+    check a file's shapes): the spec's `model=` (new weights) or its architecture."""
     if spec.model is not None:
         model = Sequential.from_config(spec.model.get_config())
         if model.built_input_shape is None:
@@ -138,8 +139,14 @@ def build_network(spec: "SequenceClassifier", channels: int, classes: int) -> Se
             body = LSTMFCN(spec.units, spec.filters, spec.cell, input_shape=(None, channels))
         model = Sequential([body, Dropout(spec.dropout), Dense(classes, activation="softmax")],
                            name=f"classifier_{spec.architecture}")
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=Adam(learning_rate=spec.learning_rate))
+    if compile:
+        compile_network(model, spec.learning_rate)
     return model
+
+
+def compile_network(model: Sequential, learning_rate: float) -> None:
+    """Cross-entropy on class indices, Adam."""
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=Adam(learning_rate=learning_rate))
 
 
 def train_member(model: Sequential, spec: "SequenceClassifier", train: tuple[Any, Any, Any], validation: tuple | None,

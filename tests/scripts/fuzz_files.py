@@ -229,13 +229,8 @@ def main_fuzz(model_path: Path, forecaster_path: Path, work: Path, seed: int, ca
     fuzzer.crafted("forecaster", forecaster_file.config, forecaster_tensors, Forecaster.load,
                    forecaster_consistent, count=50)
 
-    def inspect(path: Path) -> int:  # the CLI: one line, exit 2, for whatever is wrong
-        err = io.StringIO()
-        with redirect_stderr(err), redirect_stdout(io.StringIO()):
-            code = main(["inspect", str(path), "--input", str(work / "x.npy"), "--out", str(work / "gates")])
-        if code != 2 or err.getvalue().count("\n") != 1 or "Traceback" in err.getvalue():
-            raise RuntimeError(f"inspect exited {code} with {err.getvalue()[:300]!r}")
-        raise ModelFileError("refused")  # counted as the clean error
+    def inspect(path: Path) -> int:
+        return refused_in_one_line(["inspect", str(path), "--input", str(work / "x.npy"), "--out", str(work / "gates")])
 
     for _ in range(40):
         data = bytearray(model_bytes)
@@ -244,6 +239,16 @@ def main_fuzz(model_path: Path, forecaster_path: Path, work: Path, seed: int, ca
                    lambda got: "identical" if model_identical(got) else "silent")
     return {"counts": fuzzer.counts, "failures": fuzzer.failures[:20],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+
+
+def refused_in_one_line(argv: list[str]) -> int:
+    """The CLI on a bad file: one line on stderr, exit 2, no traceback; counted as the clean error."""
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(argv)
+    if code != 2 or err.getvalue().count("\n") != 1 or "Traceback" in err.getvalue():
+        raise RuntimeError(f"{argv[0]} exited {code} with {err.getvalue()[:300]!r}")
+    raise ModelFileError("refused")
 
 
 def _refused_first(load: Callable[[Path], Any], inspect: Callable[[Path], int]) -> Callable[[Path], Any]:
