@@ -125,3 +125,40 @@ def gru_backward_row(gates, s_h, h_prev, dh, ds):
         z_b[j], r_b[j], n_b[j] = dz, dr, dn
         ds_z[j], ds_r[j], ds_h[j] = dz, dr, dn * reset_gate
         dh[j] = dh_j * update_gate
+
+
+# -- a batch's rows: the batched engine and the blocked backend, in the data's precision -----
+
+
+@kernel()
+def lstm_forward_rows(z, bias, recurrent, c_prev, c, tanh_c, h):
+    """lstm_forward_row for each row b of z (B, 4H) (and of recurrent (B, 4H) with bias (4H,),
+    when passed); c_prev, c, tanh_c, h (B, H)."""
+    zero = c.dtype.type(0.0)
+    for b in range(z.shape[0]):
+        if bias is None:
+            lstm_forward_row(z[b], None, None, c_prev[b], c[b], tanh_c[b], h[b], zero)
+        else:
+            lstm_forward_row(z[b], bias, recurrent[b], c_prev[b], c[b], tanh_c[b], h[b], zero)
+
+
+@kernel()
+def lstm_backward_rows(gates, c_prev, tanh_c, dh, dc):
+    """lstm_backward_row for each row of gates (B, 4H), c_prev, tanh_c, dh, dc (B, H)."""
+    for b in range(gates.shape[0]):
+        lstm_backward_row(gates[b], c_prev[b], tanh_c[b], dh[b], dc[b])
+
+
+@kernel()
+def gru_forward_rows(a, bias, s, h_prev, s_h, h):
+    """gru_forward_row for each row of a, s (B, 3H) with the bias (2, 3H); h_prev, s_h, h (B, H)."""
+    zero = h.dtype.type(0.0)
+    for b in range(a.shape[0]):
+        gru_forward_row(a[b], bias[0], s[b], bias[1], h_prev[b], s_h[b], h[b], zero)
+
+
+@kernel()
+def gru_backward_rows(gates, s_h, h_prev, dh, ds):
+    """gru_backward_row for each row of gates, ds (B, 3H), s_h, h_prev, dh (B, H)."""
+    for b in range(gates.shape[0]):
+        gru_backward_row(gates[b], s_h[b], h_prev[b], dh[b], ds[b])
