@@ -1,4 +1,5 @@
-"""Fused training for medium-sized models: whole batches through BLAS GEMMs, in one compiled call.
+"""Fused training for medium-sized models (LSTM or GRU stacks, then a Dense): whole batches through
+BLAS GEMMs, in one compiled call.
 
 lstmkit.ops.fused trains tutorial-sized models one sample at a time; from a few ·10⁷ forward
 flops per batch, the arithmetic outweighs the framework's overhead and batched matrix
@@ -18,15 +19,19 @@ the other core busy).
               dW = Xᵀ dZ, dU = H_{t-1}ᵀ dZ, db = Σ dZ, dX = dZ Wᵀ (to the layer below)
                                                one GEMM each, over all steps at once
 
-The GEMMs are numba's np.dot, which calls scipy's OpenBLAS, kept on one thread (see
-lstmkit.ops.threads.one_blas_thread); the gate loops compute σ and tanh as lstmkit.ops.blocked
-does, in the data's own precision. Buffers are time-major: row t·B + b holds sample b at step t,
-so a step's rows are contiguous and all steps stack into one matrix.
+The GRU's layers run the same way: A = X W one GEMM, s_t = h_{t-1} U one GEMM a step, then its
+gate loop (the biases are added there); backward dh_{t-1} = dh_t ⊙ z_t + ds_t Uᵀ, dW = Xᵀ dA,
+dU = H_{t-1}ᵀ dS, and the bias's rows Σ dA and Σ dS.
 
-The arguments, the results and the models covered are lstmkit.ops.fused.lstm_dense_fit's, and
-so are the numbers, up to float32 round-off (tests/test_batched.py checks both against
-torch.nn.LSTM + torch.optim). Letters: N samples, B batch, T timesteps, F features, H units,
-O outputs.
+The GEMMs are numba's np.dot, which calls scipy's OpenBLAS, kept on one thread (see
+lstmkit.ops.threads.one_blas_thread); the gate loops are lstmkit.ops.gates's routines, with σ and
+tanh in the data's own precision as in lstmkit.ops.blocked. Buffers are time-major: row t·B + b
+holds sample b at step t, so a step's rows are contiguous and all steps stack into one matrix.
+
+The arguments, the results and the models covered are lstmkit.ops.fused.dense_fit's (LSTM or GRU
+stacks, then one Dense), and so are the numbers, up to float32 round-off (tests/test_batched.py
+and tests/test_fused_gru.py check both against torch.nn.LSTM/GRU + torch.optim). Letters:
+N samples, B batch, T timesteps, F features, H units, O outputs.
 """
 
 from __future__ import annotations
