@@ -33,12 +33,12 @@ def chunk_rows(model: Any, batch_size: int | None, default: int = MIN_CHUNK) -> 
     """
     if batch_size is not None:
         return batch_size
-    if any(getattr(layer, "stateful", False) for layer in model._lstm_layers()):
+    if any(getattr(layer, "stateful", False) for layer in model.recurrent_layers()):
         return default  # the carried state depends on how samples are grouped into batches
     shape = model.built_input_shape or (1,)
     ids = bool(model.layers) and getattr(model.layers[0], "takes_ids", False)  # (T,) ids into an Embedding
     timesteps = (shape[0] or 1) if len(shape) == 2 or ids else 1
-    widest = max([shape[-1] or 1] + [layer.gates * layer.units for layer in model._lstm_layers()])
+    widest = max([shape[-1] or 1] + [layer.gates * layer.units for layer in model.recurrent_layers()])
     return max(MIN_CHUNK, CHUNK_FLOATS // (timesteps * widest))
 
 
@@ -89,18 +89,19 @@ class CompiledPredict:
         self.model = model
         self.signature: tuple[Any, ...] | None = None  # (dtype, per-sample shape) of a checked input
         self.max_rows = 0  # most samples a call may hold for the fused kernels (their flops limit)
+        self.predictor: Any = None  # the model's fused predictor when the first call was checked
 
     def __call__(self, x: Any) -> np.ndarray:
-        from lstmkit import fastpath
         from lstmkit.ops.dispatch import current_backend
 
         model = self.model
-        weights = model._fused_weights
         if (self.signature is not None and type(x) is np.ndarray and (x.dtype, x.shape[1:]) == self.signature
-                and x.dtype.kind == "f"
-                and weights and 0 < len(x) <= self.max_rows and current_backend() == "auto"):
-            return fastpath.fused_predict(weights, x if x.ndim == 3 else x[..., None])
+                and x.dtype.kind == "f" and 0 < len(x) <= self.max_rows and current_backend() == "auto"):
+            predictor = model.fused_predictor()  # a new one after the layers or parameters changed
+            if predictor is not None and predictor is self.predictor:
+                return predictor(x if x.ndim == 3 else x[..., None])
         outputs = model.predict(x)  # checks everything; decides (and caches) whether the kernels apply
         self.signature = (x.dtype, x.shape[1:]) if type(x) is np.ndarray else None
-        self.max_rows = int(fastpath.PREDICT_MAX_FLOPS // max(model.forward_flops(1), 1.0))  # flops grow with rows
+        self.predictor = model.fused_predictor() if self.signature is not None else None
+        self.max_rows = 0 if self.predictor is None else self.predictor.max_rows
         return outputs

@@ -1,8 +1,8 @@
 """Sequential: a stack of lstmkit layers with Keras's compile / fit / predict / evaluate / summary.
 
 The model owns layer order and shape inference; its input checks live in lstmkit.model_inputs,
-the fit loop in lstmkit.training, checkpoints in lstmkit.checkpoint, data-parallel training in
-lstmkit.distributed and the file format in lstmkit.saving.
+training in lstmkit.training (the engine choice, the epoch loop, the optimizer state, checkpoints,
+data-parallel training) and the file format in lstmkit.saving.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit import checkpoint, fastpath, inference, losses, metrics as metrics_module, optimizers
-from lstmkit.callbacks import Callback
-from lstmkit.distributed import Cluster, broadcast_int, check_mode, join, local_device, world_size_from_env, wrap
+from lstmkit import inference, losses, metrics as metrics_module, optimizers
 from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Recurrent, Shape, apply_layer, check_layer_entry
 from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
-from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import ModelFileError, open_model_file, read_model_file, write_model_file
 from lstmkit.schema import ConfigError, Custom, Fields, Int, ListOf, Nullable, Str, check_round_trip
 from lstmkit.trace import LayerTrace, trace_layers
-from lstmkit.training import (BatchSource, FitData, History, ProgressBar, begin_callbacks, evaluate_batches,
-                              run_fit, take_rows)
+from lstmkit.training import (BatchSource, FitData, FitPlan, History, ProgressBar, begin_callbacks,
+                              evaluate_batches, run_plan, take_rows)
+from lstmkit.training import checkpoint, engine_choice
+from lstmkit.training.callbacks import Callback
+from lstmkit.training.distributed import broadcast_int, check_mode, join, local_device, world_size_from_env
+from lstmkit.training.optimizer_state import OptimizerState
 
 DEFAULT_BATCH_SIZE = 32
 MAX_LAYERS = 1000  # layers a configuration read from a file may list
@@ -96,15 +97,13 @@ class Sequential(InputPreparation, nn.Module):
         self.built_input_shape: Shape | None = None
         self.loss: Any = None
         self.loss_fn: Callable | None = None
-        self._torch_optimizer: torch.optim.Optimizer | None = None
         self.metric_names: list[str] = []
         self.device = torch.device("cpu")
-        self._optimizer_spec: Any = None
+        self.optimizer_state: OptimizerState | None = None  # set by compile: the optimizer and its state
         self._compiled = False
         self._trained = False
-        self._fused_weights: list[np.ndarray] | None = None  # numpy views for fused predict
-        self._fused_optimizer_state: Any = None  # fused fits' optimizer state until torch's exists
-        self._fit_context: checkpoint.FitContext | None = None  # while fit runs, for ModelCheckpoint
+        self._predictor: tuple[engine_choice.FusedPredictor | None] | None = None  # decided once, until changes
+        self.fit_context: checkpoint.FitContext | None = None  # while fit runs, for ModelCheckpoint
         self.stop_training = False  # Keras's flag: a callback sets it to end fit after the epoch
         for layer in layers or []:
             self.add(layer)
@@ -112,7 +111,7 @@ class Sequential(InputPreparation, nn.Module):
     # -- building ------------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
         """Append a layer; it is built at once when the shapes before it are known."""
-        self._fused_weights = None
+        self._predictor = None
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"Sequential takes lstmkit layers (LSTM, Dense, Dropout, ...); got {type(layer).__name__}."
@@ -159,13 +158,13 @@ class Sequential(InputPreparation, nn.Module):
         return shape
 
     def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> "Sequential":
-        self._fused_weights = None  # .to() / .double() may give the parameters new storage
+        self._predictor = None  # .to() / .double() may give the parameters new storage
         return super()._apply(fn, *args, **kwargs)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Build every layer for inputs of `input_shape` (without the batch axis)."""
         self.built_input_shape = tuple(input_shape)
-        self._fused_weights = None
+        self._predictor = None
         shape = self.built_input_shape
         for layer in self.layers:
             if not layer.built:
@@ -270,7 +269,7 @@ class Sequential(InputPreparation, nn.Module):
     ) -> None:
         """Choose the loss, optimizer and metrics (Keras names, or PyTorch objects) and the device."""
         self.loss_fn = losses.get(loss)
-        self._optimizer_spec = optimizers.get(optimizer)
+        spec = optimizers.get(optimizer)
         if isinstance(metrics, str):
             metrics = [metrics]
         self.metric_names = list(metrics or [])
@@ -279,21 +278,19 @@ class Sequential(InputPreparation, nn.Module):
         self.loss = loss
         self.device = resolve_device(device)
         self.to(self.device)
-        self._torch_optimizer = None
-        self._fused_optimizer_state = None
+        self.optimizer_state = OptimizerState(spec, self)
         self._compiled = True
 
     @property
     def optimizer(self) -> torch.optim.Optimizer | None:
         """The torch optimizer, built on first use (None before compile).
 
-        The fused engine keeps its own optimizer state and never builds one, since building
-        a torch.optim optimizer imports torch._dynamo (~1.5 s); this hands that state over.
+        The fused engines never build one, since building a torch.optim optimizer imports
+        torch._dynamo (~1.5 s); the state they kept becomes its state (lstmkit.training.optimizer_state).
         """
-        if self._torch_optimizer is None and self._compiled and self.built_input_shape is not None:
-            self._torch_optimizer = optimizers.build(self._optimizer_spec, list(self.parameters()))
-            fastpath.hand_over_state(self)
-        return self._torch_optimizer
+        if not self._compiled or self.built_input_shape is None:
+            return None
+        return self.optimizer_state.torch_optimizer()
 
     def _is_fresh(self) -> bool:
         return not self._trained and not any(layer.weights_set for layer in self.layers)
@@ -354,7 +351,7 @@ class Sequential(InputPreparation, nn.Module):
                 `epochs` are trained, numbered as in the run being continued.
 
         A callback may set `model.stop_training = True` to end training after the epoch. A NaN or
-        inf loss stops training on every engine with lstmkit.divergence.TrainingDivergedError (the
+        inf loss stops training on every engine with lstmkit.training.divergence.TrainingDivergedError (the
         weights of the last epoch with a finite loss kept), or quietly with callbacks=[TerminateOnNaN()].
         """
         if not self._compiled:
@@ -427,7 +424,7 @@ class Sequential(InputPreparation, nn.Module):
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be lstmkit.callbacks objects; got {type(callback).__name__}.")
             callback.set_model(self)
-        if shuffle and any(getattr(layer, "stateful", False) for layer in self._lstm_layers()):
+        if shuffle and any(getattr(layer, "stateful", False) for layer in self.recurrent_layers()):
             warnings.warn(
                 "fit(shuffle=True) with a stateful LSTM: each batch continues the state of the batch "
                 "before it, which needs the samples in order. Pass shuffle=False.",
@@ -439,7 +436,7 @@ class Sequential(InputPreparation, nn.Module):
         resume = None if resume_from is None else checkpoint.read_checkpoint(resume_from, self)
         begin_callbacks(callbacks, data)
         cluster = join(distributed, self.device)
-        if cluster is not None and any(getattr(layer, "stateful", False) for layer in self._lstm_layers()):
+        if cluster is not None and any(getattr(layer, "stateful", False) for layer in self.recurrent_layers()):
             raise ValueError(
                 "a stateful LSTM cannot train data-parallel: each process sees other batches, so no state "
                 "carries from one batch to the next. Pass distributed='off' or make the LSTM stateless."
@@ -455,39 +452,19 @@ class Sequential(InputPreparation, nn.Module):
             if resume is not None:
                 checkpoint.restore(self, resume, callbacks, cluster)
                 shuffle_seed, first_epoch = resume.shuffle_seed, epochs if resume.stopped else resume.epoch
-            self._fit_context = checkpoint.FitContext(shuffle_seed, cluster, callbacks)
+            if cluster is not None:
+                shuffle_seed = broadcast_int(shuffle_seed, cluster)  # one order for all processes
+            plan = FitPlan(self, engine_choice.fit_engine(self, data, cluster), data, epochs, verbose, callbacks,
+                           shuffle_seed, first_epoch, cluster)
+            self.fit_context = checkpoint.FitContext(shuffle_seed, cluster, callbacks)
             self.stop_training = False
             try:
-                history = self._run_fit(data, epochs, verbose, callbacks, shuffle_seed, first_epoch, cluster)
+                history = run_plan(plan)
             finally:
-                self._fit_context = None
+                self.fit_context = None
         self._trained = True
         self.eval()
         return history
-
-    def _run_fit(self, data: FitData, epochs: int, verbose: int, callbacks: list[Callback], shuffle_seed: int,
-                 first_epoch: int, cluster: Cluster | None) -> History:
-        """The training itself, on the engine that suits: data-parallel, fused, or the torch loop."""
-        threads = threads_for(3 * self.forward_flops(data.batch_size))  # forward + backward
-        if cluster is not None:
-            shuffle_seed = broadcast_int(shuffle_seed, cluster)  # one order for all processes
-            self._fit_context.shuffle_seed = shuffle_seed
-            module = wrap(self, cluster)  # starts every process from rank 0's weights
-            with thread_limit(min(threads, max(1, (os.cpu_count() or 1) // cluster.local_world))), \
-                    warnings.catch_warnings():
-                # A (1, 4H) kernel (one input feature) gets its gradient with stride 1 on the size-1
-                # axis, which DDP's exact stride check reports though the layout is the same.
-                warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-                try:
-                    return run_fit(module, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks,
-                                   shuffle_seed, first_epoch, cluster)
-                finally:
-                    del module  # its reducer's hooks leave the parameters with it
-        if fastpath.training_is_fusable(self, data):
-            return fastpath.run_fused_fit(self, data, epochs, verbose, callbacks, shuffle_seed, first_epoch)
-        with thread_limit(threads):
-            return run_fit(self, self.loss_fn, self.optimizer, data, epochs, verbose, callbacks, shuffle_seed,
-                           first_epoch)
 
     def _dtype(self) -> torch.dtype:
         """The parameters' dtype (float32 for a model without parameters, e.g. only Dropout)."""
@@ -505,7 +482,7 @@ class Sequential(InputPreparation, nn.Module):
             shape = layer.compute_output_shape(shape)
         return flops
 
-    def _lstm_layers(self) -> list[Recurrent]:
+    def recurrent_layers(self) -> list[Recurrent]:
         """Every recurrent layer (LSTM, GRU, SimpleRNN), including both directions of a Bidirectional."""
         found: list[Recurrent] = []
         for layer in self.layers:
@@ -565,23 +542,25 @@ class Sequential(InputPreparation, nn.Module):
                        for start in range(0, len(x_t), batch_size)]
         return torch.cat(outputs).cpu().numpy()
 
+    def fused_predictor(self) -> engine_choice.FusedPredictor | None:
+        """The fused kernels' forward pass for this model, or None when they do not compute it:
+        decided once, again after the layers or the parameters change."""
+        if self._predictor is None:
+            self._predictor = (engine_choice.fused_predictor(self),)
+        return self._predictor[0]
+
     def _fused_predict(self, x: np.ndarray) -> np.ndarray | None:
         """Predictions from the fused kernels for a plain float array of the model's input shape,
         checked here in a few µs; None sends anything else to the general path."""
         shape = self.built_input_shape
-        if x.dtype.kind != "f" or shape is None or len(shape) != 2 or current_backend() != "auto":
-            return None
-        if self._fused_weights is None:  # decided once; reset when layers or parameters change
-            self._fused_weights = fastpath.weight_views(self) if fastpath.model_is_fusable(self) else []
-        if not self._fused_weights:
+        if x.dtype.kind != "f" or shape is None or len(shape) != 2:
             return None
         if x.ndim == 2:
             x = x[..., None]  # (samples, timesteps) -> one feature
         if x.ndim != 3 or len(x) == 0 or not shape_fits(shape, x.shape[1:]):
             return None  # the general path explains what is wrong
-        if not np.isfinite(x).all() or self.forward_flops(len(x)) > fastpath.PREDICT_MAX_FLOPS:
-            return None
-        return fastpath.fused_predict(self._fused_weights, x)
+        predictor = engine_choice.predict_engine(self, len(x))
+        return None if predictor is None or not np.isfinite(x).all() else predictor(x)
 
     def evaluate(
         self,
@@ -668,7 +647,7 @@ class Sequential(InputPreparation, nn.Module):
         """The compile() arguments as JSON, when they are names or lstmkit optimizers."""
         if not self._compiled or not isinstance(self.loss, str):
             return None
-        spec = self._optimizer_spec
+        spec = self.optimizer_state.spec
         if not isinstance(spec, optimizers.Optimizer):
             return None
         return {
@@ -732,7 +711,7 @@ class Sequential(InputPreparation, nn.Module):
         with torch.no_grad():
             for name, value in tensors.items():
                 state[name].copy_(value)
-        self._fused_weights = None
+        self._predictor = None
         for layer in self.layers:
             layer.weights_set = True
 

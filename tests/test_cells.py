@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lstmkit import Sequential, fastpath, load_model, plot
+from lstmkit import Sequential, load_model, plot
+from lstmkit.training import engine_choice
 from lstmkit.cli import main
 from lstmkit.forecast import Forecaster
 from lstmkit.layers import GRU, LSTM, Bidirectional, Dense, Masking, SimpleRNN
@@ -305,13 +306,13 @@ def test_models_with_a_new_cell_train_on_the_torch_loop(cell, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the fused LSTM engine ran a model with a GRU/SimpleRNN")
 
-    monkeypatch.setattr(fastpath, "run_fused_fit", refuse)
-    monkeypatch.setattr(fastpath, "fused_predict", refuse)
+    monkeypatch.setattr(engine_choice.FusedEngine, "run", refuse)
+    monkeypatch.setattr(engine_choice.FusedPredictor, "__call__", refuse)
     x = np.linspace(0, 1, 40, dtype=np.float32).reshape(8, 5, 1)
     y = x[:, -1] * 2
     model = Sequential([cell(8, input_shape=(5, 1)), Dense(1)])
     model.compile(loss="mse", optimizer="adam")
-    assert not fastpath.model_is_fusable(model)
+    assert engine_choice.fused_cell(model) is None
     history = model.fit(x, y, epochs=30, batch_size=1, verbose=0, seed=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     assert model.predict(x).shape == (8, 1)

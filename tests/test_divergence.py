@@ -11,9 +11,11 @@ import pytest
 
 import lstmkit.ops.batched
 import lstmkit.ops.fused
-from lstmkit import Sequential, fastpath
+from lstmkit import Sequential
+from lstmkit.layers import LSTM as LSTMLayer
+from lstmkit.training.engine_choice import FUSED_CELLS
 from lstmkit.callbacks import Callback, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN
-from lstmkit.divergence import TrainingDivergedError
+from lstmkit.training.divergence import TrainingDivergedError
 from lstmkit.forecast import Forecaster
 from lstmkit.layers import LSTM, Dense
 from lstmkit.ops import use_backend
@@ -26,7 +28,7 @@ def engine(request, monkeypatch):
     calls: list[int] = []
     kernels = lstmkit.ops.batched if request.param == "batched" else lstmkit.ops.fused
     if request.param == "batched":
-        monkeypatch.setattr(fastpath, "PER_SAMPLE_MAX_FLOPS", 0)
+        monkeypatch.setattr(FUSED_CELLS[LSTMLayer], "per_sample_max_flops", 0)
     original = kernels.lstm_dense_fit
     monkeypatch.setattr(kernels, "lstm_dense_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
     def context():
@@ -112,7 +114,7 @@ def test_data_scaled_1e30_stops_in_the_first_epoch_with_the_initial_weights(engi
     _check_engine(name, calls)
     for ours, first in zip(model.get_weights(), before):
         np.testing.assert_array_equal(ours, first)
-    assert model._torch_optimizer is None and model._fused_optimizer_state is None  # a fresh start next time
+    assert model.optimizer_state.built is None and model.optimizer_state.to_tensors() == {}  # a fresh start next time
 
 
 def test_terminate_on_nan_ends_quietly_with_keras_line(engine, capsys):
@@ -162,7 +164,7 @@ def test_clipping_arguments_are_checked_and_saved(tmp_path):
     model.save(tmp_path / "m.lstmkit")
     from lstmkit import load_model
 
-    assert load_model(tmp_path / "m.lstmkit")._optimizer_spec.clipvalue == 0.5
+    assert load_model(tmp_path / "m.lstmkit").optimizer_state.spec.clipvalue == 0.5
 
 
 def test_reduce_lr_on_plateau_on_every_engine(engine, capsys):
@@ -174,7 +176,7 @@ def test_reduce_lr_on_plateau_on_every_engine(engine, capsys):
     with context():
         model.fit(x, y, epochs=5, batch_size=4, verbose=0, seed=0, callbacks=[reducer])
     _check_engine(name, calls)
-    assert fastpath.learning_rate(model) == pytest.approx(0.002)  # 0.01 -> 0.005 -> 0.0025 -> 0.002 (min_lr)
+    assert model.optimizer_state.learning_rate == pytest.approx(0.002)  # 0.01 -> 0.005 -> 0.0025 -> 0.002 (min_lr)
     assert "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.005." in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"`factor` must be a number in \(0, 1\)"):
         ReduceLROnPlateau(factor=1.5)
@@ -196,6 +198,6 @@ def test_reduce_lr_on_plateau_resumes_exactly(engine, tmp_path):
     run(2)
     resumed = run(4, resume=tmp_path / "ckpt.lstmkit")
     _check_engine(name, calls)
-    assert fastpath.learning_rate(resumed) == fastpath.learning_rate(straight) == pytest.approx(0.02 * 0.5**3)
+    assert resumed.optimizer_state.learning_rate == straight.optimizer_state.learning_rate == pytest.approx(0.02 * 0.5**3)
     for ours, theirs in zip(resumed.get_weights(), straight.get_weights()):
         np.testing.assert_array_equal(ours, theirs)

@@ -12,7 +12,9 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,6 +53,29 @@ def build(dropout: float = 0.0, metrics: bool = True, loss: object = "mse") -> S
     return model
 
 
+# -- for the tests: run this script, read what it wrote --------------------------------------
+def run(out: Path, *args: str, nproc: int = 2) -> subprocess.CompletedProcess:
+    """The worker under torchrun (nproc > 1) or as a plain process."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    command = [*(launcher if nproc > 1 else [sys.executable]), __file__, str(out), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+
+
+def checked(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
+def weights(out: Path, rank: int = 0) -> np.ndarray:
+    return np.load(out / f"weights-{rank}.npy")
+
+
+def flat(model) -> np.ndarray:
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -70,7 +95,7 @@ def main(argv: list[str]) -> None:
     history = model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, seed=0, verbose=2,
                         validation_split=args.validation_split, callbacks=callbacks, resume_from=args.resume)
     rank = int(os.environ.get("RANK", "0"))
-    np.save(os.path.join(args.out, f"weights-{rank}.npy"), np.concatenate([w.ravel() for w in model.get_weights()]))
+    np.save(os.path.join(args.out, f"weights-{rank}.npy"), flat(model))
     if rank == 0:
         with open(os.path.join(args.out, "history.json"), "w") as handle:
             json.dump({"epoch": history.epoch, "history": history.history}, handle)

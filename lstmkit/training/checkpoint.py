@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-from lstmkit.distributed import Cluster, all_gather_tensors
+from lstmkit.training.distributed import Cluster, all_gather_tensors
 from lstmkit.saving import ModelFileError, open_model_file, write_model_file
 from lstmkit.schema import Anything, Bool, ConfigError, Fields, Int, ListOf, MapOf, Str
 
@@ -59,30 +59,6 @@ class Resume:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _optimizer_tensors(model: Any) -> dict[str, torch.Tensor]:
-    """The optimizer's per-weight state, from torch's optimizer or from the fused engine's."""
-    params = list(model.parameters())
-    tensors: dict[str, torch.Tensor] = {}
-    if model._torch_optimizer is not None:
-        for index, param in enumerate(params):
-            for slot, value in model._torch_optimizer.state.get(param, {}).items():
-                if value is not None:
-                    tensors[f"{PREFIX}optimizer.{index}.{slot}"] = torch.as_tensor(value).detach().clone()
-        return tensors
-    state = model._fused_optimizer_state  # fused fits before any torch optimizer was built
-    if state is None or state.step == 0:
-        return tensors
-    adam = hasattr(state, "exp_avg")
-    for index in range(len(params)):
-        if adam:
-            tensors[f"{PREFIX}optimizer.{index}.step"] = torch.tensor(float(state.step))
-            tensors[f"{PREFIX}optimizer.{index}.exp_avg"] = torch.from_numpy(state.exp_avg[index].copy())
-            tensors[f"{PREFIX}optimizer.{index}.exp_avg_sq"] = torch.from_numpy(state.exp_avg_sq[index].copy())
-        elif state.momentum > 0:
-            tensors[f"{PREFIX}optimizer.{index}.momentum_buffer"] = torch.from_numpy(state.momentum_buffer[index].copy())
-    return tensors
-
-
 def _rng_tensors(model: Any, cluster: Cluster | None) -> dict[str, torch.Tensor]:
     """Every process's generator states (a collective call under torchrun)."""
     device = next(model.parameters()).device
@@ -102,7 +78,7 @@ def save_checkpoint(model: Any, path: str, epoch: int, stopped: bool, context: F
     tensors = _rng_tensors(model, context.cluster)
     if context.cluster is not None and not context.cluster.is_main:
         return
-    tensors.update(_optimizer_tensors(model))
+    tensors.update((f"{PREFIX}optimizer.{key}", value) for key, value in model.optimizer_state.to_tensors().items())
     tensors.update(model.state_dict())
     config = {
         "model": model.get_config(),
@@ -165,12 +141,7 @@ def restore(model: Any, resume: Resume, callbacks: Sequence[Any], cluster: Clust
             value.copy_(resume.weights[name])
     for layer in model.layers:
         layer.weights_set = True
-    optimizer = model.optimizer  # built now; the fused engine reads its state from it
-    params = list(model.parameters())
-    for key, value in resume.optimizer.items():
-        index, slot = key.split(".", 1)
-        param = params[int(index)]
-        optimizer.state[param][slot] = value.to(param.device) if value.ndim else value.clone()
+    model.optimizer_state.load_tensors(resume.optimizer)
     saved = [
         (entry.get("class_name"), entry.get("state", {})) for entry in resume.callbacks if isinstance(entry, dict)
     ]

@@ -70,9 +70,9 @@ class DivergenceGuard:
     def _restore(self) -> None:
         if self.saved is not None:
             self.model.load_state_dict(self.saved)
-        self.model._torch_optimizer = None  # its moments hold the same NaN: start afresh
-        self.model._fused_optimizer_state = None
-        self.model._fused_weights = None
+        optimizer_state = getattr(self.model, "optimizer_state", None)
+        if optimizer_state is not None:
+            optimizer_state.reset()  # its moments hold the same NaN: start afresh
 
     def _message(self, epoch: int, batch: int | None, batches: int, value: float) -> str:
         where = f"epoch {epoch + 1}, batch {batch} of {batches}" if batch else f"epoch {epoch + 1} (on another process)"

@@ -1,4 +1,4 @@
-"""The fused engine behind Sequential.fit/predict gives the general torch loop's numbers."""
+"""lstmkit.training.fused_engine: the fused engines behind Sequential.fit/predict give the torch engine's numbers."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import torch
 
 import lstmkit.ops.batched
 import lstmkit.ops.fused
-from lstmkit import Sequential, fastpath
+from lstmkit import Sequential
 from lstmkit.callbacks import EarlyStopping
 from lstmkit.layers import LSTM, Dense, Dropout
 from lstmkit.ops import use_backend
 from lstmkit.optimizers import SGD, Adam
+from lstmkit.training import engine_choice
+from lstmkit.training.batches import FitData
+
+LSTM_ROW = engine_choice.FUSED_CELLS[LSTM]
 
 
 def _data(samples=10, steps=5, features=1, seed=0):
@@ -39,10 +43,10 @@ def _fit_both(make, x, y, **fit_args):
 @pytest.fixture(params=["per-sample", "batched"])
 def count_fused_fits(request, monkeypatch):
     """Counts the fused engine's kernel calls; with "batched", every model it runs trains batch
-    by batch (lstmkit.ops.batched), as models above fastpath.PER_SAMPLE_MAX_FLOPS do."""
+    by batch (lstmkit.ops.batched), as models above the LSTM row's per_sample_max_flops do."""
     kernels = lstmkit.ops.fused
     if request.param == "batched":
-        monkeypatch.setattr(fastpath, "PER_SAMPLE_MAX_FLOPS", 0)
+        monkeypatch.setattr(LSTM_ROW, "per_sample_max_flops", 0)
         kernels = lstmkit.ops.batched
     calls = []
     original = kernels.lstm_dense_fit
@@ -67,21 +71,21 @@ def test_fused_fit_equals_general_loop(make, batch_size, count_fused_fits):
     for ours, theirs in zip(fused.get_weights(), general.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=2e-5)
     np.testing.assert_allclose(fused_history.history["loss"], general_history.history["loss"], rtol=1e-4)
-    assert fused._torch_optimizer is None  # the fused engine never builds (or imports) torch.optim
-    state = fused._fused_optimizer_state
+    assert fused.optimizer_state.built is None  # the fused engine never builds (or imports) torch.optim
+    entries = fused.optimizer_state.weight_entries()
     for index, param in enumerate(general.parameters()):
-        torch_state = general.optimizer.state[param]
+        torch_state, entry = general.optimizer.state[param], entries[index]
         if "exp_avg" in torch_state:
-            assert state.step == int(torch_state["step"])
-            np.testing.assert_allclose(state.exp_avg[index], torch_state["exp_avg"].numpy(), atol=2e-5, rtol=1e-4)
-            np.testing.assert_allclose(state.exp_avg_sq[index], torch_state["exp_avg_sq"].numpy(), atol=1e-7, rtol=1e-3)
+            assert int(entry["step"]) == int(torch_state["step"])
+            np.testing.assert_allclose(entry["exp_avg"], torch_state["exp_avg"], atol=2e-5, rtol=1e-4)
+            np.testing.assert_allclose(entry["exp_avg_sq"], torch_state["exp_avg_sq"], atol=1e-7, rtol=1e-3)
         else:
-            np.testing.assert_allclose(state.momentum_buffer[index], torch_state["momentum_buffer"].numpy(), atol=2e-5)
+            np.testing.assert_allclose(entry["momentum_buffer"], torch_state["momentum_buffer"], atol=2e-5)
 
 
-@pytest.mark.parametrize("per_sample_max_flops", [fastpath.PER_SAMPLE_MAX_FLOPS, 0])
+@pytest.mark.parametrize("per_sample_max_flops", [LSTM_ROW.per_sample_max_flops, 0])
 def test_fused_fit_equals_general_loop_float64(per_sample_max_flops, monkeypatch):
-    monkeypatch.setattr(fastpath, "PER_SAMPLE_MAX_FLOPS", per_sample_max_flops)
+    monkeypatch.setattr(LSTM_ROW, "per_sample_max_flops", per_sample_max_flops)
     x, y = _data()
     fused, general, _, _ = _fit_both(lambda: _model(dtype=torch.float64), x.astype(np.float64), y, epochs=10, batch_size=3)
     for ours, theirs in zip(fused.get_weights(), general.get_weights()):
@@ -102,7 +106,7 @@ def test_a_medium_model_trains_batch_by_batch_with_the_general_loops_numbers(mon
         model.compile(loss="mse", optimizer="adam")
         return model
 
-    assert fastpath.PER_SAMPLE_MAX_FLOPS < make().forward_flops(64) < fastpath.TRAIN_MAX_FLOPS
+    assert LSTM_ROW.per_sample_max_flops < make().forward_flops(64) < LSTM_ROW.train_max_flops
     fused, general, fused_history, general_history = _fit_both(make, x, y, epochs=3, batch_size=64)
     assert calls
     for ours, theirs in zip(fused.get_weights(), general.get_weights()):
@@ -111,17 +115,15 @@ def test_a_medium_model_trains_batch_by_batch_with_the_general_loops_numbers(mon
 
 
 def test_medium_models_without_scipy_and_large_models_take_the_torch_loop(monkeypatch):
-    from lstmkit.training import FitData
-
     medium = Sequential([LSTM(64, input_shape=(24, 1)), Dense(1)])
     medium.compile(loss="mse", optimizer="adam")
     data = FitData(torch.zeros(256, 24, 1), torch.zeros(256, 1), 64, True)
-    assert fastpath.training_is_fusable(medium, data)
-    monkeypatch.setattr(fastpath, "_has_blas", lambda: False)  # numba's np.dot needs scipy
-    assert not fastpath.training_is_fusable(medium, data)
+    assert engine_choice.fused_fit_engine(medium, data) == "batched"
+    monkeypatch.setattr(engine_choice, "has_blas", lambda: False)  # numba's np.dot needs scipy
+    assert engine_choice.fused_fit_engine(medium, data) is None
     large = Sequential([LSTM(256, input_shape=(100, 32)), Dense(1)])  # W3: the blocked backend's
     large.compile(loss="mse", optimizer="adam")
-    assert not fastpath.training_is_fusable(large, FitData(torch.zeros(256, 100, 32), torch.zeros(256, 1), 256, True))
+    assert engine_choice.fused_fit_engine(large, FitData(torch.zeros(256, 100, 32), torch.zeros(256, 1), 256, True)) is None
 
 
 def test_validation_and_early_stopping_on_the_fused_engine(count_fused_fits):

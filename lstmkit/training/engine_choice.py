@@ -1,0 +1,201 @@
+"""Which engine trains a model and which predicts with it: the one place that decides, from one table.
+
+Engines (the per-layer kernel choice inside the torch engine stays in lstmkit.ops.dispatch):
+
+    torch        zero_grad/forward/loss/backward/clip/step a batch (lstmkit.training.torch_engine);
+                 in DistributedDataParallel under torchrun. Trains every model.
+    per-sample   a cell's fused kernel, whole epochs in one compiled call, sample by sample
+    batched      the same over the whole batch with BLAS GEMMs (needs scipy for numba's np.dot)
+    fused predict  a cell's compiled forward pass for a few windows
+
+`FUSED_CELLS` is the table: one row per recurrent cell class that has fused kernels, naming its
+kernels (as "module:function", imported on first use, since numba modules are slow to load) and
+the forward-flop limits of each engine. A fit goes to the fused engines when the model is a stack
+of one registered cell (tanh/sigmoid, no dropout, not go_backwards, not stateful, the last layer
+without return_sequences) then one linear Dense; loss mse or mae; no training metrics; lstmkit's
+Adam or SGD (or torch's, without weight decay); a CPU model in float32 or float64; no `lengths`,
+`class_weight` or `steps_per_epoch`; no backend forced with lstmkit.ops.use_backend. Then, by
+forward flops of one batch: per-sample up to `per_sample_max_flops`, batched up to
+`train_max_flops`, the torch engine above (with lstmkit.ops.blocked's GEMMs over whole sequences).
+Predict takes the fused kernel up to `predict_max_flops` per call.
+
+Adding a cell's fused kernels is one registration:
+
+    register_fused_cell(GRU, FusedCell(per_sample_fit="lstmkit.ops.fused_gru:gru_dense_fit", ...))
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from lstmkit.layers import LSTM, Dense, Layer
+from lstmkit.ops.dispatch import current_backend
+from lstmkit.ops.threads import threads_for
+from lstmkit.training.batches import FitData
+from lstmkit.training.distributed import Cluster, wrap
+from lstmkit.training.fused_engine import FUSED_LOSSES, FusedEngine, weight_views
+from lstmkit.training.torch_engine import TorchEngine
+
+
+@dataclass
+class FusedCell:
+    """One row of the table: a cell's fused kernels and the forward-flop limits of its engines.
+
+    Kernels are "module:function" names; each takes the weights as a list in Keras's
+    get_weights() order (see lstmkit.ops.fused). fit kernels: (x, y, weights, kernel optimizer
+    state, orders, batch_size, loss) -> batch losses (E, steps); the batched one also `threads`.
+    predict: (x (N, T, F), weights) -> (N, O). `fits`: what else a layer of the cell must be for
+    the kernels (beyond what every row needs: tanh/sigmoid, no dropout, ...), e.g. a GRU's layout.
+    """
+
+    per_sample_fit: str
+    batched_fit: str
+    predict: str
+    fits: Callable[[Layer], bool] = lambda layer: True
+    per_sample_max_flops: float = 2e7  # forward flops of one batch; the per-sample kernel up to here
+    train_max_flops: float = 5e8  # the batched kernel up to here; the torch engine above
+    predict_max_flops: float = 4e6  # forward flops of one predict call (a few tutorial windows)
+
+
+FUSED_CELLS: dict[type[Layer], FusedCell] = {}
+
+
+def register_fused_cell(cell: type[Layer], row: FusedCell) -> None:
+    """Let models made of `cell` layers (then one Dense) train and predict on its fused kernels."""
+    FUSED_CELLS[cell] = row
+
+
+register_fused_cell(LSTM, FusedCell(
+    per_sample_fit="lstmkit.ops.fused:lstm_dense_fit",
+    batched_fit="lstmkit.ops.batched:lstm_dense_fit",
+    predict="lstmkit.ops.fused:lstm_dense_predict",
+))
+
+
+def kernel(name: str) -> Callable[..., Any]:
+    """The function a "module:function" name gives, looked up at each call (tests may replace it)."""
+    module, function = name.split(":")
+    return getattr(sys.modules.get(module) or importlib.import_module(module), function)
+
+
+def fused_cell(model: Any) -> FusedCell | None:
+    """The table's row for the model when the fused kernels compute it exactly (see the module
+    docstring), else None. (Whether a backend is forced is the caller's question.)"""
+    layers = list(model.layers)
+    if len(layers) < 2 or not isinstance(layers[-1], Dense):
+        return None
+    dense, cells = layers[-1], layers[:-1]
+    if dense.activation != "linear" or not dense.use_bias:
+        return None
+    cell = type(cells[0])
+    row = FUSED_CELLS.get(cell)
+    if row is None:
+        return None
+    for index, layer in enumerate(cells):
+        plain = (
+            type(layer) is cell
+            and layer.built
+            and layer.activation == "tanh"
+            and getattr(layer, "recurrent_activation", "sigmoid") == "sigmoid"
+            and layer.dropout == 0
+            and layer.recurrent_dropout == 0
+            and not layer.go_backwards
+            and not layer.return_state
+            and not layer.stateful
+            and row.fits(layer)
+        )
+        if not plain or layer.return_sequences != (index < len(cells) - 1):
+            return None
+    params = list(model.parameters())
+    fine = all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in params)
+    return row if fine and len({p.dtype for p in params}) == 1 else None
+
+
+def has_blas() -> bool:
+    """True when numba can call BLAS (its np.dot needs scipy), as the batched kernels do."""
+    return importlib.util.find_spec("scipy") is not None
+
+
+def fused_fit_engine(model: Any, data: FitData) -> str | None:
+    """"per-sample" or "batched" when `fit` can run on a fused engine with the torch engine's
+    results, else None."""
+    row = None if current_backend() != "auto" else fused_cell(model)
+    if row is None or data.metrics or FUSED_LOSSES.get(model.loss) is None:
+        return None
+    if data.mask is not None or data.sample_weight is not None or data.validation_mask is not None:
+        return None  # variable-length inputs and class weights take the torch engine
+    if data.steps is not None or data.y is None:
+        return None  # steps_per_epoch (the kernels run whole epochs), or a source too large to gather
+    if model.optimizer_state.fused_kind() is None or data.y.ndim != 2:
+        return None
+    flops = model.forward_flops(data.batch_size)
+    if flops <= row.per_sample_max_flops:
+        return "per-sample"
+    if flops <= row.train_max_flops and has_blas():
+        return "batched"
+    return None
+
+
+def fit_engine(model: Any, data: FitData, cluster: Cluster | None) -> TorchEngine | FusedEngine:
+    """The engine that trains `model` on `data`: data-parallel torch under torchrun, else a fused
+    engine where one applies, else the torch engine."""
+    threads = threads_for(3 * model.forward_flops(data.batch_size))  # forward + backward
+    if cluster is not None:
+        threads = min(threads, max(1, (os.cpu_count() or 1) // cluster.local_world))
+        module = wrap(model, cluster)  # starts every process from rank 0's weights
+        return TorchEngine(module, model.loss_fn, model.optimizer, data, cluster, threads)
+    name = fused_fit_engine(model, data)
+    if name is None:
+        return TorchEngine(model, model.loss_fn, model.optimizer, data, None, threads)
+    row = fused_cell(model)
+    if name == "per-sample":
+        return FusedEngine(model, data, kernel(row.per_sample_fit), name)
+    # Two threads, each on half of every batch, while other processes leave the cores idle.
+    flops = model.forward_flops(data.batch_size)
+    fit = functools.partial(kernel(row.batched_fit), threads=min(2, threads_for(3 * flops)))
+    return FusedEngine(model, data, fit, name)
+
+
+@dataclass
+class FusedPredictor:
+    """A model's fused forward pass: `predictor(x)` for windows x (N, T, F) already checked;
+    `max_flops`, the forward flops one call may take, and `max_rows`, the windows that makes."""
+
+    function: str
+    weights: list[np.ndarray]
+    max_flops: float
+    max_rows: int
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return kernel(self.function)(x, self.weights)
+
+
+def fused_predictor(model: Any) -> FusedPredictor | None:
+    """The fused forward pass for `model` when a fused kernel computes it, else None. The weights
+    are views of the parameters: decide again when the layers or the parameters' storage change."""
+    shape = model.built_input_shape
+    row = None if shape is None or len(shape) != 2 else fused_cell(model)
+    if row is None:
+        return None
+    max_rows = int(row.predict_max_flops // max(model.forward_flops(1), 1.0))  # flops grow with rows
+    return FusedPredictor(row.predict, weight_views(model), row.predict_max_flops, max_rows)
+
+
+def predict_engine(model: Any, rows: int) -> FusedPredictor | None:
+    """The fused predictor for a call on `rows` windows of the model's input shape (a finite float
+    array, checked by the caller), or None: the torch forward pass."""
+    if current_backend() != "auto":
+        return None
+    predictor = model.fused_predictor()
+    if predictor is None or model.forward_flops(rows) > predictor.max_flops:
+        return None
+    return predictor
