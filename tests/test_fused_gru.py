@@ -196,3 +196,62 @@ def test_bad_gru_weights_are_named():
         fused.gru_dense_fit(x, y, weights[:2] + [weights[2][0]] + weights[3:], AdamState(weights), np.arange(6)[None], 2)
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
         fused.dense_predict(x, weights, cell="rnn")
+
+
+# -- through Sequential: GRU stacks + Dense train and predict on the fused engines ----------------
+
+
+def _gru_model(units=8, stacked=False, optimizer="adam", loss="mse", dtype=torch.float32, timesteps=5):
+    from lstmkit import Sequential
+    from lstmkit.layers import GRU, Dense
+
+    layers = ([GRU(units, return_sequences=True, input_shape=(timesteps, 1)), GRU(6)] if stacked
+              else [GRU(units, input_shape=(timesteps, 1))])
+    model = Sequential([*layers, Dense(1)])
+    model.compile(loss=loss, optimizer=optimizer)
+    return model.to(dtype)
+
+
+@pytest.fixture
+def gru_fits(monkeypatch):
+    """Records which GRU fit kernel each fit ran: "per-sample" or "batched"."""
+    calls = []
+    for module, name in ((fused, "per-sample"), (batched, "batched")):
+        original = module.gru_dense_fit
+        monkeypatch.setattr(module, "gru_dense_fit",
+                            lambda *a, _original=original, _name=name, **k: calls.append(_name) or _original(*a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("make, batch_size, engine", [
+    (lambda: _gru_model(), 1, "per-sample"),  # the tutorial's size
+    (lambda: _gru_model(stacked=True, optimizer="sgd", loss="mae"), 3, "per-sample"),
+    (lambda: _gru_model(64, timesteps=24), 64, "batched"),  # W2's size: above the per-sample limit
+])
+def test_sequential_fit_on_the_fused_engines_equals_the_torch_loop(make, batch_size, engine, gru_fits):
+    from lstmkit.ops import use_backend
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (70 if engine == "batched" else 10, make().built_input_shape[0], 1)).astype(np.float32)
+    y = x.mean(axis=1) * 0.8 + 0.1
+    ours, theirs = make(), make()  # fit(seed=0) gives both the same initial weights
+    history = ours.fit(x, y, epochs=6, batch_size=batch_size, verbose=0, seed=0)
+    with use_backend("torch"):
+        expected = theirs.fit(x, y, epochs=6, batch_size=batch_size, verbose=0, seed=0)
+    assert gru_fits and set(gru_fits) == {engine}
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    np.testing.assert_allclose(history.history["loss"], expected.history["loss"], rtol=1e-4)
+    assert ours.optimizer_state.built is None  # the fused engine never builds a torch optimizer
+
+
+def test_sequential_predict_on_the_fused_kernel_equals_torch_forward(monkeypatch):
+    calls = []
+    original = fused.gru_dense_predict
+    monkeypatch.setattr(fused, "gru_dense_predict", lambda *a: calls.append(1) or original(*a))
+    model = _gru_model(stacked=True)
+    x = np.random.default_rng(1).uniform(0, 1, (4, 5, 1)).astype(np.float32)
+    with torch.no_grad():
+        direct = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), direct, atol=1e-6)
+    assert calls == [1]
