@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 import torch
 from kernel_helpers import dense_gradients
-from test_fused import LOSS_FUNCTIONS, TOLERANCE, TORCH_DTYPE, make_data, make_orders
+from test_fused import (  # noqa: F401  (one_torch_thread: the module's autouse fixture)
+    LOSS_FUNCTIONS, TOLERANCE, TORCH_DTYPE, make_data, make_orders, one_torch_thread, torch_fit, torch_predict,
+)
 
 from lstmkit.ops import batched, fused, reference
 from lstmkit.ops.fused import AdamState, SGDState
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_torch_model(features, units, outputs, dtype=np.float32, seed=0):
@@ -61,26 +55,6 @@ def keras_gradients(grus, linear):
         g = [p.grad.numpy() for p in (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)]
         grads += [_swap_zr(g[0].T), _swap_zr(g[1].T), _swap_zr(np.stack([g[2], g[3]]))]
     return grads + [linear.weight.grad.numpy().T, linear.bias.grad.numpy()]
-
-
-def torch_predict(grus, linear, x):
-    sequence = torch.from_numpy(x)
-    for gru in grus:
-        sequence = gru(sequence)[0]
-    return linear(sequence[:, -1])
-
-
-def torch_fit(grus, linear, optimizer, x, y, orders, batch_size, loss="mse"):
-    losses = []
-    for order in orders:
-        for start in range(0, len(x), batch_size):
-            batch = order[start : start + batch_size]
-            optimizer.zero_grad()
-            batch_loss = LOSS_FUNCTIONS[loss](torch_predict(grus, linear, x[batch]), torch.from_numpy(y[batch]))
-            batch_loss.backward()
-            optimizer.step()
-            losses.append(batch_loss.item())
-    return np.array(losses).reshape(len(orders), -1)
 
 
 def assert_all_close(ours, expected, **tolerance):

@@ -36,6 +36,7 @@ N samples, B batch, T timesteps, F features, H units, O outputs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -48,34 +49,6 @@ from lstmkit.ops.fused_optimizers import AdamState, SGDState, flat_views, optimi
 from lstmkit.ops.gates import gru_backward_rows, gru_forward_rows, lstm_backward_rows, lstm_forward_rows
 from lstmkit.ops.jit import kernel
 from lstmkit.ops.threads import one_blas_thread
-
-def lstm_dense_fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    weights: Sequence[np.ndarray],
-    optimizer: AdamState | SGDState,
-    orders: np.ndarray,
-    batch_size: int,
-    loss: str = "mse",
-    threads: int = 1,
-) -> np.ndarray:
-    """dense_fit for LSTM layers."""
-    return dense_fit(x, y, weights, optimizer, orders, batch_size, loss, threads, "lstm")
-
-
-def gru_dense_fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    weights: Sequence[np.ndarray],
-    optimizer: AdamState | SGDState,
-    orders: np.ndarray,
-    batch_size: int,
-    loss: str = "mse",
-    threads: int = 1,
-) -> np.ndarray:
-    """dense_fit for GRU layers."""
-    return dense_fit(x, y, weights, optimizer, orders, batch_size, loss, threads, "gru")
-
 
 def dense_fit(
     x: np.ndarray,
@@ -122,6 +95,11 @@ def dense_fit(
             _fit_in_halves(data, model, halves, flat, optimizer_settings, losses)
     optimizer.step += losses.size
     return losses
+
+
+# Each cell's entry points (the names lstmkit.training.engine_choice's table gives).
+lstm_dense_fit = functools.partial(dense_fit, cell="lstm")
+gru_dense_fit = functools.partial(dense_fit, cell="gru")
 
 
 def _fit_in_halves(data: tuple, model: tuple, halves: tuple, flat: tuple, optimizer_settings: tuple,

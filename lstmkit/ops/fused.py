@@ -32,6 +32,7 @@ and its cache, registered in `_CELL_KERNELS`; compiled code finds them by the la
 (the bias's dimensions: 1 for the LSTM, 2 for the GRU).
 """
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,16 +60,6 @@ _INLINED = {"inline": "always"}
 def bias_shape(cell: str, units: int) -> tuple[int, ...]:
     """The shape of a layer's bias: (4H,) for the LSTM, (2, 3H) for the GRU."""
     return (4 * units,) if cell == "lstm" else (2, 3 * units)
-
-
-def lstm_dense_predict(x: np.ndarray, weights: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
-    """dense_predict for LSTM layers."""
-    return dense_predict(x, weights, out, "lstm")
-
-
-def gru_dense_predict(x: np.ndarray, weights: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
-    """dense_predict for GRU layers."""
-    return dense_predict(x, weights, out, "gru")
 
 
 def dense_predict(
@@ -101,32 +92,6 @@ def dense_predict(
     _check_shapes(weights, x.shape[2], cell)
     _predict_kernel(x, *split_weights(weights), out)
     return out
-
-
-def lstm_dense_fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    weights: Sequence[np.ndarray],
-    optimizer: AdamState | SGDState,
-    orders: np.ndarray,
-    batch_size: int,
-    loss: str = "mse",
-) -> np.ndarray:
-    """dense_fit for LSTM layers."""
-    return dense_fit(x, y, weights, optimizer, orders, batch_size, loss, "lstm")
-
-
-def gru_dense_fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    weights: Sequence[np.ndarray],
-    optimizer: AdamState | SGDState,
-    orders: np.ndarray,
-    batch_size: int,
-    loss: str = "mse",
-) -> np.ndarray:
-    """dense_fit for GRU layers."""
-    return dense_fit(x, y, weights, optimizer, orders, batch_size, loss, "gru")
 
 
 def dense_fit(
@@ -181,6 +146,13 @@ def dense_fit(
     _fit_kernel(data, model, model_grads, flat, optimizer_settings, cache, losses)
     optimizer.step += losses.size
     return losses
+
+
+# Each cell's entry points (the names lstmkit.training.engine_choice's table gives).
+lstm_dense_fit = functools.partial(dense_fit, cell="lstm")
+gru_dense_fit = functools.partial(dense_fit, cell="gru")
+lstm_dense_predict = functools.partial(dense_predict, cell="lstm")
+gru_dense_predict = functools.partial(dense_predict, cell="gru")
 
 
 def check_fit(
