@@ -6,6 +6,7 @@ Workloads (DESIGN.md's tutorial sizes; `quick` shrinks them to a smoke test):
     W1p  predict one window (1, 5, 1), steady state, µs per call
     W2   20,000-point noisy sine, windows 24x1, LSTM(64)+Dense(1), batch 64, 3 epochs
     W3   batch 256, seq 100, input 32, LSTM(256)+Dense(1): one training step; forward only
+    GRU  W1, W1p and W2 again with GRU(50) / GRU(64) in place of the LSTM (PyTorch: nn.GRU)
     W4   character model on the bundled text: Embedding(64)+LSTM(256)+softmax, windows of 100
          characters, batch 64, one epoch of 10 batches (sparse cross-entropy, Adam)
 
@@ -71,25 +72,26 @@ def char_windows(windows: int, timesteps: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 # -- lstmkit ---------------------------------------------------------------------------------
-def _lstmkit_model(timesteps: int, features: int, units: int) -> Any:
+def _lstmkit_model(timesteps: int, features: int, units: int, cell: str = "lstm") -> Any:
     from lstmkit import Sequential
-    from lstmkit.layers import LSTM, Dense
+    from lstmkit.layers import GRU, LSTM, Dense
 
-    model = Sequential([LSTM(units, input_shape=(timesteps, features)), Dense(1)])
+    layer = {"lstm": LSTM, "gru": GRU}[cell]
+    model = Sequential([layer(units, input_shape=(timesteps, features)), Dense(1)])
     model.compile(loss="mean_squared_error", optimizer="adam", device="cpu")
     return model
 
 
-def lstmkit_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size: int) -> float:
-    model = _lstmkit_model(x.shape[1], x.shape[2], units)
+def lstmkit_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size: int, cell: str = "lstm") -> float:
+    model = _lstmkit_model(x.shape[1], x.shape[2], units, cell)
     start = time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, seed=0)
     return time.perf_counter() - start
 
 
-def lstmkit_predict_us(calls: int) -> float:
+def lstmkit_predict_us(calls: int, cell: str = "lstm") -> float:
     x, y = tutorial_data()
-    model = _lstmkit_model(5, 1, 50)
+    model = _lstmkit_model(5, 1, 50, cell)
     window = x[:1]
     return _per_call_us(lambda: model.predict(window), calls)
 
@@ -135,11 +137,11 @@ def _one_thread(job: Callable[[], float]) -> Callable[[], float]:
 
 # -- idiomatic PyTorch -----------------------------------------------------------------------
 class TorchLSTMRegressor(torch.nn.Module):
-    """The model a PyTorch user writes: nn.LSTM, last step, nn.Linear."""
+    """The model a PyTorch user writes: nn.LSTM (or nn.GRU, cell="gru"), last step, nn.Linear."""
 
-    def __init__(self, features: int, units: int) -> None:
+    def __init__(self, features: int, units: int, cell: str = "lstm") -> None:
         super().__init__()
-        self.lstm = torch.nn.LSTM(features, units, batch_first=True)
+        self.lstm = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](features, units, batch_first=True)  # either cell
         self.head = torch.nn.Linear(units, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,9 +149,9 @@ class TorchLSTMRegressor(torch.nn.Module):
         return self.head(outputs[:, -1])
 
 
-def torch_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size: int) -> float:
+def torch_fit(x: np.ndarray, y: np.ndarray, units: int, epochs: int, batch_size: int, cell: str = "lstm") -> float:
     torch.manual_seed(0)
-    model = TorchLSTMRegressor(x.shape[2], units)
+    model = TorchLSTMRegressor(x.shape[2], units, cell)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.MSELoss()
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
@@ -195,8 +197,8 @@ def torch_char_fit(x: np.ndarray, y: np.ndarray, vocabulary: int, embedding: int
     return time.perf_counter() - start
 
 
-def torch_predict_us(calls: int) -> float:
-    model = TorchLSTMRegressor(1, 50).eval()
+def torch_predict_us(calls: int, cell: str = "lstm") -> float:
+    model = TorchLSTMRegressor(1, 50, cell).eval()
     window = torch.from_numpy(tutorial_data()[0][:1])
 
     def call() -> None:
@@ -316,18 +318,24 @@ def run(
     jobs: dict[str, dict[str, Callable[[], float]]] = {
         "lstmkit": {
             "W1 fit (s)": lambda: lstmkit_fit(x1, y1, 50, sizes.w1_epochs, 1),
+            "W1 GRU fit (s)": lambda: lstmkit_fit(x1, y1, 50, sizes.w1_epochs, 1, "gru"),
             "W1 predict (us)": lambda: lstmkit_predict_us(sizes.predict_calls),
+            "W1 GRU predict (us)": lambda: lstmkit_predict_us(sizes.predict_calls, "gru"),
             "W1 script (s)": lambda: script_seconds(LSTMKIT_SCRIPT),
             "W2 fit (s)": lambda: lstmkit_fit(x2, y2, 64, sizes.w2_epochs, 64),
+            "W2 GRU fit (s)": lambda: lstmkit_fit(x2, y2, 64, sizes.w2_epochs, 64, "gru"),
             "W3 step (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=True)),
             "W4 char fit (s)": lambda: lstmkit_char_fit(x4, y4, vocabulary, embedding, char_units, char_batch),
         },
         "pytorch": {
             "W1 fit (s)": lambda: torch_fit(x1, y1, 50, sizes.w1_epochs, 1),
+            "W1 GRU fit (s)": lambda: torch_fit(x1, y1, 50, sizes.w1_epochs, 1, "gru"),
             "W1 predict (us)": lambda: torch_predict_us(sizes.predict_calls),
+            "W1 GRU predict (us)": lambda: torch_predict_us(sizes.predict_calls, "gru"),
             "W1 script (s)": lambda: script_seconds(TORCH_SCRIPT),
             "W2 fit (s)": lambda: torch_fit(x2, y2, 64, sizes.w2_epochs, 64),
+            "W2 GRU fit (s)": lambda: torch_fit(x2, y2, 64, sizes.w2_epochs, 64, "gru"),
             "W3 step (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True)),
             "W4 char fit (s)": lambda: torch_char_fit(x4, y4, vocabulary, embedding, char_units, char_batch),
@@ -337,7 +345,8 @@ def run(
         jobs["lstmkit-1thread"] = {key: _one_thread(job) for key, job in jobs["lstmkit"].items() if "script" not in key}
     frameworks = list(jobs) + (["keras"] if keras_python else [])
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in frameworks}
-    lstmkit_fit(x1[:2], y1[:2], 50, 1, 1)  # warm-up: compile or load the fused kernels once
+    for cell in ("lstm", "gru"):  # warm-up: compile or load the fused kernels once
+        lstmkit_fit(x1[:2], y1[:2], 50, 1, 1, cell)
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if contended else None
     try:
         _run_rounds(jobs, frameworks, samples, rounds, keras_python, quick, log)

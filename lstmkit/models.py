@@ -465,14 +465,16 @@ class Sequential(InputPreparation, nn.Module):
         return next((p.dtype for p in self.parameters()), torch.float32)
 
     def forward_flops(self, batch_size: int) -> float:
-        """Rough forward cost of one batch: the LSTM layers' products dominate."""
+        """Rough forward cost of one batch: the recurrent layers' products dominate, 2·B·T·(G·H)·(F + H)
+        for a cell of G gates (the LSTM's 4, the GRU's 3)."""
         shape, flops = self.built_input_shape, 0.0
         for layer in self.layers:
-            if isinstance(layer, LSTM):
+            if isinstance(layer, Recurrent):
                 timesteps = shape[0] or 1
-                flops += lstm_flops(batch_size, timesteps, shape[-1], layer.units)
+                flops += lstm_flops(batch_size, timesteps, shape[-1], layer.units) * layer.gates / 4
             if isinstance(layer, Bidirectional):
-                flops += 2 * lstm_flops(batch_size, shape[0] or 1, shape[-1], layer.forward_layer.units)
+                cell = layer.forward_layer
+                flops += 2 * lstm_flops(batch_size, shape[0] or 1, shape[-1], cell.units) * cell.gates / 4
             shape = layer.compute_output_shape(shape)
         return flops
 

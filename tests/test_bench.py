@@ -6,8 +6,8 @@ import json
 from lstmkit.bench import _keras_samples, format_table
 from lstmkit.cli import main
 
-KEYS = ["W1 fit (s)", "W1 predict (us)", "W1 script (s)", "W2 fit (s)", "W3 step (s)", "W3 forward (s)",
-        "W4 char fit (s)"]
+KEYS = ["W1 fit (s)", "W1 GRU fit (s)", "W1 predict (us)", "W1 GRU predict (us)", "W1 script (s)", "W2 fit (s)",
+        "W2 GRU fit (s)", "W3 step (s)", "W3 forward (s)", "W4 char fit (s)"]
 
 
 def test_quick_bench_records_every_workload(tmp_path, capsys):
@@ -18,8 +18,13 @@ def test_quick_bench_records_every_workload(tmp_path, capsys):
     for framework in ("lstmkit", "pytorch"):
         assert list(result["samples"][framework]) == KEYS
         assert all(len(v) == 1 and v[0] > 0 for v in result["samples"][framework].values())
+    lstmkit, pytorch = result["samples"]["lstmkit"], result["samples"]["pytorch"]
+    for key in ("W1 GRU fit (s)", "W2 GRU fit (s)"):  # a fit of seconds at most, not a hang or a no-op
+        assert 1e-4 < lstmkit[key][0] < 60 and 1e-4 < pytorch[key][0] < 60
+    assert 0.5 < lstmkit["W1 GRU predict (us)"][0] < 1e5  # one window: microseconds, not seconds
     captured = capsys.readouterr()
     assert "pytorch/lstmkit" in captured.out
+    assert "W1 GRU fit (s)" in captured.out and "W2 GRU fit (s)" in captured.out
     assert "Keras: skipped" in captured.err
 
 

@@ -301,10 +301,11 @@ def test_recurrent_dropout_runs_the_reference_and_is_seeded():
 
 
 # -- models: engines, saving, trace ----------------------------------------------------------------
-@pytest.mark.parametrize("cell", [GRU, SimpleRNN])
-def test_models_with_a_new_cell_train_on_the_torch_loop(cell, monkeypatch):
+@pytest.mark.parametrize("cell", [SimpleRNN, lambda units, **kwargs: GRU(units, use_bias=False, **kwargs)])
+def test_models_without_fused_kernels_train_on_the_torch_loop(cell, monkeypatch):
+    """A SimpleRNN, and a GRU without biases (the GRU's fused kernels: tests/test_fused_gru.py)."""
     def refuse(*args, **kwargs):
-        raise AssertionError("the fused LSTM engine ran a model with a GRU/SimpleRNN")
+        raise AssertionError("a fused engine ran a model its kernels lack")
 
     monkeypatch.setattr(engine_choice.FusedEngine, "run", refuse)
     monkeypatch.setattr(engine_choice.FusedPredictor, "__call__", refuse)

@@ -40,7 +40,9 @@ def _data(model, samples=32, batch_size=1, **fields):
     (lambda: _model(optimizer=AdamW()), 1, None),                         # weight decay
     (lambda: _model(metrics=["mae"]), 1, None),                           # training metrics
     (lambda: _model(extra=[Dropout(0.1)]), 1, None),                      # a layer they lack
-    (lambda: _model(cell=GRU), 1, None),                                  # no row in the table
+    (lambda: _model(cell=GRU), 1, "per-sample"),                          # the GRU's row
+    (lambda: _model(64, (24, 1), cell=GRU), 64, "batched"),
+    (lambda: _model(cell=lambda units, **kw: GRU(units, use_bias=False, **kw)), 1, None),  # the row's condition
     (lambda: _model(cell=SimpleRNN), 1, None),
 ])
 def test_the_table_chooses_the_fit_engine(make, batch_size, expected):
@@ -89,7 +91,7 @@ def test_predict_engine_by_size_and_backend():
     assert predict_engine(model, predictor.max_rows + 1) is None  # too many windows for one call
     with use_backend("torch"):
         assert predict_engine(model, 1) is None
-    assert predict_engine(_model(cell=GRU), 1) is None
+    assert predict_engine(_model(cell=GRU), 1).function == "lstmkit.ops.fused:gru_dense_predict"
     assert predict_engine(_model(extra=[Dropout(0.1)]), 1) is None
 
 

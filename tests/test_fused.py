@@ -7,14 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from lstmkit.ops.fused import (
-    AdamState,
-    SGDState,
-    lstm_dense_fit,
-    lstm_dense_gradients,
-    lstm_dense_predict,
-    lstm_sequence_forward,
-)
+from kernel_helpers import lstm_dense_gradients, lstm_sequence_forward
+
+from lstmkit.ops.fused import AdamState, SGDState, lstm_dense_fit, lstm_dense_predict
 
 
 @pytest.fixture(autouse=True, scope="module")

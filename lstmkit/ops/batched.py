@@ -1,4 +1,5 @@
-"""Fused training for medium-sized models: whole batches through BLAS GEMMs, in one compiled call.
+"""Fused training for medium-sized models (LSTM or GRU stacks, then a Dense): whole batches through
+BLAS GEMMs, in one compiled call.
 
 lstmkit.ops.fused trains tutorial-sized models one sample at a time; from a few ·10⁷ forward
 flops per batch, the arithmetic outweighs the framework's overhead and batched matrix
@@ -18,42 +19,49 @@ the other core busy).
               dW = Xᵀ dZ, dU = H_{t-1}ᵀ dZ, db = Σ dZ, dX = dZ Wᵀ (to the layer below)
                                                one GEMM each, over all steps at once
 
-The GEMMs are numba's np.dot, which calls scipy's OpenBLAS, kept on one thread (see
-lstmkit.ops.threads.one_blas_thread); the gate loops compute σ and tanh as lstmkit.ops.blocked
-does, in the data's own precision. Buffers are time-major: row t·B + b holds sample b at step t,
-so a step's rows are contiguous and all steps stack into one matrix.
+The GRU's layers run the same way: A = X W one GEMM, s_t = h_{t-1} U one GEMM a step, then its
+gate loop (the biases are added there); backward dh_{t-1} = dh_t ⊙ z_t + ds_t Uᵀ, dW = Xᵀ dA,
+dU = H_{t-1}ᵀ dS, and the bias's rows Σ dA and Σ dS.
 
-The arguments, the results and the models covered are lstmkit.ops.fused.lstm_dense_fit's, and
-so are the numbers, up to float32 round-off (tests/test_batched.py checks both against
-torch.nn.LSTM + torch.optim). Letters: N samples, B batch, T timesteps, F features, H units,
-O outputs.
+The GEMMs are numba's np.dot, which calls scipy's OpenBLAS, kept on one thread (see
+lstmkit.ops.threads.one_blas_thread); the gate loops are lstmkit.ops.gates's routines, with σ and
+tanh in the data's own precision as in lstmkit.ops.blocked. Buffers are time-major: row t·B + b
+holds sample b at step t, so a step's rows are contiguous and all steps stack into one matrix.
+
+The arguments, the results and the models covered are lstmkit.ops.fused.dense_fit's (LSTM or GRU
+stacks, then one Dense), and so are the numbers, up to float32 round-off (tests/test_batched.py
+and tests/test_fused_gru.py check both against torch.nn.LSTM/GRU + torch.optim). Letters:
+N samples, B batch, T timesteps, F features, H units, O outputs.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from numba.extending import overload
+
 from lstmkit.ops import fused
+from lstmkit.ops.fused_optimizers import AdamState, SGDState, flat_views, optimizer_step
+from lstmkit.ops.gates import gru_backward_rows, gru_forward_rows, lstm_backward_rows, lstm_forward_rows
 from lstmkit.ops.jit import kernel
-from lstmkit.ops.blocked import _BOUND, _backward_gates, _sigmoid, _tanh
 from lstmkit.ops.threads import one_blas_thread
 
-
-
-def lstm_dense_fit(
+def dense_fit(
     x: np.ndarray,
     y: np.ndarray,
     weights: Sequence[np.ndarray],
-    optimizer: fused.AdamState | fused.SGDState,
+    optimizer: AdamState | SGDState,
     orders: np.ndarray,
     batch_size: int,
     loss: str = "mse",
     threads: int = 1,
+    cell: str = "lstm",
 ) -> np.ndarray:
-    """lstmkit.ops.fused.lstm_dense_fit (same arguments, same results), batch by batch.
+    """lstmkit.ops.fused.dense_fit (same arguments, same results), batch by batch.
 
     With `threads` 2, each batch is split in two halves whose gradients two threads compute at
     once (then summed for one optimizer step); with 1, the whole fit is one compiled call.
@@ -62,23 +70,23 @@ def lstm_dense_fit(
         The loss of every batch (E, ceil(N / batch_size)), float64.
 
     Raises:
-        ValueError, TypeError: as lstmkit.ops.fused.lstm_dense_fit.
+        ValueError, TypeError: as lstmkit.ops.fused.dense_fit.
     """
     x, y, orders, optimizer_settings, slots = fused.check_fit(
-        x, y, weights, optimizer, orders, batch_size, loss
+        x, y, weights, optimizer, orders, batch_size, loss, cell
     )
     if threads not in (1, 2):
         raise ValueError(f"threads must be 1 or 2; got {threads!r}.")
     grads = [np.zeros_like(w) for w in weights]
-    flat = tuple(fused.flat_views(arrays) for arrays in (weights, grads, *slots))
+    flat = tuple(flat_views(arrays) for arrays in (weights, grads, *slots))
     losses = np.empty((len(orders), -(-len(x) // batch_size)))
     data = (x, y, orders, batch_size, fused.LOSS_KINDS[loss])
     model = fused.split_weights(weights)
     half = -(-min(batch_size, len(x)) // 2)
     second_grads = [np.zeros_like(g) for g in grads]
     model_grads = (fused.split_weights(grads), fused.split_weights(second_grads))
-    flat_second_grads = fused.flat_views(second_grads)
-    scratches = tuple(_make_scratch(half, x.shape[1], x.shape[2], weights) for _ in range(2))
+    flat_second_grads = flat_views(second_grads)
+    scratches = tuple(_make_scratch(half, x.shape[1], x.shape[2], weights, cell) for _ in range(2))
     halves = (model_grads, flat_second_grads, scratches)
     with one_blas_thread():
         if threads == 1:
@@ -87,6 +95,11 @@ def lstm_dense_fit(
             _fit_in_halves(data, model, halves, flat, optimizer_settings, losses)
     optimizer.step += losses.size
     return losses
+
+
+# Each cell's entry points (the names lstmkit.training.engine_choice's table gives).
+lstm_dense_fit = functools.partial(dense_fit, cell="lstm")
+gru_dense_fit = functools.partial(dense_fit, cell="gru")
 
 
 def _fit_in_halves(data: tuple, model: tuple, halves: tuple, flat: tuple, optimizer_settings: tuple,
@@ -118,15 +131,20 @@ def _fit_in_halves(data: tuple, model: tuple, halves: tuple, flat: tuple, optimi
                 _step_on_sum(kind, settings, step, flat, flat_second_grads)
 
 
-def _make_scratch(batch: int, timesteps: int, features: int, weights: Sequence[np.ndarray]) -> tuple:
-    """Flat buffers for batches of up to `batch` samples: (one tuple per LSTM layer, the inputs
-    X (T·B·F), y_hat (B·O)). A layer's tuple: h_0..h_T and c_0..c_T ((T+1)·B·H), the gates, later
-    dz (T·B·4H), tanh(c_t) (T·B·H), h_{t-1} U (B·4H), dh and dc (B·H), and the dL/dh_t arriving
-    from the layer above (T·B·H)."""
+def _make_scratch(batch: int, timesteps: int, features: int, weights: Sequence[np.ndarray], cell: str) -> tuple:
+    """Flat buffers for batches of up to `batch` samples: (one tuple per recurrent layer, the inputs
+    X (T·B·F), y_hat (B·O)). A layer's tuple, for the LSTM: h_0..h_T and c_0..c_T ((T+1)·B·H), the
+    gates, later dz (T·B·4H), tanh(c_t) (T·B·H), h_{t-1} U (B·4H), dh and dc (B·H), and the dL/dh_t
+    arriving from the layer above (T·B·H); for the GRU: h_0..h_T, s_h = h_{t-1} U_h + b_hh (T·B·H),
+    the gates, later da (T·B·3H), ds (T·B·3H), h_{t-1} U (B·3H), dh and ds Uᵀ (B·H), and the
+    dL/dh_t from above. Each cell's h, dh and dL/dh_t from above sit at 0, 5 and 7."""
     dtype, rows, per_layer = weights[0].dtype, timesteps * batch, []
     for recurrent_kernel in weights[1:-2:3]:
         units = len(recurrent_kernel)
-        sizes = [rows + batch, rows + batch, 4 * rows, rows, 4 * batch, batch, batch, rows]
+        if cell == "lstm":
+            sizes = [rows + batch, rows + batch, 4 * rows, rows, 4 * batch, batch, batch, rows]
+        else:
+            sizes = [rows + batch, rows, 3 * rows, 3 * rows, 3 * batch, batch, batch, rows]
         per_layer.append(tuple(np.empty(size * units, dtype) for size in sizes))
     return tuple(per_layer), np.empty(rows * features, dtype), np.empty(batch * len(weights[-1]), dtype)
 
@@ -163,7 +181,7 @@ def _step_on_sum(kind, settings, step, flat, second_grads):
     for grad, more in zip(flat_grads, second_grads):
         for n in range(grad.size):
             grad[n] += more[n]
-    fused.optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
+    optimizer_step(kind, settings, step, flat_weights, flat_grads, flat_first, flat_second)
 
 
 @kernel(nogil=True)
@@ -228,8 +246,8 @@ def _outputs(scratch, units, batch, rows):
 
 
 @kernel()
-def _layer_forward(inputs, layer, scratch, batch):
-    """One layer over all steps: inputs (T·B, F) -> h_1..h_T; keeps what backward needs."""
+def _lstm_layer_forward(inputs, layer, scratch, batch):
+    """One LSTM layer over all steps: inputs (T·B, F) -> h_1..h_T; keeps what backward needs."""
     kernel, recurrent_kernel, bias = layer
     units, rows = len(recurrent_kernel), inputs.shape[0]
     hidden = scratch[0][: (rows + batch) * units].reshape((rows + batch, units))
@@ -245,41 +263,13 @@ def _layer_forward(inputs, layer, scratch, batch):
         stop = start + batch
         if start > 0:
             np.dot(hidden[start:stop], recurrent_kernel, recurrent)  # h_{t-1} U
-        _forward_gates(gates[start:stop], recurrent, bias, cells[start:stop], cells[stop : stop + batch],
-                       tanh_cells[start:stop], hidden[stop : stop + batch])
+        lstm_forward_rows(gates[start:stop], bias, recurrent, cells[start:stop], cells[stop : stop + batch],
+                          tanh_cells[start:stop], hidden[stop : stop + batch])
 
 
 @kernel()
-def _forward_gates(z, recurrent, bias, c_prev, c, tanh_c, h):
-    """z (B, 4H) = x_t W in; the gates i, f, g, o out (in place), from z + b + h_{t-1} U;
-    writes c_t, tanh(c_t) and h_t (B, H)."""
-    units = c.shape[1]
-    one, bound = c.dtype.type(1.0), c.dtype.type(_BOUND)
-    bias_i, bias_f = bias[:units], bias[units : 2 * units]
-    bias_g, bias_o = bias[2 * units : 3 * units], bias[3 * units :]
-    for b in range(z.shape[0]):
-        # One-dimensional unit-stride views: the loop below then vectorizes (2-D indexing does not).
-        z_i, z_f = z[b, :units], z[b, units : 2 * units]
-        z_g, z_o = z[b, 2 * units : 3 * units], z[b, 3 * units :]
-        r_i, r_f = recurrent[b, :units], recurrent[b, units : 2 * units]
-        r_g, r_o = recurrent[b, 2 * units : 3 * units], recurrent[b, 3 * units :]
-        c_prev_b, c_b, tanh_c_b, h_b = c_prev[b], c[b], tanh_c[b], h[b]
-        for j in range(units):
-            input_gate = _sigmoid(z_i[j] + bias_i[j] + r_i[j], one, bound)
-            forget_gate = _sigmoid(z_f[j] + bias_f[j] + r_f[j], one, bound)
-            candidate = _tanh(z_g[j] + bias_g[j] + r_g[j], one, bound)
-            output_gate = _sigmoid(z_o[j] + bias_o[j] + r_o[j], one, bound)
-            cell = forget_gate * c_prev_b[j] + input_gate * candidate  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            tanh_cell = _tanh(cell, one, bound)
-            z_i[j], z_f[j], z_g[j], z_o[j] = input_gate, forget_gate, candidate, output_gate
-            c_b[j] = cell
-            tanh_c_b[j] = tanh_cell
-            h_b[j] = output_gate * tanh_cell  # h_t = o_t ⊙ tanh(c_t)
-
-
-@kernel()
-def _layer_backward(inputs, layer, scratch, grads, batch, top):
-    """Backpropagate through one layer's T steps; overwrite its grads (dW, dU, db); return dZ
+def _lstm_layer_backward(inputs, layer, scratch, grads, batch, top):
+    """Backpropagate through one LSTM layer's T steps; overwrite its grads (dW, dU, db); return dZ
     (T·B, 4H). The top layer's dh must hold dL/dh_T; a lower layer's dL/dh_t come from above."""
     kernel, recurrent_kernel, _ = layer
     grad_kernel, grad_recurrent_kernel, grad_bias = grads
@@ -298,16 +288,108 @@ def _layer_backward(inputs, layer, scratch, grads, batch, top):
         stop = start + batch
         if not top:
             _add_into(from_above[start:stop], dh)
-        _backward_gates(dz[start:stop], cells[start:stop], tanh_cells[start:stop], dh, dc)
+        lstm_backward_rows(dz[start:stop], cells[start:stop], tanh_cells[start:stop], dh, dc)
         if start > 0:  # dh_0 is not needed
             np.dot(dz[start:stop], recurrent_kernel.T, dh)  # dh_{t-1} = dz_t Uᵀ
     np.dot(inputs.T, dz, grad_kernel)  # dW = Xᵀ dZ
-    if rows > batch:  # dU = Σ_t h_{t-1}ᵀ dz_t, from t = 2 as h_0 = 0
-        np.dot(hidden[batch:rows].T, dz[batch:], grad_recurrent_kernel)
-    else:
-        grad_recurrent_kernel[:] = 0
+    _recurrent_kernel_grad(hidden, dz, grad_recurrent_kernel, batch)
     _column_sums(dz, grad_bias)  # db = Σ dZ
     return dz
+
+
+@kernel()
+def _gru_layer_forward(inputs, layer, scratch, batch):
+    """One GRU layer over all steps: inputs (T·B, F) -> h_1..h_T; keeps what backward needs."""
+    kernel, recurrent_kernel, bias = layer
+    units, rows = len(recurrent_kernel), inputs.shape[0]
+    hidden = scratch[0][: (rows + batch) * units].reshape((rows + batch, units))
+    candidate_states = scratch[1][: rows * units].reshape((rows, units))
+    gates = scratch[2][: rows * 3 * units].reshape((rows, 3 * units))
+    recurrent = scratch[4][: batch * 3 * units].reshape((batch, 3 * units))
+    hidden[:batch] = 0  # h_0 = 0
+    recurrent[:] = 0  # h_0 U
+    np.dot(inputs, kernel, gates)  # x_t W, all steps at once
+    for start in range(0, rows, batch):
+        stop = start + batch
+        if start > 0:
+            np.dot(hidden[start:stop], recurrent_kernel, recurrent)  # h_{t-1} U
+        gru_forward_rows(gates[start:stop], bias, recurrent, hidden[start:stop], candidate_states[start:stop],
+                         hidden[stop : stop + batch])
+
+
+@kernel()
+def _gru_layer_backward(inputs, layer, scratch, grads, batch, top):
+    """Backpropagate through one GRU layer's T steps; overwrite its grads (dW, dU, db); return dA
+    (T·B, 3H), the gradient of X W. dh as in _lstm_layer_backward."""
+    kernel, recurrent_kernel, _ = layer
+    grad_kernel, grad_recurrent_kernel, grad_bias = grads
+    units, rows = len(recurrent_kernel), inputs.shape[0]
+    hidden = scratch[0][: (rows + batch) * units].reshape((rows + batch, units))
+    candidate_states = scratch[1][: rows * units].reshape((rows, units))
+    da = scratch[2][: rows * 3 * units].reshape((rows, 3 * units))  # the gates, replaced by da_t
+    ds = scratch[3][: rows * 3 * units].reshape((rows, 3 * units))
+    dh = scratch[5][: batch * units].reshape((batch, units))
+    through_product = scratch[6][: batch * units].reshape((batch, units))
+    from_above = scratch[7][: rows * units].reshape((rows, units))
+    if not top:
+        dh[:] = 0
+    for start in range(rows - batch, -1, -batch):
+        stop = start + batch
+        if not top:
+            _add_into(from_above[start:stop], dh)
+        gru_backward_rows(da[start:stop], candidate_states[start:stop], hidden[start:stop], dh, ds[start:stop])
+        if start > 0:  # dh_{t-1} = dh_t ⊙ z_t + ds_t Uᵀ; dh_0 is not needed
+            np.dot(ds[start:stop], recurrent_kernel.T, through_product)
+            _add_into(through_product, dh)
+    np.dot(inputs.T, da, grad_kernel)  # dW = Xᵀ dA
+    _recurrent_kernel_grad(hidden, ds, grad_recurrent_kernel, batch)
+    _column_sums(da, grad_bias[0])  # db_x = Σ dA
+    _column_sums(ds, grad_bias[1])  # db_h = Σ dS
+    return da
+
+
+@kernel()
+def _recurrent_kernel_grad(hidden, ds, grad_recurrent_kernel, batch):
+    """dU = Σ_t h_{t-1}ᵀ ds_t over all steps, from t = 2 as h_0 = 0."""
+    rows = ds.shape[0]
+    if rows > batch:
+        np.dot(hidden[batch:rows].T, ds[batch:], grad_recurrent_kernel)
+    else:
+        grad_recurrent_kernel[:] = 0
+
+
+# The cells' registry: compiled code picks a cell's kernels by the types of its weights (fused.cell_of).
+_CELL_KERNELS = {"lstm": (_lstm_layer_forward, _lstm_layer_backward), "gru": (_gru_layer_forward, _gru_layer_backward)}
+
+
+def _layer_forward(inputs, layer, scratch, batch):  # type: ignore[no-untyped-def]
+    """Compiled code only: the layer's cell's _<cell>_layer_forward."""
+    raise NotImplementedError
+
+
+def _layer_backward(inputs, layer, scratch, grads, batch, top):  # type: ignore[no-untyped-def]
+    """Compiled code only: the layer's cell's _<cell>_layer_backward."""
+    raise NotImplementedError
+
+
+@overload(_layer_forward)
+def _layer_forward_overload(inputs, layer, scratch, batch):  # type: ignore[no-untyped-def]
+    forward = _CELL_KERNELS[fused.cell_of(layer)][0]
+
+    def impl(inputs, layer, scratch, batch):  # type: ignore[no-untyped-def]
+        forward(inputs, layer, scratch, batch)
+
+    return impl
+
+
+@overload(_layer_backward)
+def _layer_backward_overload(inputs, layer, scratch, grads, batch, top):  # type: ignore[no-untyped-def]
+    backward = _CELL_KERNELS[fused.cell_of(layer)][1]
+
+    def impl(inputs, layer, scratch, grads, batch, top):  # type: ignore[no-untyped-def]
+        return backward(inputs, layer, scratch, grads, batch, top)
+
+    return impl
 
 
 @kernel()

@@ -32,123 +32,20 @@ A count set with lstmkit.ops.threads.set_num_threads is used as it is. Buffers a
 time-major (T, B, ·), so each step's slice is contiguous and all steps stack into one
 (T·B, ·) matrix for the weight gradients. Layout: Keras's, kernel W (F, 4H), recurrent_kernel
 U (H, 4H), bias b (4H,), gates i, f, g, o; tanh and sigmoid only; CPU, float32 or float64.
-σ and tanh come from a branch-free e^x in the data's own precision, so that the gate loops
-vectorize (libm's exp is a call, which does not; float32 lanes are twice as many).
+The gate loops are lstmkit.ops.gates's routines, with σ and tanh from lstmkit.ops.gatemath's
+branch-free e^x in the data's own precision, so that they vectorize (libm's exp is a call, which
+does not; float32 lanes are twice as many).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import torch
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic, overload
 from torch.autograd.function import once_differentiable
 
-from lstmkit.ops.jit import kernel
+from lstmkit.ops.gates import lstm_backward_rows, lstm_forward_rows
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
-
-_BOUND = 80.0  # |argument| of e^x: σ(±80) and tanh(±40) are 0 or ±1 within 2e-35
-
-
-@intrinsic
-def _bits_as_float(typingctx, bits):  # type: ignore[no-untyped-def]
-    """The float32 (float64) whose bits are those of an int32 (int64)."""
-    target = types.float32 if bits.bitwidth == 32 else types.float64
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.FloatType() if bits.bitwidth == 32 else ir.DoubleType())
-
-    return target(bits), codegen
-
-
-def _exp(x: float) -> float:
-    """e^x. Interpreted Python gets libm's; compiled code gets `_exp_overload`, which works in
-    x's own precision without calls or branches (so loops vectorize), for |x| <= _BOUND."""
-    return math.exp(x)
-
-
-@overload(_exp)
-def _exp_overload(x):  # type: ignore[no-untyped-def]
-    """e^x = 2^k e^r, k = round(x / ln 2), |r| <= ln2 / 2, e^r from its Taylor series: to degree 7
-    in float32 (within 2 ulp), degree 12 in float64 (within 3 ulp). 2^k is built from its bits."""
-    single = x == types.float32
-    as_x = np.float32 if single else np.float64
-    log2e, magic = as_x(1 / math.log(2)), as_x(1.5 * 2.0 ** (23 if single else 52))  # + magic rounds
-    ln2_high = as_x(0.693359375 if single else 0.6931471803691238)  # ln 2 = high + low (Cody & Waite)
-    ln2_low = as_x(-2.12194440e-4 if single else 1.9082149292705877e-10)
-    coefficients = tuple(as_x(1 / math.factorial(n)) for n in range(7 if single else 12, -1, -1))
-    bits, exponent_bias, mantissa_bits = (np.int32, 127, 23) if single else (np.int64, 1023, 52)
-
-    def impl(x):  # type: ignore[no-untyped-def]
-        k = (x * log2e + magic) - magic
-        r = (x - k * ln2_high) - k * ln2_low
-        series = coefficients[0]
-        for coefficient in coefficients[1:]:
-            series = series * r + coefficient
-        return series * _bits_as_float(bits((np.int64(k) + exponent_bias) << mantissa_bits))
-
-    return impl
-
-
-@kernel()
-def _sigmoid(z, one, bound):
-    """1 / (1 + e^-z); `one` and `bound` (1 and _BOUND) carry z's precision."""
-    return one / (one + _exp(-min(max(z, -bound), bound)))
-
-
-@kernel()
-def _tanh(z, one, bound):
-    """tanh(z) = 1 - 2 / (e^2z + 1), within 1 ulp of 1 (absolute)."""
-    return one - (one + one) / (_exp(min(max(z + z, -bound), bound)) + one)
-
-
-@kernel()
-def _forward_gates(z, c_prev, c, tanh_c, h):
-    """Turn pre-activations z (B, 4H) into gates in place; write c_t, tanh(c_t), h_t (B, H)."""
-    units = c.shape[1]
-    one, bound = c.dtype.type(1.0), c.dtype.type(_BOUND)
-    for b in range(z.shape[0]):
-        # One-dimensional unit-stride views: the loop below then vectorizes (2-D indexing does not).
-        z_i, z_f = z[b, :units], z[b, units : 2 * units]
-        z_g, z_o = z[b, 2 * units : 3 * units], z[b, 3 * units :]
-        c_prev_b, c_b, tanh_c_b, h_b = c_prev[b], c[b], tanh_c[b], h[b]
-        for j in range(units):
-            input_gate = _sigmoid(z_i[j], one, bound)
-            forget_gate = _sigmoid(z_f[j], one, bound)
-            candidate = _tanh(z_g[j], one, bound)
-            output_gate = _sigmoid(z_o[j], one, bound)
-            cell = forget_gate * c_prev_b[j] + input_gate * candidate
-            tanh_cell = _tanh(cell, one, bound)
-            z_i[j], z_f[j], z_g[j], z_o[j] = input_gate, forget_gate, candidate, output_gate
-            c_b[j] = cell
-            tanh_c_b[j] = tanh_cell
-            h_b[j] = output_gate * tanh_cell
-
-
-@kernel()
-def _backward_gates(gates, c_prev, tanh_c, dh, dc):
-    """One step back: gates (B, 4H) are replaced by dz_t; dh (B, H) = dL/dh_t; dc (B, H) =
-    dL/dc_t from step t + 1, replaced by dL/dc_{t-1}."""
-    units = dc.shape[1]
-    one = dc.dtype.type(1.0)
-    for b in range(gates.shape[0]):
-        i_b, f_b = gates[b, :units], gates[b, units : 2 * units]
-        g_b, o_b = gates[b, 2 * units : 3 * units], gates[b, 3 * units :]
-        c_prev_b, tanh_c_b, dh_b, dc_b = c_prev[b], tanh_c[b], dh[b], dc[b]
-        for j in range(units):
-            input_gate, forget_gate, candidate, output_gate = i_b[j], f_b[j], g_b[j], o_b[j]
-            tanh_cell = tanh_c_b[j]
-            dcell = dc_b[j] + dh_b[j] * output_gate * (one - tanh_cell * tanh_cell)
-            i_b[j] = dcell * candidate * input_gate * (one - input_gate)  # dz_i
-            f_b[j] = dcell * c_prev_b[j] * forget_gate * (one - forget_gate)  # dz_f
-            g_b[j] = dcell * input_gate * (one - candidate * candidate)  # dz_g
-            o_b[j] = dh_b[j] * tanh_cell * output_gate * (one - output_gate)  # dz_o
-            dc_b[j] = dcell * forget_gate
-
 
 _INFERENCE_BLOCK = 16  # steps projected at a time when nothing is kept for backward
 # The gate buffer that the last finished backward handed back. A W3-sized buffer is 105 MB;
@@ -193,7 +90,7 @@ def _forward(
             slot = t - start
             gate_steps[slot].addmm_(hidden_steps[t], recurrent_kernel)  # z_t = x_t W + b + h_{t-1} U
             tanh_slot = tanh_np[slot if keep else 0]
-            _forward_gates(gates_np[slot], cells_np[t], cells_np[t + 1], tanh_slot, hidden_np[t + 1])
+            lstm_forward_rows(gates_np[slot], None, None, cells_np[t], cells_np[t + 1], tanh_slot, hidden_np[t + 1])
     return hidden, cells, gates, tanh_cells
 
 
@@ -245,7 +142,7 @@ def _backward(
     for t in range(steps - 1, -1, -1):
         if output_grads is not None:
             dh += output_grads[t]
-        _backward_gates(dz_np[t], cells_np[t], tanh_np[t], dh_np, dc_np)
+        lstm_backward_rows(dz_np[t], cells_np[t], tanh_np[t], dh_np, dc_np)
         torch.mm(dz_steps[t], recurrent_t, out=dh)  # dh_{t-1} = dz_t Uᵀ
     dz_rows = dz.view(steps * batch, 4 * units)
     grads: list[torch.Tensor | None] = [None] * 6

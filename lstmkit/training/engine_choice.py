@@ -21,7 +21,7 @@ Predict takes the fused kernel up to `predict_max_flops` per call.
 
 Adding a cell's fused kernels is one registration:
 
-    register_fused_cell(GRU, FusedCell(per_sample_fit="lstmkit.ops.fused_gru:gru_dense_fit", ...))
+    register_fused_cell(GRU, FusedCell(per_sample_fit="lstmkit.ops.fused:gru_dense_fit", ...))
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lstmkit.layers import LSTM, Dense, Layer
+from lstmkit.layers import GRU, LSTM, Dense, Layer
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import threads_for
 from lstmkit.training.batches import FitData
@@ -78,6 +78,12 @@ register_fused_cell(LSTM, FusedCell(
     per_sample_fit="lstmkit.ops.fused:lstm_dense_fit",
     batched_fit="lstmkit.ops.batched:lstm_dense_fit",
     predict="lstmkit.ops.fused:lstm_dense_predict",
+))
+register_fused_cell(GRU, FusedCell(
+    per_sample_fit="lstmkit.ops.fused:gru_dense_fit",
+    batched_fit="lstmkit.ops.batched:gru_dense_fit",
+    predict="lstmkit.ops.fused:gru_dense_predict",
+    fits=lambda layer: layer.use_bias,  # the kernels take Keras's (2, 3H) bias
 ))
 
 
