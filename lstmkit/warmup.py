@@ -1,0 +1,112 @@
+"""Compile the kernels of lstmkit's common engines ahead of a first run: `python -m lstmkit.warmup`.
+
+The build runs `python -m lstmkit.warmup --into build/lib/lstmkit/_kernels` (setup.py), so the
+wheel carries the compiled kernels and the first `lstmkit demo` after `pip install .` compiles
+nothing (lstmkit.ops.jit reads them from the installed package, read only). Without `--into` it
+fills the user's kernel cache, as `pip install -e .` does.
+
+The kernels are not named here: tiny models are trained and used through the public API, one
+for each engine a user meets first, and whatever kernels those calls use are compiled:
+
+- the per-sample engine (tutorial sizes: W1, the demo), one and two recurrent layers;
+- the batched engine (medium sizes, e.g. W2), on one thread and on two;
+- the blocked backend (large training steps, e.g. W3): one step of a model big enough for it.
+
+Each for LSTM and GRU, in float32. Other signatures (float64, deeper stacks) compile on first
+use, into the user's cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+# (name, recurrent layers, units, timesteps, features, batch size, threads), each trained for one
+# epoch of one batch. Forward flops of a batch, 2·B·T·gates·H·(F+H) for an LSTM: the batched rows'
+# 5e7 lie between the per-sample engine's limit (2e7) and the blocked backend's (5e8), the large
+# row's 2e9 above it, with room for those limits to move.
+WORKLOADS = (
+    ("per-sample", 1, 4, 5, 1, 1, None),
+    ("per-sample, stacked", 2, 4, 5, 1, 1, None),
+    ("batched, one thread", 1, 64, 24, 1, 64, 1),
+    ("batched, two threads", 1, 64, 24, 1, 64, 2),
+    ("large", 1, 192, 50, 8, 128, None),
+)
+
+
+def warm_up(print_fn=print) -> dict[str, int]:
+    """Train and predict with each workload's model once, for LSTM and GRU; return
+    `lstmkit.ops.jit.compile_counts()` (signatures loaded from a cache and compiled)."""
+    from lstmkit import Sequential
+    from lstmkit.layers import GRU, LSTM, Dense
+    from lstmkit.ops import jit, threads
+
+    rng = np.random.default_rng(0)
+    for cell in (LSTM, GRU):
+        for name, depth, units, timesteps, features, batch, thread_count in WORKLOADS:
+            start = time.perf_counter()
+            layers = [cell(units, return_sequences=index < depth - 1) for index in range(depth)]
+            model = Sequential([*layers, Dense(1)])
+            model.compile(loss="mse", optimizer="adam")
+            x = rng.standard_normal((batch, timesteps, features)).astype(np.float32)
+            threads.set_num_threads(thread_count)
+            try:
+                model.fit(x, x[:, -1, :1], epochs=1, batch_size=batch, verbose=0, seed=0)
+                model.predict(x[:2])
+            finally:
+                threads.set_num_threads(None)
+            print_fn(f"{cell.__name__} {name}: {time.perf_counter() - start:.1f} s")
+    return jit.compile_counts()
+
+
+def warm_up_into(folder: str, print_fn=print) -> int:
+    """Compile every workload's kernels afresh and write them to `folder` (replaced whole, through a
+    temporary folder beside it); return how many files it holds. Runs before any kernel exists in
+    this process, with no compiled kernels shipped beside it: the build's fresh copy of lstmkit."""
+    from lstmkit.ops import jit
+
+    if jit.compile_counts() != {"loaded": 0, "compiled": 0} or jit._kernels:
+        raise RuntimeError("warm_up_into must run before any kernel is defined in this process.")
+    if os.path.isdir(jit.SHIPPED_DIR):
+        raise RuntimeError(f"{jit.SHIPPED_DIR} exists: remove it, so that every kernel is compiled.")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ[jit.CACHE_ENV] = cache
+        jit.kernel_cache_dir.cache_clear()
+        counts = warm_up(print_fn)
+        source = jit.kernel_cache_dir()
+        if counts["compiled"] == 0 or source is None:
+            raise RuntimeError(f"no kernel was compiled ({counts}).")
+        parent = os.path.dirname(os.path.abspath(folder)) or "."
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".kernels-", dir=parent)
+        for name in os.listdir(source):
+            if name.endswith((".nbi", ".nbc")):
+                shutil.copyfile(os.path.join(source, name), os.path.join(staging, name))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+    return len(os.listdir(folder))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lstmkit.warmup", description=__doc__.splitlines()[0])
+    parser.add_argument("--into", help="write the compiled kernels to this folder (the build's) "
+                                       "instead of the user's cache")
+    args = parser.parse_args(argv)
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731 (the build shows stderr)
+    if args.into:
+        files = warm_up_into(args.into, say)
+        say(f"lstmkit: {files} compiled kernel files in {args.into}")
+    else:
+        counts = warm_up(say)
+        say(f"lstmkit: {counts['compiled']} kernel signatures compiled, {counts['loaded']} found cached")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
