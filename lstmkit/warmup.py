@@ -13,7 +13,8 @@ for each engine a user meets first, and whatever kernels those calls use are com
 - the blocked backend (large training steps, e.g. W3): one step of a model big enough for it.
 
 Each for LSTM and GRU, in float32. Other signatures (float64, deeper stacks) compile on first
-use, into the user's cache.
+use, into the user's cache. `$LSTMKIT_WARMUP` narrows the workloads to those it names (comma
+separated, e.g. "per-sample" for the tutorial's kernels only; "none" skips the warm-up).
 """
 
 from __future__ import annotations
@@ -33,11 +34,26 @@ import numpy as np
 # row's 2e9 above it, with room for those limits to move.
 WORKLOADS = (
     ("per-sample", 1, 4, 5, 1, 1, None),
-    ("per-sample, stacked", 2, 4, 5, 1, 1, None),
-    ("batched, one thread", 1, 64, 24, 1, 64, 1),
-    ("batched, two threads", 1, 64, 24, 1, 64, 2),
+    ("per-sample-stacked", 2, 4, 5, 1, 1, None),
+    ("batched-1-thread", 1, 64, 24, 1, 64, 1),
+    ("batched-2-threads", 1, 64, 24, 1, 64, 2),
     ("large", 1, 192, 50, 8, 128, None),
 )
+
+
+WORKLOADS_ENV = "LSTMKIT_WARMUP"
+
+
+def chosen_workloads() -> tuple[tuple, ...]:
+    """`WORKLOADS`, or those `$LSTMKIT_WARMUP` names."""
+    names = [name.strip() for name in os.environ.get(WORKLOADS_ENV, "").split(",") if name.strip()]
+    if not names:
+        return WORKLOADS
+    known = [workload[0] for workload in WORKLOADS]
+    unknown = [name for name in names if name not in known + ["none"]]
+    if unknown:
+        raise ValueError(f"${WORKLOADS_ENV} names unknown workloads {unknown}; known: {known}, or none.")
+    return tuple(workload for workload in WORKLOADS if workload[0] in names)
 
 
 def warm_up(print_fn=print) -> dict[str, int]:
@@ -48,8 +64,9 @@ def warm_up(print_fn=print) -> dict[str, int]:
     from lstmkit.ops import jit, threads
 
     rng = np.random.default_rng(0)
+    workloads = chosen_workloads()
     for cell in (LSTM, GRU):
-        for name, depth, units, timesteps, features, batch, thread_count in WORKLOADS:
+        for name, depth, units, timesteps, features, batch, thread_count in workloads:
             start = time.perf_counter()
             layers = [cell(units, return_sequences=index < depth - 1) for index in range(depth)]
             model = Sequential([*layers, Dense(1)])
@@ -75,6 +92,8 @@ def warm_up_into(folder: str, print_fn=print) -> int:
         raise RuntimeError("warm_up_into must run before any kernel is defined in this process.")
     if os.path.isdir(jit.SHIPPED_DIR):
         raise RuntimeError(f"{jit.SHIPPED_DIR} exists: remove it, so that every kernel is compiled.")
+    if not chosen_workloads():
+        return 0
     with tempfile.TemporaryDirectory() as cache:
         os.environ[jit.CACHE_ENV] = cache
         jit.kernel_cache_dir.cache_clear()
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda line: print(line, file=sys.stderr)  # noqa: E731 (the build shows stderr)
     if args.into:
         files = warm_up_into(args.into, say)
-        say(f"lstmkit: {files} compiled kernel files in {args.into}")
+        say(f"lstmkit: {files} compiled kernel files in {args.into}" if files else "lstmkit: no kernels compiled")
     else:
         counts = warm_up(say)
         say(f"lstmkit: {counts['compiled']} kernel signatures compiled, {counts['loaded']} found cached")
