@@ -20,7 +20,7 @@ from lstmkit import checkpoint, fastpath, inference, losses, metrics as metrics_
 from lstmkit.callbacks import Callback
 from lstmkit.distributed import Cluster, broadcast_int, check_mode, join, local_device, world_size_from_env, wrap
 from lstmkit.layers import LAYERS, LSTM, Bidirectional, Layer, Recurrent, Shape, apply_layer, check_layer_entry
-from lstmkit.model_inputs import InputPreparation, shape_fits, shape_text
+from lstmkit.model_inputs import InputPreparation, shape_text
 from lstmkit.ops.dispatch import current_backend
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 from lstmkit.saving import ModelFileError, open_model_file, read_model_file, write_model_file
@@ -102,7 +102,7 @@ class Sequential(InputPreparation, nn.Module):
         self._optimizer_spec: Any = None
         self._compiled = False
         self._trained = False
-        self._fused_weights: list[np.ndarray] | None = None  # numpy views for fused predict
+        self._fused_weights: inference.FusedPredictor | None = None  # fused predict, decided on first use
         self._fused_optimizer_state: Any = None  # fused fits' optimizer state until torch's exists
         self._fit_context: checkpoint.FitContext | None = None  # while fit runs, for ModelCheckpoint
         self.stop_training = False  # Keras's flag: a callback sets it to end fit after the epoch
@@ -567,21 +567,12 @@ class Sequential(InputPreparation, nn.Module):
 
     def _fused_predict(self, x: np.ndarray) -> np.ndarray | None:
         """Predictions from the fused kernels for a plain float array of the model's input shape,
-        checked here in a few µs; None sends anything else to the general path."""
-        shape = self.built_input_shape
-        if x.dtype.kind != "f" or shape is None or len(shape) != 2 or current_backend() != "auto":
-            return None
+        checked in about a µs (inference.FusedPredictor); None sends anything else to the general path."""
         if self._fused_weights is None:  # decided once; reset when layers or parameters change
-            self._fused_weights = fastpath.weight_views(self) if fastpath.model_is_fusable(self) else []
-        if not self._fused_weights:
-            return None
-        if x.ndim == 2:
-            x = x[..., None]  # (samples, timesteps) -> one feature
-        if x.ndim != 3 or len(x) == 0 or not shape_fits(shape, x.shape[1:]):
-            return None  # the general path explains what is wrong
-        if not np.isfinite(x).all() or self.forward_flops(len(x)) > fastpath.PREDICT_MAX_FLOPS:
-            return None
-        return fastpath.fused_predict(self._fused_weights, x)
+            if x.dtype.kind != "f" or current_backend() != "auto":
+                return None
+            self._fused_weights = inference.FusedPredictor(self)
+        return self._fused_weights(x)
 
     def evaluate(
         self,

@@ -128,3 +128,25 @@ def test_nan_check_runs_in_blocks_and_names_the_first_bad_sample(monkeypatch):
         broken[bad, 3, 1] = np.inf
         with pytest.raises(ValueError, match=f"first in sample {bad}\\)"):
             model.predict(broken)
+
+
+def test_fused_predictor_is_decided_on_the_first_plain_predict_and_checks_every_call():
+    model = tutorial_model()
+    x = np.random.default_rng(2).standard_normal((3, 5, 1)).astype(np.float32)
+    with use_backend("reference"):
+        reference = model.predict(x)
+    assert model._fused_weights is None  # not decided while a backend is forced
+    np.testing.assert_allclose(model.predict(x), reference, rtol=0, atol=1e-6)
+    predictor = model._fused_weights
+    assert predictor and predictor.max_rows >= 3
+    assert predictor(x[:, :4]) is None and predictor(x[:, :0]) is None  # shapes that do not fit
+    broken = x.copy()
+    broken[1, 4, 0] = -np.inf
+    assert predictor(broken) is None
+    with pytest.raises(ValueError, match="first in sample 1"):
+        model.predict(broken)
+    many = np.tile(x, (predictor.max_rows, 1, 1))  # more windows than the kernels take: torch's op
+    assert predictor(many) is None
+    np.testing.assert_allclose(model.predict(many)[:3], reference, rtol=0, atol=1e-6)
+    model.double()  # new parameter storage: decided again, in float64
+    assert model._fused_weights is None and model.predict(x).dtype == np.float64
