@@ -102,6 +102,8 @@ def test_readme_commands_in_order_leave_a_working_install(tmp_path):
     counts = json.loads(run(DEMO_COMPILES, elsewhere, env))
     assert counts["compiled"] == 0 and counts["loaded"] >= 2, counts
     assert cached_kernels(tmp_path / "cache") == []
+    # Nothing was written into the installed package at run time: every file there is pip's.
+    assert [name for name in installed_files(package_dir) if f"lstmkit/{name}," not in record] == []
 
     # The second command, its test run narrowed to one small file.
     second = commands[1].replace("python -m pytest -q", "python -m pytest -q -p no:cacheprovider tests/test_data.py")

@@ -60,7 +60,7 @@ def test_an_unwritable_cache_folder_compiles_without_caching(tmp_path, monkeypat
             return 2.0 * value
 
         assert twice(1.5) == 3.0  # compiled, not cached
-        assert type(twice._cache).__name__ == "NullCache"
+        assert type(twice._cache.chosen()).__name__ == "NullCache"
     finally:
         jit.kernel_cache_dir.cache_clear()
     assert blocker.read_text() == "not a folder" and _package_caches() == []
@@ -156,10 +156,18 @@ def test_kernels_compiled_elsewhere_are_used_read_only_and_refused_from_other_so
         jit.kernel_cache_dir.cache_clear()
 
 
-def test_the_build_warm_up_refuses_a_process_that_already_has_kernels(tmp_path):
-    from lstmkit.ops import fused  # noqa: F401 (defines kernels)
-
-    assert jit._kernels
-    with pytest.raises(RuntimeError, match="before any kernel"):
-        warmup.warm_up_into(str(tmp_path / "kernels"))
-    assert not (tmp_path / "kernels").exists()
+def test_kernels_choose_their_folders_when_first_compiled_not_when_defined(tmp_path, monkeypatch):
+    """The build's warm-up imports lstmkit (which defines kernels), then points the user's folder
+    at its own; a process that compiled or loaded kernels already is refused."""
+    try:
+        _use_folders(monkeypatch, tmp_path / "first", tmp_path / "absent")
+        scaled = _load_kernel(tmp_path / "module")
+        assert not (tmp_path / "first").exists()  # defining touched no folder
+        _use_folders(monkeypatch, tmp_path / "second", tmp_path / "absent")
+        assert scaled(1.0, 2.0) == 2.0 and _counts(scaled) == (0, 1)
+        assert not (tmp_path / "first").exists() and _files(tmp_path / "second")
+        with pytest.raises(RuntimeError, match="before any kernel"):
+            warmup.warm_up_into(str(tmp_path / "kernels"))
+        assert not (tmp_path / "kernels").exists()
+    finally:
+        jit.kernel_cache_dir.cache_clear()

@@ -143,6 +143,49 @@ class KernelCache(numba_caching.FunctionCache):
             super()._save_overload(sig, data)
 
 
+class FirstUseCache(numba_caching._Cache):
+    """A kernel's cache, its folders chosen when the kernel is first compiled or loaded, not when
+    it is defined: importing lstmkit touches no folder, and the build's warm-up can point the
+    user's folder elsewhere after importing lstmkit."""
+
+    def __init__(self, py_func: Callable) -> None:
+        self._py_func = py_func
+        self._chosen: numba_caching._Cache | None = None
+        self._enabled = True
+
+    def chosen(self) -> numba_caching._Cache:
+        if self._chosen is None:
+            read_only = (SHIPPED_DIR,) if os.path.isdir(SHIPPED_DIR) else ()
+            writable = kernel_cache_dir() is not None
+            self._chosen = KernelCache(self._py_func, read_only) if read_only or writable else numba_caching.NullCache()
+            if not self._enabled:
+                self._chosen.disable()
+        return self._chosen
+
+    @property
+    def cache_path(self) -> str | None:
+        return self.chosen().cache_path
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        return self.chosen().load_overload(sig, target_context)
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        self.chosen().save_overload(sig, data)
+
+    def enable(self) -> None:
+        self._enabled = True
+        if self._chosen is not None:
+            self._chosen.enable()
+
+    def disable(self) -> None:
+        self._enabled = False
+        if self._chosen is not None:
+            self._chosen.disable()
+
+    def flush(self) -> None:
+        self.chosen().flush()
+
+
 def kernel(**options: Any) -> Callable[[Callable], Any]:
     """`numba.njit` with lstmkit's options, its compiled code found and saved as the module says.
 
@@ -153,9 +196,7 @@ def kernel(**options: Any) -> Callable[[Callable], Any]:
 
     def decorate(function: Callable) -> Any:
         dispatcher = numba.njit(**BASE_OPTIONS, **options)(function)
-        read_only = (SHIPPED_DIR,) if os.path.isdir(SHIPPED_DIR) else ()
-        if read_only or kernel_cache_dir() is not None:
-            dispatcher._cache = KernelCache(dispatcher.py_func, read_only)  # as Dispatcher.enable_caching
+        dispatcher._cache = FirstUseCache(dispatcher.py_func)  # as Dispatcher.enable_caching sets it
         _kernels.append(dispatcher)
         return dispatcher
 
