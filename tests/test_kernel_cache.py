@@ -162,6 +162,7 @@ def test_kernels_choose_their_folders_when_first_compiled_not_when_defined(tmp_p
     try:
         _use_folders(monkeypatch, tmp_path / "first", tmp_path / "absent")
         scaled = _load_kernel(tmp_path / "module")
+        assert jit.compile_counts()["loaded"] >= 0 and scaled.stats.cache_path is None  # reading stats chooses nothing
         assert not (tmp_path / "first").exists()  # defining touched no folder
         _use_folders(monkeypatch, tmp_path / "second", tmp_path / "absent")
         assert scaled(1.0, 2.0) == 2.0 and _counts(scaled) == (0, 1)

@@ -164,7 +164,8 @@ class FirstUseCache(numba_caching._Cache):
 
     @property
     def cache_path(self) -> str | None:
-        return self.chosen().cache_path
+        """The user's folder once chosen, else None (numba's `stats` reads it: no choosing here)."""
+        return None if self._chosen is None else self._chosen.cache_path
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         return self.chosen().load_overload(sig, target_context)
