@@ -9,10 +9,7 @@ Without an explicit `batch_size`, a stateless model's chunk is sized by its wide
 PyTorch's fused op (oneDNN on CPU, cuDNN on GPU) runs at its batched rate, small enough to bound
 memory. A stateful layer carries state from batch to batch, so there the chunk stays Keras's 32.
 
-A few tutorial windows take the fused kernels instead (`FusedPredictor`): what `predict` decides
-for such a call (do the kernels compute this model, how many windows may a call hold, the weights
-split as the kernel takes them) is decided once per model and weights, so W1's window costs the
-kernel (~6 µs) and about 1.5 µs of checks.
+A few tutorial windows take the fused kernels instead (lstmkit.fused_predict).
 
 `model.compile_predict()` returns a `CompiledPredict`, a callable for serving loops: it checks its
 first input as `predict` does, then takes later inputs of the same dtype and per-sample shape
@@ -26,9 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lstmkit.model_inputs import shape_fits
 from lstmkit.ops.dispatch import current_backend
-from lstmkit.ops.jit import kernel
 
 CHUNK_FLOATS = 2**21  # one chunk's widest activation, rows x timesteps x gates x units (8 MiB in float32)
 MIN_CHUNK = 32  # Keras's default predict batch
@@ -80,70 +75,6 @@ def predict_in_chunks(
 
 def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
     return torch.empty(0, dtype=dtype).numpy().dtype
-
-
-class FusedPredictor:
-    """`predict` on the fused kernels for one model as it is now (its layers, its parameters'
-    storage): built on the model's first plain predict, dropped when either changes.
-
-    Falsy when the kernels do not compute this model (`fastpath.model_is_fusable`). Weights updated
-    in place (fit, set_weights) are seen, as the kernel reads numpy views of the parameters.
-    """
-
-    def __init__(self, model: Any) -> None:
-        from lstmkit import fastpath
-        from lstmkit.ops import fused
-
-        shape = model.built_input_shape
-        fusable = shape is not None and len(shape) == 2 and fastpath.model_is_fusable(model)
-        self.weights: list[np.ndarray] = fastpath.weight_views(model) if fusable else []
-        self.input_shape = shape
-        self.fitting: tuple[int, ...] | None = None  # the last per-sample shape found to fit
-        self.max_rows = 0  # most windows a call may hold (fastpath.PREDICT_MAX_FLOPS; flops grow with rows)
-        if self.weights:
-            self.max_rows = int(fastpath.PREDICT_MAX_FLOPS // max(model.forward_flops(1), 1.0))
-            self.dtype = self.weights[0].dtype
-            self.outputs = len(self.weights[-1])
-            # The kernel itself, with the weights split once: fused.lstm_dense_predict would check
-            # their shapes and split them again on every call (~3 µs of W1's window).
-            self.layers, self.dense = fused.split_weights(self.weights)
-            self.kernel = fused._predict_kernel
-
-    def __bool__(self) -> bool:
-        return bool(self.weights)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray | None:
-        """Predictions for a float numpy array of windows (N, T, F) or (N, T) of the model's input
-        shape, none of them NaN/inf, few enough for the kernels; else None (the general path)."""
-        if not self.weights or x.dtype.kind != "f" or current_backend() != "auto":
-            return None
-        if x.ndim == 2:
-            x = x[..., None]  # (samples, timesteps) -> one feature
-        if x.ndim != 3 or not 0 < len(x) <= self.max_rows:
-            return None
-        if x.shape[1:] != self.fitting:
-            if x.shape[1] == 0 or not shape_fits(self.input_shape, x.shape[1:]):
-                return None  # the general path explains what is wrong
-            self.fitting = x.shape[1:]
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        if not _all_finite(x):
-            return None  # the general path names the first bad sample
-        return self.run(x)
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """The kernel on checked windows x (N, T, F), C-contiguous in the weights' dtype."""
-        out = np.empty((len(x), self.outputs), self.dtype)
-        self.kernel(x, self.layers, self.dense, out)
-        return out
-
-
-@kernel()
-def _all_finite(values):
-    """True when no value is NaN or ±inf: in W1's window ~0.4 µs, np.isfinite(x).all() ~1.4 µs."""
-    for value in values.flat:
-        if not np.isfinite(value):
-            return False
-    return True
 
 
 class CompiledPredict:

@@ -102,7 +102,7 @@ class Sequential(InputPreparation, nn.Module):
         self._optimizer_spec: Any = None
         self._compiled = False
         self._trained = False
-        self._fused_weights: inference.FusedPredictor | None = None  # fused predict, decided on first use
+        self._fused_weights: Any = None  # a fused_predict.FusedPredictor, decided on the first plain predict
         self._fused_optimizer_state: Any = None  # fused fits' optimizer state until torch's exists
         self._fit_context: checkpoint.FitContext | None = None  # while fit runs, for ModelCheckpoint
         self.stop_training = False  # Keras's flag: a callback sets it to end fit after the epoch
@@ -567,11 +567,13 @@ class Sequential(InputPreparation, nn.Module):
 
     def _fused_predict(self, x: np.ndarray) -> np.ndarray | None:
         """Predictions from the fused kernels for a plain float array of the model's input shape,
-        checked in about a µs (inference.FusedPredictor); None sends anything else to the general path."""
+        checked in about a µs (lstmkit.fused_predict); None sends anything else to the general path."""
         if self._fused_weights is None:  # decided once; reset when layers or parameters change
             if x.dtype.kind != "f" or current_backend() != "auto":
                 return None
-            self._fused_weights = inference.FusedPredictor(self)
+            from lstmkit.fused_predict import FusedPredictor  # loads numba: not at import
+
+            self._fused_weights = FusedPredictor(self)
         return self._fused_weights(x)
 
     def evaluate(

@@ -172,3 +172,11 @@ def test_kernels_choose_their_folders_when_first_compiled_not_when_defined(tmp_p
         assert not (tmp_path / "kernels").exists()
     finally:
         jit.kernel_cache_dir.cache_clear()
+
+
+def test_import_lstmkit_loads_no_numba():
+    """numba takes ~0.5 s to import: only a model that runs compiled kernels pays it."""
+    code = "import sys, lstmkit; from lstmkit import Sequential; print('numba' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
