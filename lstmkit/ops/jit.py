@@ -31,6 +31,7 @@ from typing import Any
 
 import numba
 import numba.core.caching as numba_caching
+import numba.core.dispatcher
 import numpy
 
 CACHE_ENV = "LSTMKIT_CACHE_DIR"
@@ -197,8 +198,9 @@ def kernel(**options: Any) -> Callable[[Callable], Any]:
 
     def decorate(function: Callable) -> Any:
         dispatcher = numba.njit(**BASE_OPTIONS, **options)(function)
-        dispatcher._cache = FirstUseCache(dispatcher.py_func)  # as Dispatcher.enable_caching sets it
-        _kernels.append(dispatcher)
+        if isinstance(dispatcher, numba.core.dispatcher.Dispatcher):  # not the plain function of NUMBA_DISABLE_JIT
+            dispatcher._cache = FirstUseCache(dispatcher.py_func)  # as Dispatcher.enable_caching sets it
+            _kernels.append(dispatcher)
         return dispatcher
 
     return decorate
