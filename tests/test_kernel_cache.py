@@ -147,6 +147,15 @@ def test_kernels_compiled_elsewhere_are_used_read_only_and_refused_from_other_so
         assert edited(2.0, 4.0) == 8.0 and _counts(edited) == (0, 1)
         assert any(name.endswith(".nbi") for name in _files(tmp_path / "user"))
 
+        # An unwritable user folder: the shipped kernels still load; others compile, unsaved.
+        (tmp_path / "blocker").write_text("not a folder")
+        _use_folders(monkeypatch, tmp_path / "blocker" / "cache", tmp_path / "shipped")
+        read_only = _load_kernel(tmp_path / "site-packages-3")
+        assert read_only(1.0, 3.0) == 3.0 and _counts(read_only) == (1, 0)
+        unsaved = _load_kernel(tmp_path / "edited-2", KERNEL_MODULE + "\n# edited again\n")
+        assert unsaved(1.0, 3.0) == 3.0 and _counts(unsaved) == (0, 1)
+        _use_folders(monkeypatch, tmp_path / "user", tmp_path / "shipped")
+
         # The same file, but another version of the kernel modules (lstmkit/ops/*.py, numba, numpy).
         monkeypatch.setattr(jit, "sources_digest", lambda: "another-version")
         other = _load_kernel(tmp_path / "site-packages-2")

@@ -14,9 +14,9 @@ A kernel's compiled code is looked up in two folders, in order:
 An entry is used only when numba's own key matches (the signature, the CPU name and features,
 the numba version, the Python version, a hash of the kernel's bytecode) and its source stamp
 matches this install's: a digest of every kernel module's source, of the numba and numpy
-versions, and of the kernel's own file,
-not the files' paths or times, so a cache built in another folder (the build's) is valid for
-the same sources, and one built from other sources is refused. A wheel copied to another CPU
+versions, and of the kernel's own file, not the files' paths or times, so a cache built in
+another folder (the build's) is valid for the same sources, and one built from other sources
+is refused. A wheel copied to another CPU
 therefore recompiles, into the user's folder.
 """
 
@@ -119,29 +119,40 @@ class _Impl(numba_caching.CompileResultCacheImpl):
 
 
 class KernelCache(numba_caching.FunctionCache):
-    """numba's function cache, read from `read_only` folders first, then from and into the user's."""
+    """numba's function cache, read from `read_only` folders first, then from and into the user's
+    folder (when it is writable)."""
 
     _impl_class = _Impl
 
     def __init__(self, py_func: Callable, read_only: tuple[str, ...] = ()) -> None:
-        super().__init__(py_func)
+        # numba's Cache.__init__, with several folders instead of one
+        self._name = repr(py_func)
+        self._py_func = py_func
+        self._impl = self._impl_class(py_func)
+        self._cache_path = self._impl.locator.get_cache_path()  # the user's folder, None if unwritable
         stamp, base = self._impl.locator.get_source_stamp(), self._impl.filename_base
+        self._cache_file = None if self._cache_path is None else numba_caching.IndexDataCacheFile(
+            self._cache_path, base, stamp)
         self._read_only = [numba_caching.IndexDataCacheFile(folder, base, stamp) for folder in read_only]
-        self._writable = self._cache_path is not None
+        self.enable()
 
     def _load_overload(self, sig: Any, target_context: Any) -> Any:
         if not self._enabled:
             return None
         key = self._index_key(sig, target_context.codegen())
-        for files in self._read_only + ([self._cache_file] if self._writable else []):
+        for files in self._read_only + ([self._cache_file] if self._cache_file is not None else []):
             data = files.load(key)
             if data is not None:
                 return self._impl.rebuild(target_context, data)
         return None
 
     def _save_overload(self, sig: Any, data: Any) -> None:
-        if self._writable:
+        if self._cache_file is not None:
             super()._save_overload(sig, data)
+
+    def flush(self) -> None:
+        if self._cache_file is not None:
+            self._cache_file.flush()
 
 
 class FirstUseCache(numba_caching._Cache):
@@ -157,8 +168,11 @@ class FirstUseCache(numba_caching._Cache):
     def chosen(self) -> numba_caching._Cache:
         if self._chosen is None:
             read_only = (SHIPPED_DIR,) if os.path.isdir(SHIPPED_DIR) else ()
-            writable = kernel_cache_dir() is not None
-            self._chosen = KernelCache(self._py_func, read_only) if read_only or writable else numba_caching.NullCache()
+            usable = os.path.isfile(self._py_func.__code__.co_filename)  # not for code without a file
+            if usable and (read_only or kernel_cache_dir() is not None):
+                self._chosen = KernelCache(self._py_func, read_only)
+            else:
+                self._chosen = numba_caching.NullCache()
             if not self._enabled:
                 self._chosen.disable()
         return self._chosen
