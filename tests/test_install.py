@@ -7,10 +7,17 @@ that Python took for an empty namespace package. This test runs both commands as
 writes them (the second's test run narrowed to one small test file, since this test is part of
 that run), then imports lstmkit and runs the demo from another folder.
 
+The build compiles the kernels into the wheel (setup.py, lstmkit.warmup), so the first demo after
+the first command compiles nothing: it loads them from the installed package, read only, and its
+user cache folder stays empty. The editable install compiles them into the user cache instead.
+To keep this test short, both builds compile only the per-sample engine's kernels (the demo's:
+$LSTMKIT_WARMUP), not those of the batched and blocked engines.
+
 The virtualenv sees the machine's site-packages, so pip finds torch and the other pinned
 dependencies already installed and installs only lstmkit itself.
 """
 
+import json
 import os
 import re
 import shutil
@@ -58,6 +65,17 @@ def installed_files(package_dir):
     return sorted(str(p.relative_to(package_dir)) for p in package_dir.rglob("*") if p.is_file())
 
 
+# The demo's training and predictions, then how many kernel signatures were loaded and compiled.
+DEMO_COMPILES = (
+    'python -c "import json; from lstmkit.demo import run_demo; from lstmkit.ops import jit; '
+    "run_demo(verbose=0, print_fn=lambda line: None); print(json.dumps(jit.compile_counts()))\""
+)
+
+
+def cached_kernels(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc"))
+
+
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout")
 def test_readme_commands_in_order_leave_a_working_install(tmp_path):
     commands = quick_start_commands()
@@ -68,14 +86,24 @@ def test_readme_commands_in_order_leave_a_working_install(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv),
-               LSTMKIT_CACHE_DIR=str(tmp_path / "cache"), MPLBACKEND="Agg", PIP_DISABLE_PIP_VERSION_CHECK="1")
+               LSTMKIT_CACHE_DIR=str(tmp_path / "cache"), MPLBACKEND="Agg", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               LSTMKIT_WARMUP="per-sample")
     package_dir = site_packages(venv) / "lstmkit"
 
     out = run(commands[0], source, env)
     assert "naive (yesterday)" in out and (source / "lstmkit_demo.png").stat().st_size > 10_000
-    # The demo compiled and cached its kernels in the user's cache folder, not in site-packages.
-    assert list((tmp_path / "cache" / "numba").rglob("*.nbi"))
-    assert not [name for name in installed_files(package_dir) if name.endswith((".nbi", ".nbc"))]
+    # The wheel carried the compiled kernels (listed in its RECORD, so pip removes them), and the
+    # first demo loaded them: it compiled nothing, so nothing went into the user's cache folder.
+    shipped = [name for name in installed_files(package_dir) if name.endswith((".nbi", ".nbc"))]
+    assert shipped and all(name.startswith("_kernels/") for name in shipped)
+    record = next(site_packages(venv).glob("lstmkit-*.dist-info")).joinpath("RECORD").read_text()
+    assert all(f"lstmkit/{name}," in record for name in shipped)
+    assert cached_kernels(tmp_path / "cache") == []
+    counts = json.loads(run(DEMO_COMPILES, elsewhere, env))
+    assert counts["compiled"] == 0 and counts["loaded"] >= 2, counts
+    assert cached_kernels(tmp_path / "cache") == []
+    # Nothing was written into the installed package at run time: every file there is pip's.
+    assert [name for name in installed_files(package_dir) if f"lstmkit/{name}," not in record] == []
 
     # The second command, its test run narrowed to one small file.
     second = commands[1].replace("python -m pytest -q", "python -m pytest -q -p no:cacheprovider tests/test_data.py")
@@ -87,6 +115,10 @@ def test_readme_commands_in_order_leave_a_working_install(tmp_path):
     imported = run('python -c "import lstmkit; from lstmkit import Sequential; print(lstmkit.__file__)"',
                    elsewhere, env)
     assert Path(imported.strip()).resolve() == (source / "lstmkit" / "__init__.py").resolve()
+    # The editable install compiled the kernels into the user's cache folder: again nothing to compile.
+    assert cached_kernels(tmp_path / "cache")
     out = run("lstmkit demo --no-plot", elsewhere, env)
     assert "Total params: 10,451" in out and "naive (yesterday)" in out
     assert not list(elsewhere.iterdir())  # --no-plot writes nothing
+    counts = json.loads(run(DEMO_COMPILES, elsewhere, env))
+    assert counts["compiled"] == 0 and counts["loaded"] >= 2, counts

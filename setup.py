@@ -1,0 +1,65 @@
+"""The build step's one addition to setuptools: compile lstmkit's kernels while building it.
+
+`pip install .` builds a wheel; after copying the package into build/lib, this runs
+`python -m lstmkit.warmup --into build/lib/lstmkit/_kernels`, so the wheel carries the compiled
+kernels and the first run after the install compiles nothing. `pip install -e .` runs the same
+warm-up on the source tree, into the user's kernel cache (the package folder is the checkout).
+
+The warm-up runs in a child process of the interpreter being installed into. pip builds in an
+isolated environment holding pyproject.toml's build requirements (numba pinned to the version
+constraints.txt pins, so the compiled kernels match the runtime's); PyTorch, too large for that,
+comes from the target environment. Where the warm-up cannot run (no PyTorch installed yet),
+the build goes on without compiled kernels and the first run compiles them, as before.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+WARM_UP_SECONDS = 900
+
+
+def _target_paths():
+    """sys.path of this interpreter outside pip's isolation: its own environment's site-packages."""
+    listed = subprocess.run([sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(listed.stdout)
+
+
+def warm_up(package_root, arguments):
+    """Run lstmkit.warmup on the lstmkit in `package_root`, with this build's packages first, then
+    the target environment's. Returns True when it succeeded."""
+    target = _target_paths()
+    here = os.path.abspath(os.path.dirname(__file__))
+    build_env = [path for path in sys.path
+                 if path and path not in target and os.path.isdir(path) and os.path.abspath(path) != here]
+    code = ("import sys; sys.path[:0] = {!r}; from lstmkit.warmup import main; sys.exit(main({!r}))"
+            .format([package_root, *build_env], arguments))
+    try:
+        subprocess.run([sys.executable, "-I", "-c", code], check=True, timeout=WARM_UP_SECONDS)
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"lstmkit: kernels not compiled at install ({error}); the first run compiles them.",
+              file=sys.stderr)
+        return False
+    return True
+
+
+class BuildWithKernels(build_py):
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            warm_up(os.path.abspath(os.path.dirname(__file__)), [])
+        else:
+            kernels = os.path.join(os.path.abspath(self.build_lib), "lstmkit", "_kernels")
+            if os.path.isdir(kernels):  # from an earlier build in the same folder
+                import shutil
+
+                shutil.rmtree(kernels)
+            warm_up(os.path.abspath(self.build_lib), ["--into", kernels])
+
+
+setup(cmdclass={"build_py": BuildWithKernels})
