@@ -64,6 +64,9 @@ class FusedCell:
     per_sample_max_flops: float = 2e7  # forward flops of one batch; the per-sample kernel up to here
     train_max_flops: float = 5e8  # the batched kernel up to here; the torch engine above
     predict_max_flops: float = 4e6  # forward flops of one predict call (a few tutorial windows)
+    predictor: str | None = None  # (weights) -> predict(x, check=True): `predict` decided once per
+    #   model, scanning x for NaN/inf in the same call (lstmkit.ops.fused.dense_predictor); None:
+    #   `predict` after numpy's scan
 
 
 FUSED_CELLS: dict[type[Layer], FusedCell] = {}
@@ -78,17 +81,20 @@ register_fused_cell(LSTM, FusedCell(
     per_sample_fit="lstmkit.ops.fused:lstm_dense_fit",
     batched_fit="lstmkit.ops.batched:lstm_dense_fit",
     predict="lstmkit.ops.fused:lstm_dense_predict",
+    predictor="lstmkit.ops.fused:lstm_dense_predictor",
 ))
 register_fused_cell(GRU, FusedCell(
     per_sample_fit="lstmkit.ops.fused:gru_dense_fit",
     batched_fit="lstmkit.ops.batched:gru_dense_fit",
     predict="lstmkit.ops.fused:gru_dense_predict",
+    predictor="lstmkit.ops.fused:gru_dense_predictor",
     fits=lambda layer: layer.use_bias,  # the kernels take Keras's (2, 3H) bias
 ))
 
 
 def kernel(name: str) -> Callable[..., Any]:
-    """The function a "module:function" name gives, looked up at each call (tests may replace it)."""
+    """The function a "module:function" name gives, looked up by each engine or predictor as it is
+    made (tests may replace it)."""
     module, function = name.split(":")
     return getattr(sys.modules.get(module) or importlib.import_module(module), function)
 
@@ -171,18 +177,43 @@ def fit_engine(model: Any, data: FitData, cluster: Cluster | None) -> TorchEngin
     return FusedEngine(model, data, fit, name)
 
 
-@dataclass
 class FusedPredictor:
-    """A model's fused forward pass: `predictor(x)` for windows x (N, T, F) already checked;
-    `max_flops`, the forward flops one call may take, and `max_rows`, the windows that makes."""
+    """A model's fused forward pass, decided once for its layers and its parameters' storage: the
+    row's kernel looked up and given the weights (numpy views of the parameters, so updates in place
+    are seen), `max_flops`, the forward flops one call may take, and `max_rows`, the windows that
+    makes. `predictor(x)` then checks a call in ~1 µs; None sends it to the general path."""
 
-    function: str
-    weights: list[np.ndarray]
-    max_flops: float
-    max_rows: int
+    def __init__(self, row: FusedCell, weights: list[np.ndarray], input_shape: tuple, max_rows: int) -> None:
+        self.function = row.predict
+        self.weights = weights
+        self.max_flops = row.predict_max_flops
+        self.max_rows = max_rows
+        self.timesteps = input_shape[0]  # None: any number of steps
+        self.features = len(weights[0])  # the first kernel's input width (F, gates x units)
+        self.dtype = weights[0].dtype
+        if row.predictor is not None:
+            self.run = kernel(row.predictor)(weights)
+        else:
+            predict = kernel(row.predict)
+            self.run = lambda x, check=True: None if check and not np.isfinite(x).all() else predict(x, weights)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return kernel(self.function)(x, self.weights)
+    def __call__(self, x: np.ndarray) -> np.ndarray | None:
+        """Predictions for a numpy array of windows (N, T, F) or (N, T): None (the general path,
+        which explains or names what is wrong) unless it is a float array of the model's input
+        shape, with 1 to `max_rows` windows, no NaN/inf, and no backend forced."""
+        if x.dtype.kind != "f" or current_backend() != "auto":
+            return None
+        if x.ndim == 2:
+            x = x[..., None]  # (samples, timesteps) -> one feature
+        if x.ndim != 3 or not 0 < len(x) <= self.max_rows or x.shape[2] != self.features:
+            return None
+        if x.shape[1] != self.timesteps and (self.timesteps is not None or x.shape[1] == 0):
+            return None
+        return self.run(np.ascontiguousarray(x, dtype=self.dtype))
+
+    def unchecked(self, x: np.ndarray) -> np.ndarray:
+        """Predictions for windows (N, T, F) of a shape found to fit, without the NaN/inf scan."""
+        return self.run(np.ascontiguousarray(x, dtype=self.dtype), False)
 
 
 def fused_predictor(model: Any) -> FusedPredictor | None:
@@ -193,12 +224,11 @@ def fused_predictor(model: Any) -> FusedPredictor | None:
     if row is None:
         return None
     max_rows = int(row.predict_max_flops // max(model.forward_flops(1), 1.0))  # flops grow with rows
-    return FusedPredictor(row.predict, weight_views(model), row.predict_max_flops, max_rows)
+    return FusedPredictor(row, weight_views(model), shape, max_rows)
 
 
 def predict_engine(model: Any, rows: int) -> FusedPredictor | None:
-    """The fused predictor for a call on `rows` windows of the model's input shape (a finite float
-    array, checked by the caller), or None: the torch forward pass."""
+    """The fused predictor when it may take a call on `rows` windows, or None: the torch forward pass."""
     if current_backend() != "auto":
         return None
     predictor = model.fused_predictor()
