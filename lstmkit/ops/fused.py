@@ -151,8 +151,6 @@ def dense_fit(
 # Each cell's entry points (the names lstmkit.training.engine_choice's table gives).
 lstm_dense_fit = functools.partial(dense_fit, cell="lstm")
 gru_dense_fit = functools.partial(dense_fit, cell="gru")
-lstm_dense_predict = functools.partial(dense_predict, cell="lstm")
-gru_dense_predict = functools.partial(dense_predict, cell="gru")
 
 
 def dense_predictor(weights: Sequence[np.ndarray], cell: str = "lstm") -> Callable[..., np.ndarray | None]:
@@ -176,8 +174,22 @@ def dense_predictor(weights: Sequence[np.ndarray], cell: str = "lstm") -> Callab
     return predict
 
 
-lstm_dense_predictor = functools.partial(dense_predictor, cell="lstm")
-gru_dense_predictor = functools.partial(dense_predictor, cell="gru")
+class CellPredict:
+    """A cell's predict entry point: called as `dense_predict(x, weights, out)`; `for_weights(weights)`
+    is `dense_predictor` for one model (lstmkit.training.engine_choice.FusedPredictor calls it once)."""
+
+    def __init__(self, cell: str) -> None:
+        self.cell = cell
+
+    def __call__(self, x: np.ndarray, weights: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+        return dense_predict(x, weights, out, self.cell)
+
+    def for_weights(self, weights: Sequence[np.ndarray]) -> Callable[..., np.ndarray | None]:
+        return dense_predictor(weights, self.cell)
+
+
+lstm_dense_predict = CellPredict("lstm")
+gru_dense_predict = CellPredict("gru")
 
 
 def check_fit(

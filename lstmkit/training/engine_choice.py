@@ -53,8 +53,11 @@ class FusedCell:
     Kernels are "module:function" names; each takes the weights as a list in Keras's
     get_weights() order (see lstmkit.ops.fused). fit kernels: (x, y, weights, kernel optimizer
     state, orders, batch_size, loss) -> batch losses (E, steps); the batched one also `threads`.
-    predict: (x (N, T, F), weights) -> (N, O). `fits`: what else a layer of the cell must be for
-    the kernels (beyond what every row needs: tanh/sigmoid, no dropout, ...), e.g. a GRU's layout.
+    predict: (x (N, T, F), weights) -> (N, O); where it has a method `for_weights(weights)` (as
+    lstmkit.ops.fused's do), FusedPredictor calls that once per model instead, for run(x, check=True):
+    the predictions, or None when `check` and x holds a NaN/inf (scanned in the kernel's call).
+    `fits`: what else a layer of the cell must be for the kernels (beyond what every row needs:
+    tanh/sigmoid, no dropout, ...), e.g. a GRU's layout.
     """
 
     per_sample_fit: str
@@ -64,9 +67,6 @@ class FusedCell:
     per_sample_max_flops: float = 2e7  # forward flops of one batch; the per-sample kernel up to here
     train_max_flops: float = 5e8  # the batched kernel up to here; the torch engine above
     predict_max_flops: float = 4e6  # forward flops of one predict call (a few tutorial windows)
-    predictor: str | None = None  # (weights) -> predict(x, check=True): `predict` decided once per
-    #   model, scanning x for NaN/inf in the same call (lstmkit.ops.fused.dense_predictor); None:
-    #   `predict` after numpy's scan
 
 
 FUSED_CELLS: dict[type[Layer], FusedCell] = {}
@@ -81,13 +81,11 @@ register_fused_cell(LSTM, FusedCell(
     per_sample_fit="lstmkit.ops.fused:lstm_dense_fit",
     batched_fit="lstmkit.ops.batched:lstm_dense_fit",
     predict="lstmkit.ops.fused:lstm_dense_predict",
-    predictor="lstmkit.ops.fused:lstm_dense_predictor",
 ))
 register_fused_cell(GRU, FusedCell(
     per_sample_fit="lstmkit.ops.fused:gru_dense_fit",
     batched_fit="lstmkit.ops.batched:gru_dense_fit",
     predict="lstmkit.ops.fused:gru_dense_predict",
-    predictor="lstmkit.ops.fused:gru_dense_predictor",
     fits=lambda layer: layer.use_bias,  # the kernels take Keras's (2, 3H) bias
 ))
 
@@ -191,10 +189,10 @@ class FusedPredictor:
         self.timesteps = input_shape[0]  # None: any number of steps
         self.features = len(weights[0])  # the first kernel's input width (F, gates x units)
         self.dtype = weights[0].dtype
-        if row.predictor is not None:
-            self.run = kernel(row.predictor)(weights)
+        predict = kernel(row.predict)
+        if hasattr(predict, "for_weights"):
+            self.run = predict.for_weights(weights)  # the weights checked and split once
         else:
-            predict = kernel(row.predict)
             self.run = lambda x, check=True: None if check and not np.isfinite(x).all() else predict(x, weights)
 
     def __call__(self, x: np.ndarray) -> np.ndarray | None:
