@@ -21,6 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from lstmkit.ops.dispatch import current_backend
+
 CHUNK_FLOATS = 2**21  # one chunk's widest activation, rows x timesteps x gates x units (8 MiB in float32)
 MIN_CHUNK = 32  # Keras's default predict batch
 
@@ -92,14 +94,12 @@ class CompiledPredict:
         self.predictor: Any = None  # the model's fused predictor when the first call was checked
 
     def __call__(self, x: Any) -> np.ndarray:
-        from lstmkit.ops.dispatch import current_backend
-
         model = self.model
         if (self.signature is not None and type(x) is np.ndarray and (x.dtype, x.shape[1:]) == self.signature
                 and x.dtype.kind == "f" and 0 < len(x) <= self.max_rows and current_backend() == "auto"):
             predictor = model.fused_predictor()  # a new one after the layers or parameters changed
             if predictor is not None and predictor is self.predictor:
-                return predictor(x if x.ndim == 3 else x[..., None])
+                return predictor.unchecked(x if x.ndim == 3 else x[..., None])
         outputs = model.predict(x)  # checks everything; decides (and caches) whether the kernels apply
         self.signature = (x.dtype, x.shape[1:]) if type(x) is np.ndarray else None
         self.predictor = model.fused_predictor() if self.signature is not None else None

@@ -9,7 +9,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from lstmkit import Sequential
 from lstmkit.inference import chunk_rows
-from lstmkit.layers import LSTM, Dense
+from lstmkit.layers import GRU, LSTM, Dense
 from lstmkit.ops import use_backend
 
 
@@ -101,6 +101,39 @@ def test_compiled_predict_equals_predict_and_skips_the_checks_after_its_first_ca
     np.testing.assert_array_equal(serve(x), model.predict(x))
     model.set_weights([w * 0.5 for w in model.get_weights()])
     np.testing.assert_array_equal(serve(x), model.predict(x))
+
+
+@pytest.mark.parametrize("cell", [LSTM, GRU])
+def test_fused_predictor_is_decided_on_the_first_plain_predict_and_checks_every_call(cell):
+    model = Sequential([cell(12, input_shape=(5, 1)), Dense(1)])
+    x = np.random.default_rng(2).standard_normal((3, 5, 1)).astype(np.float32)
+    with use_backend("reference"):
+        reference = model.predict(x)
+    assert model._predictor is None  # not decided while a backend is forced
+    np.testing.assert_allclose(model.predict(x), reference, rtol=0, atol=1e-6)
+    predictor = model._predictor[0]
+    assert predictor is not None and predictor.max_rows >= 3
+    assert predictor.function == f"lstmkit.ops.fused:{cell.__name__.lower()}_dense_predict"
+    np.testing.assert_array_equal(predictor(x[:, :, 0]), predictor(x))  # (samples, timesteps)
+    assert predictor(x[:, :4]) is None and predictor(x[:, :0]) is None  # shapes that do not fit
+    assert predictor(x.astype(np.int32)) is None and predictor(np.zeros((3, 5, 2), np.float32)) is None
+    broken = x.copy()
+    broken[1, 4, 0] = -np.inf
+    assert predictor(broken) is None  # the scan, in the kernel's call
+    with pytest.raises(ValueError, match="first in sample 1"):
+        model.predict(broken)
+    many = np.tile(x, (predictor.max_rows, 1, 1))  # more windows than the kernels take: torch's op
+    assert predictor(many) is None
+    np.testing.assert_allclose(model.predict(many)[:3], reference, rtol=0, atol=1e-6)
+    model.set_weights([w * 0.5 for w in model.get_weights()])  # in place: the same predictor sees them
+    assert model.fused_predictor() is predictor
+    with use_backend("reference"):
+        assert predictor(x) is None  # a forced backend bypasses the kernels
+        halved = model.predict(x)
+    np.testing.assert_allclose(model.predict(x), halved, rtol=0, atol=1e-6)
+    model.double()  # new parameter storage: decided again, in float64
+    assert model._predictor is None and model.predict(x).dtype == np.float64
+    assert model.fused_predictor() is not predictor and model.fused_predictor().dtype == np.float64
 
 
 def test_compiled_predict_takes_predict_for_anything_else():

@@ -33,7 +33,7 @@ and its cache, registered in `_CELL_KERNELS`; compiled code finds them by the la
 """
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numba.extending import overload
@@ -151,8 +151,45 @@ def dense_fit(
 # Each cell's entry points (the names lstmkit.training.engine_choice's table gives).
 lstm_dense_fit = functools.partial(dense_fit, cell="lstm")
 gru_dense_fit = functools.partial(dense_fit, cell="gru")
-lstm_dense_predict = functools.partial(dense_predict, cell="lstm")
-gru_dense_predict = functools.partial(dense_predict, cell="gru")
+
+
+def dense_predictor(weights: Sequence[np.ndarray], cell: str = "lstm") -> Callable[..., np.ndarray | None]:
+    """`dense_predict` for one model's weights, window after window: the weights' shapes checked
+    and split once, where `dense_predict` does both on every call (~3 µs of W1's ~8).
+
+    Returns:
+        predict(x, check=True): the predictions (B, O) for windows x (B, T > 0, F), C-contiguous
+        of the weights' dtype with F their input width (the caller's checks); None when `check`
+        and a value of x is NaN or ±inf, scanned in the same compiled call as the kernel. The
+        weights may change in place between calls (numpy views of a model's parameters).
+    """
+    _check_shapes(weights, len(weights[0]), cell)
+    layers, dense = split_weights(weights)
+    dtype, outputs = weights[0].dtype, len(weights[-1])
+
+    def predict(x: np.ndarray, check: bool = True) -> np.ndarray | None:
+        out = np.empty((len(x), outputs), dtype)
+        return out if _predict_if_finite(x, layers, dense, out, check) else None
+
+    return predict
+
+
+class CellPredict:
+    """A cell's predict entry point: called as `dense_predict(x, weights, out)`; `for_weights(weights)`
+    is `dense_predictor` for one model (lstmkit.training.engine_choice.FusedPredictor calls it once)."""
+
+    def __init__(self, cell: str) -> None:
+        self.cell = cell
+
+    def __call__(self, x: np.ndarray, weights: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+        return dense_predict(x, weights, out, self.cell)
+
+    def for_weights(self, weights: Sequence[np.ndarray]) -> Callable[..., np.ndarray | None]:
+        return dense_predictor(weights, self.cell)
+
+
+lstm_dense_predict = CellPredict("lstm")
+gru_dense_predict = CellPredict("gru")
 
 
 def check_fit(
@@ -541,6 +578,18 @@ def _predict_kernel(x, layers, dense, out):
         dense_kernel, dense_bias = dense
         _copy(dense_bias, out[n])  # y_hat = h_T Wd + bd
         _add_vector_matrix(inputs[timesteps - 1], dense_kernel, out[n])
+
+
+@kernel()
+def _predict_if_finite(x, layers, dense, out, check):
+    """_predict_kernel when `check` is False or no value of x is NaN/±inf (True), else False: one
+    compiled call, where np.isfinite(x).all() alone takes ~1.4 µs of W1's window."""
+    if check:
+        for value in x.flat:
+            if not np.isfinite(value):
+                return False
+    _predict_kernel(x, layers, dense, out)
+    return True
 
 
 @kernel()

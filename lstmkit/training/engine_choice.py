@@ -53,8 +53,11 @@ class FusedCell:
     Kernels are "module:function" names; each takes the weights as a list in Keras's
     get_weights() order (see lstmkit.ops.fused). fit kernels: (x, y, weights, kernel optimizer
     state, orders, batch_size, loss) -> batch losses (E, steps); the batched one also `threads`.
-    predict: (x (N, T, F), weights) -> (N, O). `fits`: what else a layer of the cell must be for
-    the kernels (beyond what every row needs: tanh/sigmoid, no dropout, ...), e.g. a GRU's layout.
+    predict: (x (N, T, F), weights) -> (N, O); where it has a method `for_weights(weights)` (as
+    lstmkit.ops.fused's do), FusedPredictor calls that once per model instead, for run(x, check=True):
+    the predictions, or None when `check` and x holds a NaN/inf (scanned in the kernel's call).
+    `fits`: what else a layer of the cell must be for the kernels (beyond what every row needs:
+    tanh/sigmoid, no dropout, ...), e.g. a GRU's layout.
     """
 
     per_sample_fit: str
@@ -88,7 +91,8 @@ register_fused_cell(GRU, FusedCell(
 
 
 def kernel(name: str) -> Callable[..., Any]:
-    """The function a "module:function" name gives, looked up at each call (tests may replace it)."""
+    """The function a "module:function" name gives, looked up by each engine or predictor as it is
+    made (tests may replace it)."""
     module, function = name.split(":")
     return getattr(sys.modules.get(module) or importlib.import_module(module), function)
 
@@ -171,18 +175,43 @@ def fit_engine(model: Any, data: FitData, cluster: Cluster | None) -> TorchEngin
     return FusedEngine(model, data, fit, name)
 
 
-@dataclass
 class FusedPredictor:
-    """A model's fused forward pass: `predictor(x)` for windows x (N, T, F) already checked;
-    `max_flops`, the forward flops one call may take, and `max_rows`, the windows that makes."""
+    """A model's fused forward pass, decided once for its layers and its parameters' storage: the
+    row's kernel looked up and given the weights (numpy views of the parameters, so updates in place
+    are seen), `max_flops`, the forward flops one call may take, and `max_rows`, the windows that
+    makes. `predictor(x)` then checks a call in ~1 µs; None sends it to the general path."""
 
-    function: str
-    weights: list[np.ndarray]
-    max_flops: float
-    max_rows: int
+    def __init__(self, row: FusedCell, weights: list[np.ndarray], input_shape: tuple, max_rows: int) -> None:
+        self.function = row.predict
+        self.weights = weights
+        self.max_flops = row.predict_max_flops
+        self.max_rows = max_rows
+        self.timesteps = input_shape[0]  # None: any number of steps
+        self.features = len(weights[0])  # the first kernel's input width (F, gates x units)
+        self.dtype = weights[0].dtype
+        predict = kernel(row.predict)
+        if hasattr(predict, "for_weights"):
+            self.run = predict.for_weights(weights)  # the weights checked and split once
+        else:
+            self.run = lambda x, check=True: None if check and not np.isfinite(x).all() else predict(x, weights)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return kernel(self.function)(x, self.weights)
+    def __call__(self, x: np.ndarray) -> np.ndarray | None:
+        """Predictions for a numpy array of windows (N, T, F) or (N, T): None (the general path,
+        which explains or names what is wrong) unless it is a float array of the model's input
+        shape, with 1 to `max_rows` windows, no NaN/inf, and no backend forced."""
+        if x.dtype.kind != "f" or current_backend() != "auto":
+            return None
+        if x.ndim == 2:
+            x = x[..., None]  # (samples, timesteps) -> one feature
+        if x.ndim != 3 or not 0 < len(x) <= self.max_rows or x.shape[2] != self.features:
+            return None
+        if x.shape[1] != self.timesteps and (self.timesteps is not None or x.shape[1] == 0):
+            return None
+        return self.run(np.ascontiguousarray(x, dtype=self.dtype))
+
+    def unchecked(self, x: np.ndarray) -> np.ndarray:
+        """Predictions for windows (N, T, F) of a shape found to fit, without the NaN/inf scan."""
+        return self.run(np.ascontiguousarray(x, dtype=self.dtype), False)
 
 
 def fused_predictor(model: Any) -> FusedPredictor | None:
@@ -193,12 +222,11 @@ def fused_predictor(model: Any) -> FusedPredictor | None:
     if row is None:
         return None
     max_rows = int(row.predict_max_flops // max(model.forward_flops(1), 1.0))  # flops grow with rows
-    return FusedPredictor(row.predict, weight_views(model), row.predict_max_flops, max_rows)
+    return FusedPredictor(row, weight_views(model), shape, max_rows)
 
 
 def predict_engine(model: Any, rows: int) -> FusedPredictor | None:
-    """The fused predictor for a call on `rows` windows of the model's input shape (a finite float
-    array, checked by the caller), or None: the torch forward pass."""
+    """The fused predictor when it may take a call on `rows` windows, or None: the torch forward pass."""
     if current_backend() != "auto":
         return None
     predictor = model.fused_predictor()
