@@ -74,3 +74,12 @@ def test_auto_lookback_ensemble_of_lookbacks_exports_to_onnx(tmp_path):
 def test_auto_lookback_cannot_be_tuned():
     with pytest.raises(ValueError, match="tune\\(\\) searches the lookback itself"):
         Forecaster("auto", 6).tune(_seasonal(), n_trials=1)
+
+
+def test_a_lookback_shorter_than_the_horizon_still_forecasts_with_the_network(tmp_path):
+    series = _seasonal(60)
+    fc = Forecaster(2, 6, units=4, epochs=3, seed=0).fit(series)  # kept tail: 2 + 6 points, not 2
+    forecast = fc.predict()["forecast"].to_numpy()
+    assert not np.allclose(forecast, series.iloc[-1])  # not the naive forecast given to too-short series
+    fc.save(tmp_path / "short_lookback.lstmkit")
+    np.testing.assert_allclose(Forecaster.load(tmp_path / "short_lookback.lstmkit").predict()["forecast"], forecast)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lstmkit.forecast.padding import MIN_CONTEXT
 from lstmkit.forecast.quantiles import QuantileHead
 from lstmkit.forecast.series import SeriesData, index_from_spec
 from lstmkit.forecast.windows import Scalers
@@ -185,8 +186,9 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
     for index, entry in enumerate(config["series"]):
         key, past, future = f"config.series[{index}]", len(config["past_names"]), len(config["future_names"])
         kept = len(entry["values"])  # the last lookback points; a short series keeps all it has
-        if not 1 <= kept <= forecaster.lookback:
-            raise ConfigError(f"{key}.values", f"<{kept} values>", f"1 to lookback={forecaster.lookback} values")
+        most = max(forecaster.lookback, MIN_CONTEXT + forecaster.steps)  # Forecaster._tail
+        if not 1 <= kept <= most:
+            raise ConfigError(f"{key}.values", f"<{kept} values>", f"1 to {most} values (lookback={forecaster.lookback})")
         if len(entry["past"]) != kept or any(len(row) != past for row in entry["past"]):
             raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{kept} rows of {past}")
         if len(entry["future"]) < kept or any(len(row) != future for row in entry["future"]):

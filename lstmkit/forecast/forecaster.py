@@ -656,8 +656,9 @@ class Forecaster:
                 f"predict(future_covariates=...), or in fit's future_covariates covering the horizon.")
 
     def _tail(self, item: SeriesData) -> SeriesData:
-        """The last `lookback` points (and the future-known covariates after them), kept for predict()."""
-        start = max(0, len(item) - self.lookback)
+        """The last `lookback` points (and the future-known covariates after them), kept for predict(); at
+        least MIN_CONTEXT + steps, so a lookback shorter than that is not taken for a series too short."""
+        start = max(0, len(item) - max(self.lookback, MIN_CONTEXT + self.steps))
         return SeriesData(item.id, item.index[start:], item.values[start:], item.past[start:],
                           item.future[start:])
 
