@@ -80,7 +80,7 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         y = graph.op("Add", [y, level])
     y = graph.op("Div", [graph.op("Sub", [y, graph.constant(shift[0])]), graph.constant(scale[0])])
     if logged:
-        y = graph.op("Exp", [graph.op("Min", [y, graph.constant(np.float32(80.0))])])  # float32's exp overflows past ~88
+        y = graph.op("Exp", [graph.op("Min", [y, graph.constant(np.float32(80.0))])])  # float32 exp: inf past ~88
     inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", forecaster.lookback, features])]
     return model_proto(graph, inputs, y, ["batch", forecaster.horizon],
                        f"lstmkit Forecaster (lookback {forecaster.lookback}, horizon {forecaster.horizon})")

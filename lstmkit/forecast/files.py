@@ -90,9 +90,9 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
         "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
         "lookbacks": ListOf(Int(1), _MANY), "models": ListOf(Anything(), _MANY),  # each member's, when they differ
-        "lookback_choice": Nullable(Anything()),
+        "lookback_choice": Nullable(Anything()),  # lookback="auto": what was tried and kept; shown only
         "quantile_head": Fields({"best_epoch": Int(0), "coverage": Nullable(Float())},  # Forecaster(quantiles=...)
-                                required={"best_epoch", "coverage"}),  # lookback="auto": what was tried and kept; shown only
+                                required={"best_epoch", "coverage"}),
         "comparison": Nullable(Fields({"note": Str(), "metrics": MapOf(ListOf(Anything(), _MANY))},
                                       required={"note", "metrics"})),  # the statistical models' scores
     }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
@@ -188,7 +188,8 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
         kept = len(entry["values"])  # the last lookback points; a short series keeps all it has
         most = max(forecaster.lookback, MIN_CONTEXT + forecaster.steps)  # Forecaster._tail
         if not 1 <= kept <= most:
-            raise ConfigError(f"{key}.values", f"<{kept} values>", f"1 to {most} values (lookback={forecaster.lookback})")
+            raise ConfigError(f"{key}.values", f"<{kept} values>",
+                              f"1 to {most} values (lookback={forecaster.lookback})")
         if len(entry["past"]) != kept or any(len(row) != past for row in entry["past"]):
             raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{kept} rows of {past}")
         if len(entry["future"]) < kept or any(len(row) != future for row in entry["future"]):

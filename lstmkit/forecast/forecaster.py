@@ -96,10 +96,10 @@ class Forecaster:
             origin costs three model fits: about a second for a seasonal monthly series).
         model: any lstmkit Sequential whose input is (lookback, features) and output (H,) or
             (H, 1) (1 for "recursive"); trained copies of it replace the default stack.
-        quantiles: probabilities, e.g. (0.1, 0.5, 0.9): one more network of the same stack, trained on
-            the pinball loss, forecasts these quantiles directly (lstmkit.forecast.quantiles); `predict()`
+        quantiles: probabilities, e.g. (0.1, 0.5, 0.9): a head on the first model's LSTM state, trained
+            on the pinball loss, forecasts these quantiles directly (lstmkit.forecast.quantiles); `predict()`
             adds columns q_0.1, q_0.5, q_0.9 and `backtest()` the coverage of the outer band. Direct
-            strategy only; None for none.
+            strategy, default stack only; None for none.
 
     Example:
         >>> fc = Forecaster(lookback=36, horizon=12, levels=(80, 95)).fit(load_airline_passengers())
@@ -134,6 +134,8 @@ class Forecaster:
         quantiles: Sequence[float] | None = None,
     ) -> None:
         self.auto_lookback = lookback == AUTO
+        if isinstance(lookback, str) and not self.auto_lookback:
+            raise ValueError(f"`lookback` must be a whole number of steps or 'auto'; got {lookback!r}.")
         # With "auto" the lookback is chosen at fit; until then the shortest a series can take.
         self.lookback = 1 if self.auto_lookback else _positive_int(lookback, "lookback")
         self.horizon = _positive_int(horizon, "horizon")
@@ -185,7 +187,8 @@ class Forecaster:
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (without `model`) as plain values."""
         return {
-            "lookback": AUTO if self.auto_lookback else self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
+            "lookback": AUTO if self.auto_lookback else self.lookback, "horizon": self.horizon, "units": self.units,
+            "layers": self.layers,
             "dropout": self.dropout, "cell": self.cell, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "scaler": self.scaler, "transform": self.transform,
             "strategy": self.strategy, "relative": self.relative, "season": self.season,
