@@ -33,6 +33,9 @@ def test_the_head_learns_the_quantiles_of_noise():
     below = (y[1500:] < q).mean(axis=0)
     np.testing.assert_allclose(below, [0.1, 0.5, 0.9], atol=0.05)
     np.testing.assert_allclose(q[:, 2] - q[:, 0], 2 * 1.2816, rtol=0.15)  # the normal's 10-90% width
+    head.calibrate(np.arange(-5.0, 5.0)[:, None])  # conformity scores of 10 tail forecasts: the 9th smallest
+    np.testing.assert_allclose(head.widen, [3.0])
+    np.testing.assert_allclose(head.predict(x[1500:1501])[0, 0, [0, 2]], q[0, [0, 2]] + [-3.0, 3.0])
 
 
 def test_quantile_band_covers_about_80_percent_in_a_backtest(tmp_path):

@@ -61,7 +61,8 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
                for key, value in member.state_dict().items()}
     if forecaster.quantile_head_ is not None:  # lstmkit.forecast.quantiles
         config["quantile_head"] = {"best_epoch": forecaster.quantile_head_.best_epoch,
-                                   "coverage": forecaster.quantile_coverage_}
+                                   "coverage": forecaster.quantile_coverage_,
+                                   "widen": forecaster.quantile_head_.widen.tolist()}
         tensors.update((f"quantile.{key}", value) for key, value in forecaster.quantile_head_.state_dict().items())
     if len(set(forecaster.member_lookbacks_)) > 1:  # lookback="auto" kept several: one network config each
         config["models"] = [member.get_config() for member in forecaster.members_]
@@ -91,8 +92,8 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
         "lookbacks": ListOf(Int(1), _MANY), "models": ListOf(Anything(), _MANY),  # each member's, when they differ
         "lookback_choice": Nullable(Anything()),  # lookback="auto": what was tried and kept; shown only
-        "quantile_head": Fields({"best_epoch": Int(0), "coverage": Nullable(Float())},  # Forecaster(quantiles=...)
-                                required={"best_epoch", "coverage"}),
+        "quantile_head": Fields({"best_epoch": Int(0), "coverage": Nullable(Float()),  # Forecaster(quantiles=...)
+                                 "widen": _NUMBERS}, required={"best_epoch", "coverage", "widen"}),
         "comparison": Nullable(Fields({"note": Str(), "metrics": MapOf(ListOf(Anything(), _MANY))},
                                       required={"note", "metrics"})),  # the statistical models' scores
     }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
@@ -132,6 +133,9 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
                               f"a head exactly when `quantiles` are set (quantiles={list(forecaster.quantiles)})")
         quantile_head = QuantileHead(forecaster.quantiles, forecaster.units, forecaster.horizon) \
             if forecaster.quantiles else None
+        if quantile_head is not None and len(config["quantile_head"]["widen"]) != forecaster.horizon:
+            raise ConfigError("config.quantile_head.widen", config["quantile_head"]["widen"],
+                              f"{forecaster.horizon} numbers, one per horizon step")
     except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
         raise file.error(str(err)) from None
     for j, member in enumerate(members):
@@ -156,6 +160,7 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         if quantile_head is not None:
             quantile_head.load({k[len("quantile."):]: v for k, v in tensors.items() if k.startswith("quantile.")})
             quantile_head.best_epoch = config["quantile_head"]["best_epoch"]
+            quantile_head.widen = np.asarray(config["quantile_head"]["widen"], dtype=np.float64)
             forecaster.quantile_head_ = quantile_head
         _restore(forecaster, config)
     except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault

@@ -485,7 +485,9 @@ class Forecaster:
         self.comparison_metrics_ = None
         if not val_origins:
             return
-        residuals, covered, rows = [], [], TidyRows(self.horizon, self.season_)
+        residuals, outside, rows = [], [], TidyRows(self.horizon, self.season_)
+        if self.quantile_head_ is not None:
+            self.quantile_head_.widen[:] = 0.0  # the head's own band, before calibration
         compared = self._comparison_origins(val_origins)
         comparison = TidyRows(self.horizon, self.season_, StatisticalModels(self.season_)) if compared else None
         # Origins in chunks, so the stacked contexts stay O(chunk · lookback), never O(N · lookback).
@@ -504,8 +506,8 @@ class Forecaster:
             residuals.append(scale_target(scalers, actual) - scaled)
             if self.quantile_head_ is not None:
                 bounds = self._quantiles_scaled(contexts, lengths, self.horizon)[..., [0, -1]]
-                inside = (bounds[..., 0] <= residuals[-1] + scaled) & (residuals[-1] + scaled <= bounds[..., 1])
-                covered.append(inside.ravel())
+                truth = residuals[-1] + scaled
+                outside.append(np.maximum(bounds[..., 0] - truth, truth - bounds[..., 1]))  # CQR's scores
             forecasts = unscale_target(scalers, scaled)
             for k, origin in enumerate(origins):
                 rows.add(item, origin, {"lstm": (forecasts[k], {})})
@@ -514,7 +516,10 @@ class Forecaster:
         if not residuals:
             return
         residuals = np.concatenate(residuals)
-        self.quantile_coverage_ = float(np.mean(np.concatenate(covered))) if covered else None
+        if outside:
+            scores = np.concatenate(outside)
+            self.quantile_coverage_ = float(np.mean(scores[~np.isnan(scores)] <= 0))
+            self.quantile_head_.calibrate(scores)
         self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
         self.calibration_ = f"validation tail ({len(residuals)} residuals per horizon step)"
         self.calibration_size_ = len(residuals)
@@ -731,7 +736,8 @@ class Forecaster:
         if self.quantile_head_ is not None:
             coverage = ("" if self.quantile_coverage_ is None else
                         f"; the {band_label(self.quantiles)} band held {100 * self.quantile_coverage_:.0f}% of the "
-                        f"validation tail's values (nominal {100 * (self.quantiles[-1] - self.quantiles[0]):.0f}%)")
+                        f"validation tail's values (nominal {100 * (self.quantiles[-1] - self.quantiles[0]):.0f}%) and "
+                        f"was calibrated on them (conformalized quantile regression)")
             lines.append(f"Quantiles {', '.join(f'{q:g}' for q in self.quantiles)}: a pinball-loss head on the first "
                          f"model's LSTM state (best epoch {self.quantile_head_.best_epoch}){coverage}.")
         return "\n".join(lines)

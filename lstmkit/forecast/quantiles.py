@@ -15,7 +15,12 @@ network trained on the pinball loss costs as much as the first, and on lstmkit's
 (the fused kernels train MSE and MAE) many times more. Outputs are sorted along the quantiles
 at each step (quantiles cannot cross) and mapped back to the series' units by the target's
 scaler, which is monotone (min-max or standard scaling, and the log where the series got it),
-so they stay quantiles. `predict()` gives them as columns q_0.1, q_0.5, q_0.9; `backtest()`
+so they stay quantiles. The band from the lowest to the highest quantile is then calibrated on
+the validation tail as conformalized quantile regression does (Romano et al., 2019): with
+scores E = max(lowest - y, y - highest) of the tail's forecasts, each step's band is widened
+(or narrowed, E < 0) by the ⌈(n + 1)·(τ_high - τ_low)⌉-th smallest E of that step, so that it
+covers new values at its nominal rate when they behave like the tail's; a head fitted on the
+training windows alone is too sure of itself. `predict()` gives them as columns q_0.1, q_0.5, q_0.9; `backtest()`
 reports the coverage and width of the band from the lowest to the highest (label "q10-q90").
 
 Only strategy="direct" with the default stack takes quantiles: the recursive strategy would
@@ -24,6 +29,7 @@ feed quantiles back as if they were values.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -97,6 +103,16 @@ class QuantileHead:
         self.kernel = np.zeros((units, horizon * len(self.quantiles)))
         self.bias = np.zeros(horizon * len(self.quantiles))
         self.best_epoch = 0
+        self.widen = np.zeros(horizon)  # per step, added to the highest quantile, taken from the lowest
+
+    def calibrate(self, scores: np.ndarray) -> None:
+        """Set `widen` from conformity scores (n, horizon) of the validation tail (see the module docstring)."""
+        level = self.quantiles[-1] - self.quantiles[0]
+        self.widen = np.zeros(self.horizon)
+        for step, column in enumerate(np.asarray(scores, dtype=np.float64).T):
+            column = np.sort(column[~np.isnan(column)])
+            if len(column):
+                self.widen[step] = column[min(math.ceil((len(column) + 1) * level), len(column)) - 1]
 
     def fit(self, train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray] | None,
             seed: int) -> "QuantileHead":
@@ -133,8 +149,12 @@ class QuantileHead:
         return (np.asarray(x, dtype=np.float64) @ self.kernel + self.bias).reshape(len(x), self.horizon, -1)
 
     def predict(self, states: np.ndarray) -> np.ndarray:
-        """Quantiles (N, horizon, Q) relative to the window's last value, sorted along Q."""
-        return np.sort(self._outputs(states), axis=-1)
+        """Quantiles (N, horizon, Q) relative to the window's last value, sorted along Q, the outer two
+        moved apart by `widen`."""
+        outputs = np.sort(self._outputs(states), axis=-1)
+        outputs[..., 0] -= self.widen
+        outputs[..., -1] += self.widen
+        return np.sort(outputs, axis=-1)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"kernel": torch.from_numpy(self.kernel.astype(np.float32)),
