@@ -83,3 +83,15 @@ def test_a_lookback_shorter_than_the_horizon_still_forecasts_with_the_network(tm
     assert not np.allclose(forecast, series.iloc[-1])  # not the naive forecast given to too-short series
     fc.save(tmp_path / "short_lookback.lstmkit")
     np.testing.assert_allclose(Forecaster.load(tmp_path / "short_lookback.lstmkit").predict()["forecast"], forecast)
+
+
+def test_a_log_scaled_forecaster_exports_the_log_and_its_inverse(tmp_path):
+    import onnxruntime
+
+    series = _seasonal(80)
+    fc = Forecaster(12, 3, units=4, epochs=2, seed=0, transform="log").fit(series)
+    assert fc.scalers_[None].logged
+    fc.export_onnx(tmp_path / "log.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "log.onnx"), providers=["CPUExecutionProvider"])
+    window = series.to_numpy()[-12:].astype(np.float32)[None, :, None]
+    np.testing.assert_allclose(session.run(None, {"x": window})[0][0], fc.predict()["forecast"], rtol=1e-5)
