@@ -19,6 +19,7 @@ from lstmkit.checks import positive_int
 from lstmkit.forecast.baselines import all_baselines
 from lstmkit.forecast.metrics import BASELINE_NAMES, REFERENCE_NAMES, format_table, mase_scale, score_table, verdict
 from lstmkit.forecast.padding import ShortSeriesWarning
+from lstmkit.forecast.quantiles import band_label
 from lstmkit.forecast.statistical import STATISTICAL_NAMES, StatisticalModels, resolve
 from lstmkit.forecast.series import SeriesData, common_timeline, position, read_series, time_text
 
@@ -228,7 +229,8 @@ def backtest(
     if rows is None:
         raise ValueError("no origin could be forecast: every one has missing values among its last "
                          f"lookback={first.lookback} points; fit with missing='interpolate'.")
-    levels = sorted({level for f in forecasters.values() for level in f.levels})
+    levels = [*sorted({level for f in forecasters.values() for level in f.levels}),  # and the quantile bands
+              *dict.fromkeys(band_label(f.quantiles) for f in forecasters.values() if f.quantiles)]
     table = rows.frame(levels)
     names = [*forecasters, *BASELINE_NAMES, *(STATISTICAL_NAMES if statistical else ())]
     metrics = score_table(table, levels).reindex(names)

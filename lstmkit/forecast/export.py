@@ -46,13 +46,22 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         raise ValueError(f"series_id={series_id!r} is not one of the fitted series {ids[:5]}.")
     scalers = forecaster.scalers_[ids[0] if series_id is None else series_id]
     widths = (1, len(forecaster.past_names_), len(forecaster.future_names_))
-    pieces = [_affine(scaler, width) for scaler, width in zip(scalers, widths)]
+    logged = scalers.logged  # transform="log" or chosen by "auto": log first, then the inner scaler
+    target = scalers.target.inner if logged else scalers.target
+    pieces = [_affine(scaler, width) for scaler, width in zip((target, *scalers[1:]), widths)]
     scale, shift = (np.concatenate([piece[k] for piece in pieces]) for k in (0, 1))
     features = len(scale)
 
     graph = OnnxGraph()
     onnx = graph.onnx
-    x = graph.op("Add", [graph.op("Mul", ["x", graph.constant(scale)]), graph.constant(shift)])
+    x = "x"
+    if logged:  # the target column on the log scale, the covariates as they are
+        ends = graph.constant([1], dtype=np.int64), graph.constant([2**62], dtype=np.int64)
+        axis = graph.constant([2], dtype=np.int64)
+        first = graph.op("Slice", [x, graph.constant([0], dtype=np.int64), ends[0], axis])
+        first = graph.op("Log", [graph.op("Max", [first, graph.constant(np.float32(np.finfo(np.float32).tiny))])])
+        x = graph.op("Concat", [first, graph.op("Slice", [x, ends[0], ends[1], axis])], axis=2)
+    x = graph.op("Add", [graph.op("Mul", [x, graph.constant(scale)]), graph.constant(shift)])
     level = None
     if forecaster.relative:  # the target column minus its value at the window's last step
         last = graph.op("Slice", [x, *(graph.constant(v, dtype=np.int64) for v in ([-1, 0], [2**62, 1], [1, 2]))])
@@ -60,13 +69,18 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         target_only = np.eye(features, dtype=np.float32)[0]
         x = graph.op("Sub", [x, graph.op("Mul", [last, graph.constant(target_only)])])
     outputs = []
-    for member in forecaster.members_:
-        y, _ = sequential_graph(member, graph, x, None)
+    lookbacks = forecaster.member_lookbacks_ or [forecaster.lookback] * len(forecaster.members_)
+    for member, lookback in zip(forecaster.members_, lookbacks):
+        own = x if lookback == forecaster.lookback else graph.op(  # lookback="auto": the member's last steps
+            "Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (forecaster.lookback - lookback, 2**62, 1))])
+        y, _ = sequential_graph(member, graph, own, None)
         outputs.append(graph.op("Reshape", [y, graph.constant([1, -1, forecaster.steps], dtype=np.int64)]))
     y = _median(graph, outputs)
     if level is not None:
         y = graph.op("Add", [y, level])
     y = graph.op("Div", [graph.op("Sub", [y, graph.constant(shift[0])]), graph.constant(scale[0])])
+    if logged:
+        y = graph.op("Exp", [graph.op("Min", [y, graph.constant(np.float32(80.0))])])  # float32 exp: inf past ~88
     inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", forecaster.lookback, features])]
     return model_proto(graph, inputs, y, ["batch", forecaster.horizon],
                        f"lstmkit Forecaster (lookback {forecaster.lookback}, horizon {forecaster.horizon})")

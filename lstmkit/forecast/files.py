@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lstmkit.forecast.padding import MIN_CONTEXT
+from lstmkit.forecast.quantiles import QuantileHead
 from lstmkit.forecast.series import SeriesData, index_from_spec
 from lstmkit.forecast.windows import Scalers
 from lstmkit.models import Sequential, materialize
@@ -50,12 +52,20 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
         "tuning": forecaster.tuning_,
+        "lookbacks": forecaster.member_lookbacks_, "lookback_choice": forecaster.lookback_choice_,
         "comparison": None if forecaster.comparison_metrics_ is None else {
             "note": forecaster.comparison_note_,
             "metrics": forecaster.comparison_metrics_.reset_index().to_dict(orient="list")},
     }
     tensors = {f"members.{j}.{key}": value for j, member in enumerate(forecaster.members_)
                for key, value in member.state_dict().items()}
+    if forecaster.quantile_head_ is not None:  # lstmkit.forecast.quantiles
+        config["quantile_head"] = {"best_epoch": forecaster.quantile_head_.best_epoch,
+                                   "coverage": forecaster.quantile_coverage_,
+                                   "widen": forecaster.quantile_head_.widen.tolist()}
+        tensors.update((f"quantile.{key}", value) for key, value in forecaster.quantile_head_.state_dict().items())
+    if len(set(forecaster.member_lookbacks_)) > 1:  # lookback="auto" kept several: one network config each
+        config["models"] = [member.get_config() for member in forecaster.members_]
     write_model_file(path, config, tensors)
 
 
@@ -80,6 +90,10 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
         "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
+        "lookbacks": ListOf(Int(1), _MANY), "models": ListOf(Anything(), _MANY),  # each member's, when they differ
+        "lookback_choice": Nullable(Anything()),  # lookback="auto": what was tried and kept; shown only
+        "quantile_head": Fields({"best_epoch": Int(0), "coverage": Nullable(Float()),  # Forecaster(quantiles=...)
+                                 "widen": _NUMBERS}, required={"best_epoch", "coverage", "widen"}),
         "comparison": Nullable(Fields({"note": Str(), "metrics": MapOf(ListOf(Anything(), _MANY))},
                                       required={"note", "metrics"})),  # the statistical models' scores
     }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
@@ -99,15 +113,38 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         forecaster = cls(**settings)  # its own range checks
         forecaster.statistical = statistical
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
-        if len(config["best_epochs"]) != forecaster.ensemble:  # before building a member per ensemble entry
-            raise ConfigError("config.best_epochs", config["best_epochs"], f"{forecaster.ensemble} entries (ensemble)")
-        members = [Sequential.check_config(config["model"], "config.model") for _ in range(forecaster.ensemble)]
-        _check_consistent(forecaster, config, members[0])
+        lookbacks = config.get("lookbacks", [forecaster.lookback] * forecaster.ensemble)  # older files: one
+        if not forecaster.auto_lookback and set(lookbacks) != {forecaster.lookback}:
+            raise ConfigError("config.lookbacks", lookbacks, f"lookback={forecaster.lookback} for every member")
+        if not lookbacks or len(lookbacks) % forecaster.ensemble or (
+                not forecaster.auto_lookback and len(lookbacks) != forecaster.ensemble):
+            raise ConfigError("config.lookbacks", lookbacks, f"a multiple of ensemble={forecaster.ensemble} entries")
+        forecaster.lookback, forecaster.member_lookbacks_ = max(lookbacks), list(lookbacks)
+        if len(config["best_epochs"]) != len(lookbacks):  # before building a member per entry
+            raise ConfigError("config.best_epochs", config["best_epochs"], f"{len(lookbacks)} entries (one per member)")
+        models = config.get("models", [config["model"]] * len(lookbacks))
+        if len(models) != len(lookbacks):
+            raise ConfigError("config.models", f"<{len(models)} configs>", f"{len(lookbacks)} (one per member)")
+        members = [Sequential.check_config(model, f"config.models[{j}]") for j, model in enumerate(models)]
+        for member, lookback in zip(members, lookbacks):
+            _check_consistent(forecaster, config, member, lookback)
+        if bool(forecaster.quantiles) != ("quantile_head" in config):
+            raise ConfigError("config.quantile_head", config.get("quantile_head"),
+                              f"a head exactly when `quantiles` are set (quantiles={list(forecaster.quantiles)})")
+        quantile_head = QuantileHead(forecaster.quantiles, forecaster.units, forecaster.horizon) \
+            if forecaster.quantiles else None
+        if quantile_head is not None and len(config["quantile_head"]["widen"]) != forecaster.horizon:
+            raise ConfigError("config.quantile_head.widen", config["quantile_head"]["widen"],
+                              f"{forecaster.horizon} numbers, one per horizon step")
     except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
         raise file.error(str(err)) from None
     for j, member in enumerate(members):
         file.check_weights(member.weight_shapes(), prefix=f"members.{j}.")
-    extra = [name for name in file.entries if not name.startswith(tuple(f"members.{j}." for j in range(len(members))))]
+    prefixes = tuple(f"members.{j}." for j in range(len(members)))
+    if quantile_head is not None:
+        file.check_weights(quantile_head.weight_shapes(), prefix="quantile.")
+        prefixes += ("quantile.",)
+    extra = [name for name in file.entries if not name.startswith(prefixes)]
     if extra:
         raise file.error(f"it holds tensors of no member: {extra[:3]}")
     tensors = file.tensors()
@@ -120,16 +157,22 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
             member.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=forecaster.learning_rate))
             member.eval()
             forecaster.members_.append(member)
+        if quantile_head is not None:
+            quantile_head.load({k[len("quantile."):]: v for k, v in tensors.items() if k.startswith("quantile.")})
+            quantile_head.best_epoch = config["quantile_head"]["best_epoch"]
+            quantile_head.widen = np.asarray(config["quantile_head"]["widen"], dtype=np.float64)
+            forecaster.quantile_head_ = quantile_head
         _restore(forecaster, config)
     except Exception as err:  # the checks above should leave none: whatever it is, the file is at fault
         raise file.error(f"{type(err).__name__}: {err}") from None
     return forecaster
 
 
-def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network: Sequential) -> None:
-    """The settings against each other; raises ConfigError naming the key."""
+def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network: Sequential, lookback: int) -> None:
+    """The settings against each other (`network` is a member reading `lookback` steps); raises
+    ConfigError naming the key."""
     features = 1 + len(config["past_names"]) + len(config["future_names"])
-    expected = (forecaster.lookback, features)
+    expected = (lookback, features)
     if network.built_input_shape is None or tuple(network.built_input_shape) != expected:
         raise ConfigError("config.model.build_input_shape", network.built_input_shape,
                           f"{list(expected)} (lookback, features)")
@@ -148,8 +191,10 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
     for index, entry in enumerate(config["series"]):
         key, past, future = f"config.series[{index}]", len(config["past_names"]), len(config["future_names"])
         kept = len(entry["values"])  # the last lookback points; a short series keeps all it has
-        if not 1 <= kept <= forecaster.lookback:
-            raise ConfigError(f"{key}.values", f"<{kept} values>", f"1 to lookback={forecaster.lookback} values")
+        most = max(forecaster.lookback, MIN_CONTEXT + forecaster.steps)  # Forecaster._tail
+        if not 1 <= kept <= most:
+            raise ConfigError(f"{key}.values", f"<{kept} values>",
+                              f"1 to {most} values (lookback={forecaster.lookback})")
         if len(entry["past"]) != kept or any(len(row) != past for row in entry["past"]):
             raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{kept} rows of {past}")
         if len(entry["future"]) < kept or any(len(row) != future for row in entry["future"]):
@@ -164,6 +209,8 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.quantiles_ = {int(level): np.asarray(q, dtype=np.float64) for level, q in config["quantiles"].items()}
     forecaster.calibration_ = config["calibration"]
     forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none
+    forecaster.lookback_choice_ = config.get("lookback_choice")
+    forecaster.quantile_coverage_ = (config.get("quantile_head") or {}).get("coverage")
     metrics = config["validation_metrics"]
     forecaster.validation_metrics_ = None if metrics is None else pd.DataFrame(metrics).set_index("model")
     comparison = config.get("comparison")  # files written before the statistical models have none

@@ -38,8 +38,10 @@ from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
 from lstmkit.forecast.baselines import seasonal_naive
 from lstmkit.forecast.files import load_forecaster, save_forecaster
+from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose
 from lstmkit.forecast.metrics import format_table, score_table, verdict
-from lstmkit.forecast.network import CELLS, Padded, build_network, check_cell, forecast_scaled, train_network
+from lstmkit.forecast.network import CELLS, Padded, build_network, check_cell, forecast_scaled, narrowed, train_network
+from lstmkit.forecast.quantiles import QuantileHead, band_label, check_quantiles, column_name, features, window_features
 from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
                                      window_origins)
 from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec,
@@ -65,7 +67,9 @@ class Forecaster:
     """Forecast one or many series `horizon` steps ahead from the last `lookback` values.
 
     Args:
-        lookback: past steps the LSTM reads (L); about 2-3 seasons works well.
+        lookback: past steps the LSTM reads (L); about 2-3 seasons works well. "auto": 1, 2 and 3 x
+            max(season, horizon) are each trained and scored on the validation tail, and the best of them
+            alone or their median is kept (lstmkit.forecast.lookbacks); `summary()` says which and why.
         horizon: steps to forecast (H).
         units, layers, dropout: the recurrent stack: `layers` LSTM(units) layers (or GRU, SimpleRNN:
             see `cell`), each followed by Dropout(dropout) when dropout > 0, then Dense(H)
@@ -82,7 +86,8 @@ class Forecaster:
         season: observations per season for the baselines and MASE; inferred from the time
             index when None (12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly).
         levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
-        ensemble: train this many models (seeds seed, seed+1, ...) and take their median.
+        ensemble: train this many models (seeds seed, seed+1, ...) and take their median (with
+            lookback="auto": this many per lookback kept).
         validation_split: fraction of the windows, the latest, held out as the validation tail.
         missing: "interpolate" (with a warning), "drop" (skip windows touching a gap) or "error".
         seed: makes training repeatable on CPU.
@@ -92,6 +97,10 @@ class Forecaster:
             origin costs three model fits: about a second for a seasonal monthly series).
         model: any lstmkit Sequential whose input is (lookback, features) and output (H,) or
             (H, 1) (1 for "recursive"); trained copies of it replace the default stack.
+        quantiles: probabilities, e.g. (0.1, 0.5, 0.9): a head on the first model's LSTM state, trained
+            on the pinball loss, forecasts these quantiles directly (lstmkit.forecast.quantiles); `predict()`
+            adds columns q_0.1, q_0.5, q_0.9 and `backtest()` the coverage of the outer band. Direct
+            strategy, default stack only; None for none.
 
     Example:
         >>> fc = Forecaster(lookback=36, horizon=12, levels=(80, 95)).fit(load_airline_passengers())
@@ -101,7 +110,7 @@ class Forecaster:
 
     def __init__(
         self,
-        lookback: int,
+        lookback: int | str,
         horizon: int,
         units: int = 32,
         layers: int = 1,
@@ -123,8 +132,13 @@ class Forecaster:
         seed: int = 0,
         model: Sequential | None = None,
         statistical: bool | None = False,
+        quantiles: Sequence[float] | None = None,
     ) -> None:
-        self.lookback = _positive_int(lookback, "lookback")
+        self.auto_lookback = lookback == AUTO
+        if isinstance(lookback, str) and not self.auto_lookback:
+            raise ValueError(f"`lookback` must be a whole number of steps or 'auto'; got {lookback!r}.")
+        # With "auto" the lookback is chosen at fit; until then the shortest a series can take.
+        self.lookback = 1 if self.auto_lookback else _positive_int(lookback, "lookback")
         self.horizon = _positive_int(horizon, "horizon")
         self.units = _positive_int(units, "units")
         self.layers = _positive_int(layers, "layers")
@@ -149,22 +163,32 @@ class Forecaster:
         self.model = model
         resolve_statistical(statistical)  # checks the value, and that statsforecast is there for True
         self.statistical = statistical
+        self.quantiles = check_quantiles(quantiles)
+        if self.quantiles and (strategy != "direct" or model is not None):
+            raise ValueError(f"`quantiles` train a head of the default stack with strategy='direct'; got "
+                             f"strategy={strategy!r}{' and a model=' if model is not None else ''}. Use "
+                             f"strategy='direct' without `model`, or leave `quantiles` out.")
+        self.quantile_head_: QuantileHead | None = None
         self.members_: list[Sequential] = []
         self.histories_: list[History] = []
         self.tuning_: dict[str, Any] | None = None  # what Forecaster.tune found
+        self.lookback_choice_: dict[str, Any] | None = None  # lookback="auto": candidates, scores, choice
+        self.member_lookbacks_: list[int] = []  # the steps each member reads
         self._extra_callbacks: list[Any] = []  # given to every member's fit (tune's pruning)
 
     # -- configuration -----------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (without `model`) as plain values."""
         return {
-            "lookback": self.lookback, "horizon": self.horizon, "units": self.units, "layers": self.layers,
+            "lookback": AUTO if self.auto_lookback else self.lookback, "horizon": self.horizon, "units": self.units,
+            "layers": self.layers,
             "dropout": self.dropout, "cell": self.cell, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "scaler": self.scaler, "transform": self.transform,
             "strategy": self.strategy, "relative": self.relative, "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
             "seed": self.seed, "statistical": self.statistical,
+            "quantiles": list(self.quantiles) if self.quantiles else None,
         }
 
     def clone(self) -> "Forecaster":
@@ -178,6 +202,8 @@ class Forecaster:
 
     def min_length(self) -> int:
         """The fewest points a series needs for fit (with a validation tail when one is asked for)."""
+        if self.auto_lookback and self.members_:  # fitted: as before the lookback was chosen
+            return self.clone().min_length()
         length = self.lookback + self.horizon
         while self.validation_split > 0 and self._validation_start(length) is None:
             length += 1
@@ -251,6 +277,9 @@ class Forecaster:
         if self.model is not None:
             raise ValueError("tune() searches the layers of the default LSTM stack, but this Forecaster was given "
                              "model=...; create it without `model` to tune it.")
+        if self.auto_lookback:
+            raise ValueError("tune() searches the lookback itself; create the Forecaster with a whole-number lookback "
+                             "(e.g. suggest_lookback(len(series), horizon, season)) to tune it.")
         n_trials = _positive_int(n_trials, "n_trials")
         positive_number(timeout, "timeout", optional=True, hint="It is in seconds.")
         series, past_names, future_names = read_series(
@@ -270,30 +299,83 @@ class Forecaster:
 
     def _fit_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str],
                     verbose: int = 0, distributed: str = "auto") -> None:
+        self.season_, self.season_note_ = infer_season(series[0].index, self.season)
+        tried = [self.lookback]
+        if self.auto_lookback:  # every candidate shares the split of the longest (lstmkit.forecast.lookbacks)
+            tried = candidates(max(len(item) for item in series), self.horizon, self.season_)
+            self.lookback = tried[-1]
         self._check_series(series, past_names, future_names)
         self.past_names_, self.future_names_ = past_names, future_names
-        self.season_, self.season_note_ = infer_season(series[0].index, self.season)
         self.scalers_ = {item.id: fit_scalers(self.scaler, item, self._validation_start(len(item)) or len(item),
                                               self.transform, self.season_)
                          for item in series}  # too-short series too: predict() reads them
-        self.tails_ = [self._tail(item) for item in series]
         self.index_specs_ = {item.id: index_spec(item.index) for item in series}
-        series = split_short(series, self.steps, self.season_)
+        every_series, series = series, split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
-        if any(len(item) < self.lookback + self.horizon for item in series):
-            train, validation = self._padded_windows(series, starts)
+        self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
+        for lookback in tried:
+            if any(len(item) < lookback + self.horizon for item in series):
+                train, validation = self._padded_windows(series, starts, lookback)
+            else:
+                train, validation = self._windows(series, starts, lookback)
+            features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
+            for member in range(self.ensemble):
+                model = build_network(self, features, lookback)
+                history, best_epoch = train_network(model, self, train, validation, member, verbose, distributed)
+                self.members_.append(model)
+                self.histories_.append(history)
+                self.best_epochs_.append(best_epoch)
+                self.member_lookbacks_.append(lookback)
+        val_origins = [(item, range(start, len(item) - self.horizon + 1))
+                       for item, start in zip(series, starts) if start is not None]
+        self.lookback_choice_ = self._choose_lookbacks(tried, val_origins) if self.auto_lookback else None
+        self.tails_ = [self._tail(item) for item in every_series]
+        self.quantile_head_ = self._fit_quantiles(series, starts) if self.quantiles else None
+        self._score_validation(val_origins)
+
+    def _fit_quantiles(self, series: list[SeriesData], starts: list[int | None]) -> QuantileHead:
+        """The pinball-loss head on the first member's features (lstmkit.forecast.quantiles)."""
+        lookback = self.member_lookbacks_[0]
+        if any(len(item) < lookback + self.horizon for item in series):
+            train, validation = self._padded_windows(series, starts, lookback)
         else:
-            train, validation = self._windows(series, starts)
-        self.members_, self.histories_, self.best_epochs_ = [], [], []
-        features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
-        for member in range(self.ensemble):
-            model = build_network(self, features)
-            history, best_epoch = train_network(model, self, train, validation, member, verbose, distributed)
-            self.members_.append(model)
-            self.histories_.append(history)
-            self.best_epochs_.append(best_epoch)
-        self._score_validation([(item, range(start, len(item) - self.horizon + 1))
-                                for item, start in zip(series, starts) if start is not None])
+            train, validation = self._windows(series, starts, lookback)
+        member = self.members_[0]
+        head = QuantileHead(self.quantiles, self.units, self.horizon)
+        return head.fit(features(member, train), None if validation is None else features(member, validation),
+                        self.seed)
+
+    def _choose_lookbacks(self, tried: list[int], val_origins: list[tuple[SeriesData, range]]) -> dict[str, Any]:
+        """lookback="auto": score each candidate, and the median of all, on the validation tail; keep the
+        best's members (lstmkit.forecast.lookbacks). Returns the record summary() shows."""
+        groups = {str(lookback): [j for j, l in enumerate(self.member_lookbacks_) if l == lookback]
+                  for lookback in tried}
+        if len(tried) > 1:
+            groups[ALL] = list(range(len(self.members_)))
+        errors: dict[str, list[np.ndarray]] = {name: [] for name in groups}
+        for item, origins in val_origins:
+            for first in range(0, len(origins), _SCORE_CHUNK):
+                chunk = origins[first : first + _SCORE_CHUNK]
+                scalers = self.scalers_[item.id]
+                contexts, ahead, lengths = self._contexts(item, scalers, chunk, self.horizon)
+                known = ~np.isnan(contexts[:, :, : 1 + item.past.shape[1]]).any(axis=(1, 2))
+                if not known.any():
+                    continue
+                actual = scale_target(scalers, np.stack([item.values[o : o + self.horizon] for o in chunk]))[known]
+                for name, members in groups.items():
+                    scaled = forecast_scaled([self.members_[j] for j in members], contexts[known], ahead[known],
+                                             self.horizon, self.strategy, self.relative,
+                                             None if lengths is None else lengths[known],
+                                             [self.member_lookbacks_[j] for j in members])
+                    errors[name].append(np.abs(actual - scaled).ravel())
+        scores = {name: float(np.nanmean(np.concatenate(parts))) if parts else float("nan")
+                  for name, parts in errors.items()}
+        chosen = choose(scores) if len(tried) > 1 else str(tried[0])
+        kept = groups[chosen]
+        for name in ("members_", "histories_", "best_epochs_", "member_lookbacks_"):
+            setattr(self, name, [getattr(self, name)[j] for j in kept])
+        self.lookback = max(self.member_lookbacks_)
+        return {"candidates": tried, "errors": scores if any(errors.values()) else {}, "chosen": chosen}
 
     def _check_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str]) -> None:
         # Series shorter than lookback + horizon train on padded windows; only when none is that long
@@ -311,7 +393,7 @@ class Forecaster:
                              "origin are unknown. Use strategy='direct', or pass them as future_covariates if "
                              "they are known ahead.")
 
-    def _windows(self, series: list[SeriesData], starts: list[int | None]
+    def _windows(self, series: list[SeriesData], starts: list[int | None], lookback: int
                  ) -> tuple[WindowedSeries, WindowedSeries | None]:
         """Training windows (targets end before the validation tail) and validation windows
         (origins in the tail) of all series, ready for the network: the feature matrices of the
@@ -319,33 +401,34 @@ class Forecaster:
         matrices, train, validation, offset = [], [], [], 0
         for item, start in zip(series, starts):
             matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
-            origins = known_origins(matrix, self.lookback, self.steps)
+            origins = known_origins(matrix, lookback, self.steps)
             end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
-            train.append(offset + origins[:end] - self.lookback)
+            train.append(offset + origins[:end] - lookback)
             if start is not None:
-                validation.append(offset + origins[origins >= start] - self.lookback)
+                validation.append(offset + origins[origins >= start] - lookback)
             matrices.append(np.where(np.isnan(matrix), 0.0, matrix))  # unknown values lie outside those windows
             offset += len(matrix)
         train_starts = np.concatenate(train)
         validation_starts = np.concatenate(validation) if validation else train_starts[:0]
         if len(train_starts) == 0:
             raise ValueError("no training window is free of missing values; use missing='interpolate'.")
-        windows = WindowedSeries(np.concatenate(matrices), self.lookback, self.steps, target_columns=[0],
+        windows = WindowedSeries(np.concatenate(matrices), lookback, self.steps, target_columns=[0],
                                  relative=self.relative, starts=np.concatenate([train_starts, validation_starts]))
         validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
         return windows.subset(slice(0, len(train_starts))), validation_windows
 
-    def _padded_windows(self, series: list[SeriesData], starts: list[int | None]) -> tuple[Padded, Padded | None]:
+    def _padded_windows(self, series: list[SeriesData], starts: list[int | None], lookback: int
+                        ) -> tuple[Padded, Padded | None]:
         """As `_windows`, when some series are shorter than lookback + horizon: every window with
         MIN_CONTEXT to lookback real steps, as arrays (inputs, targets, lengths) in memory."""
         train, validation = [], []
         for item, start in zip(series, starts):
             matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
-            origins = window_origins(matrix, self.lookback, self.steps)
+            origins = window_origins(matrix, lookback, self.steps)
             end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
-            train.append(padded_windows(matrix, origins[:end], self.lookback, self.steps))
+            train.append(padded_windows(matrix, origins[:end], lookback, self.steps))
             if start is not None:
-                validation.append(padded_windows(matrix, origins[origins >= start], self.lookback, self.steps))
+                validation.append(padded_windows(matrix, origins[origins >= start], lookback, self.steps))
 
         def stacked(parts: list[Padded]) -> Padded:
             inputs, targets, lengths = (np.concatenate(column) for column in zip(*parts))
@@ -362,7 +445,16 @@ class Forecaster:
 
     def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int,
                          lengths: np.ndarray | None = None) -> np.ndarray:
-        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths)
+        lookbacks = self.member_lookbacks_ if set(self.member_lookbacks_) != {self.lookback} else None
+        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths,
+                               lookbacks)
+
+    def _quantiles_scaled(self, contexts: np.ndarray, lengths: np.ndarray | None, horizon: int) -> np.ndarray:
+        """The quantile network's forecasts (N, horizon, Q) in scaled units, sorted along Q."""
+        own, own_lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])
+        x, level = relative_inputs(own, self.relative, own_lengths)
+        outputs = self.quantile_head_.predict(window_features(self.members_[0], x, own_lengths))
+        return outputs[:, :horizon] + level[:, None, None]
 
     def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -380,11 +472,14 @@ class Forecaster:
         self.quantiles_: dict[int, np.ndarray] = {}
         self.calibration_: str | None = None
         self.validation_ = None
+        self.quantile_coverage_: float | None = None
         self.validation_metrics_ = None
         self.comparison_metrics_ = None
         if not val_origins:
             return
-        residuals, rows = [], TidyRows(self.horizon, self.season_)
+        residuals, outside, rows = [], [], TidyRows(self.horizon, self.season_)
+        if self.quantile_head_ is not None:
+            self.quantile_head_.widen[:] = 0.0  # the head's own band, before calibration
         compared = self._comparison_origins(val_origins)
         comparison = TidyRows(self.horizon, self.season_, StatisticalModels(self.season_)) if compared else None
         # Origins in chunks, so the stacked contexts stay O(chunk · lookback), never O(N · lookback).
@@ -401,6 +496,10 @@ class Forecaster:
             scaled = self._forecast_scaled(contexts, ahead, self.horizon, lengths)
             actual = np.stack([item.values[o : o + self.horizon] for o in origins])
             residuals.append(scale_target(scalers, actual) - scaled)
+            if self.quantile_head_ is not None:
+                bounds = self._quantiles_scaled(contexts, lengths, self.horizon)[..., [0, -1]]
+                truth = residuals[-1] + scaled
+                outside.append(np.maximum(bounds[..., 0] - truth, truth - bounds[..., 1]))  # CQR's scores
             forecasts = unscale_target(scalers, scaled)
             for k, origin in enumerate(origins):
                 rows.add(item, origin, {"lstm": (forecasts[k], {})})
@@ -409,6 +508,10 @@ class Forecaster:
         if not residuals:
             return
         residuals = np.concatenate(residuals)
+        if outside:
+            scores = np.concatenate(outside)
+            self.quantile_coverage_ = float(np.mean(scores[~np.isnan(scores)] <= 0))
+            self.quantile_head_.calibrate(scores)
         self.quantiles_ = intervals.conformal_quantiles(residuals, self.levels)
         self.calibration_ = f"validation tail ({len(residuals)} residuals per horizon step)"
         self.calibration_size_ = len(residuals)
@@ -442,8 +545,8 @@ class Forecaster:
                 columns) or an array (horizon, K).
 
         Returns:
-            DataFrame indexed by time: "id" (many series), "forecast", and "lower_XX"/"upper_XX"
-            for each interval level.
+            DataFrame indexed by time: "id" (many series), "forecast", "lower_XX"/"upper_XX"
+            for each interval level, and "q_0.1", ... for each of `quantiles`.
         """
         self._require_fitted("predict()")
         horizon = self.horizon if horizon is None else _positive_int(horizon, "horizon")
@@ -466,7 +569,10 @@ class Forecaster:
         for item, (times, forecast, bands) in zip(series, results):
             frame = pd.DataFrame({"forecast": forecast}, index=times)
             for level, (lower, upper) in bands.items():
-                frame[f"lower_{level}"], frame[f"upper_{level}"] = lower, upper
+                if isinstance(level, int):
+                    frame[f"lower_{level}"], frame[f"upper_{level}"] = lower, upper
+            for tau in self.quantiles if self.quantile_head_ is not None else ():
+                frame[column_name(tau)] = bands[column_name(tau)][0]
             if many:
                 frame.insert(0, "id", item.id)
             frames.append(frame)
@@ -483,7 +589,9 @@ class Forecaster:
 
     def _predict_series(self, series: list[SeriesData], horizon: int
                         ) -> list[tuple[pd.Index, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]]:
-        """(times, forecast (h,), {level: (lower, upper)}) for each series, in original units."""
+        """(times, forecast (h,), bands) for each series, in original units. bands: {level: (lower, upper)}
+        of the conformal intervals and, with `quantiles`, {"q10-q90": (lowest, highest quantile)} and
+        {"q_0.1": (values, values), ...}, each (h,)."""
         results = []
         for item in series:
             if item.id not in self.scalers_:
@@ -491,14 +599,21 @@ class Forecaster:
             times = future_index(item.index, horizon)
             if too_short(item, self.steps):
                 forecast = seasonal_naive(item.values, horizon, self.season_)
-                results.append((times, forecast, {level: (np.full(horizon, np.nan),) * 2 for level in self.quantiles_}))
+                labels = [*self.quantiles_, *([band_label(self.quantiles)] if self.quantile_head_ else []),
+                          *[column_name(tau) for tau in (self.quantiles if self.quantile_head_ else ())]]
+                results.append((times, forecast, {label: (np.full(horizon, np.nan),) * 2 for label in labels}))
                 continue
             scalers = self.scalers_[item.id]
             contexts, ahead, lengths = self._contexts(item, scalers, [len(item)], horizon)
             self._check_known(item, contexts, ahead, horizon)
             scaled = self._forecast_scaled(contexts, ahead, horizon, lengths)[0]
-            bands = {level: (unscale_target(scalers, scaled - q[:horizon]),
-                             unscale_target(scalers, scaled + q[:horizon])) for level, q in self.quantiles_.items()}
+            bands: dict[Any, tuple[np.ndarray, np.ndarray]] = {
+                level: (unscale_target(scalers, scaled - q[:horizon]), unscale_target(scalers, scaled + q[:horizon]))
+                for level, q in self.quantiles_.items()}
+            if self.quantile_head_ is not None:  # the outer quantiles, under their band's label
+                quantiles = unscale_target(scalers, self._quantiles_scaled(contexts, lengths, horizon)[0].T)
+                bands[band_label(self.quantiles)] = (quantiles[0], quantiles[-1])
+                bands.update((column_name(tau), (values, values)) for tau, values in zip(self.quantiles, quantiles))
             results.append((times, unscale_target(scalers, scaled), bands))
         return results
 
@@ -522,7 +637,8 @@ class Forecaster:
         if item is None:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
         contexts, _, lengths = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
-        return relative_inputs(contexts, self.relative, lengths)[0], item.index[-self.lookback:]
+        contexts, lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])  # what member 0 reads
+        return relative_inputs(contexts, self.relative, lengths)[0], item.index[-self.member_lookbacks_[0]:]
 
     def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
         future_start = 1 + item.past.shape[1]
@@ -540,8 +656,9 @@ class Forecaster:
                 f"predict(future_covariates=...), or in fit's future_covariates covering the horizon.")
 
     def _tail(self, item: SeriesData) -> SeriesData:
-        """The last `lookback` points (and the future-known covariates after them), kept for predict()."""
-        start = max(0, len(item) - self.lookback)
+        """The last `lookback` points (and the future-known covariates after them), kept for predict(); at
+        least MIN_CONTEXT + steps, so a lookback shorter than that is not taken for a series too short."""
+        start = max(0, len(item) - max(self.lookback, MIN_CONTEXT + self.steps))
         return SeriesData(item.id, item.index[start:], item.values[start:], item.past[start:],
                           item.future[start:])
 
@@ -587,6 +704,10 @@ class Forecaster:
             self._transform_note(),
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
+        if self.lookback_choice_:
+            lines[-1] = (f"Kept {len(self.members_)} model(s) (lookbacks {self.member_lookbacks_}); best epochs "
+                         f"{self.best_epochs_} of at most {self.epochs}.")
+            lines.insert(-1, choice_text(self.lookback_choice_))
         if self.validation_metrics_ is not None:
             lines += ["Validation tail (the latest windows, never trained on):",
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
@@ -604,6 +725,13 @@ class Forecaster:
         if self.quantiles_:
             lines.append(f"Intervals {', '.join(f'{l}%' for l in self.quantiles_)}: split conformal from the "
                          f"{self.calibration_}.")
+        if self.quantile_head_ is not None:
+            coverage = ("" if self.quantile_coverage_ is None else
+                        f"; the {band_label(self.quantiles)} band held {100 * self.quantile_coverage_:.0f}% of the "
+                        f"validation tail's values (nominal {100 * (self.quantiles[-1] - self.quantiles[0]):.0f}%) and "
+                        f"was calibrated on them (conformalized quantile regression)")
+            lines.append(f"Quantiles {', '.join(f'{q:g}' for q in self.quantiles)}: a pinball-loss head on the first "
+                         f"model's LSTM state (best epoch {self.quantile_head_.best_epoch}){coverage}.")
         return "\n".join(lines)
 
     def _transform_note(self) -> str:

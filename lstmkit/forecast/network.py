@@ -36,18 +36,20 @@ def check_cell(cell: object) -> str:
 Padded = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs (N, L, F), targets (N, H), lengths (N,)
 
 
-def build_network(spec: "Forecaster", features: int) -> Sequential:
+def build_network(spec: "Forecaster", features: int, lookback: int | None = None) -> Sequential:
     """A fresh, compiled network for `spec`: its `model=` architecture (new weights) or
-    `layers` x cell(units) [+ Dropout] + Dense(steps), checked against (lookback, features)."""
+    `layers` x cell(units) [+ Dropout] + Dense(steps), checked against (lookback, features)
+    (`lookback` None: spec.lookback)."""
+    lookback = spec.lookback if lookback is None else lookback
     if spec.model is not None:
         model = Sequential.from_config(spec.model.get_config())
         if model.built_input_shape is None:
-            model.build((spec.lookback, features))
+            model.build((lookback, features))
     else:
         stack: list[Any] = []
         for layer in range(spec.layers):
             stack.append(CELLS[spec.cell](spec.units, return_sequences=layer < spec.layers - 1,
-                                          input_shape=(spec.lookback, features) if layer == 0 else None))
+                                          input_shape=(lookback, features) if layer == 0 else None))
             if spec.dropout > 0:
                 stack.append(Dropout(spec.dropout))
         if spec.strategy == "seq2seq":  # the encoder's last state, repeated, is read by a decoder step by step
@@ -56,11 +58,11 @@ def build_network(spec: "Forecaster", features: int) -> Sequential:
         else:
             stack.append(Dense(spec.steps))
         model = Sequential(stack, name="forecaster")
-    expected = (spec.lookback, features)
+    expected = (lookback, features)
     given = model.built_input_shape
     if len(given) != 2 or any(g is not None and g != e for g, e in zip(given, expected)):
         raise ValueError(
-            f"`model` takes inputs {given} but lookback={spec.lookback} with {features} feature(s) gives "
+            f"`model` takes inputs {given} but lookback={lookback} with {features} feature(s) gives "
             f"{expected}; build it with input_shape={expected}, or leave input_shape out.")
     if tuple(model.output_shape) not in ((spec.steps,), (spec.steps, 1)):
         raise ValueError(
@@ -92,17 +94,37 @@ def train_network(model: Sequential, spec: "Forecaster", train: "WindowedSeries 
     return history, best + 1
 
 
+def narrowed(contexts: np.ndarray, lengths: np.ndarray | None, lookback: int
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The last `lookback` real steps of each window (N, L, F) (real steps first, as
+    lstmkit.forecast.padding lays them out) and their lengths (None when all are full)."""
+    if lookback == contexts.shape[1] and lengths is None:
+        return contexts, None
+    if lengths is None:
+        return contexts[:, contexts.shape[1] - lookback :], None
+    kept = np.minimum(lengths, lookback)
+    out = np.zeros((len(contexts), lookback, contexts.shape[2]), dtype=contexts.dtype)
+    for k, (length, keep) in enumerate(zip(lengths, kept)):
+        out[k, :keep] = contexts[k, length - keep : length]
+    return out, None if (kept == lookback).all() else kept
+
+
 def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.ndarray, horizon: int,
-                    strategy: str, relative: bool, lengths: np.ndarray | None = None) -> np.ndarray:
+                    strategy: str, relative: bool, lengths: np.ndarray | None = None,
+                    lookbacks: list[int] | None = None) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
 
     "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
     `lengths` (N,): windows whose first lengths[i] steps are real (None: all L are).
+    `lookbacks`: the steps each member reads, the last of each window (None: all L).
     """
     def predict(window: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
-        x, level = relative_inputs(window, relative, lengths)
-        outputs = [m.predict(x, batch_size=256, lengths=lengths).reshape(len(x), -1) for m in members]
+        outputs = []
+        for j, member in enumerate(members):
+            own, own_lengths = (window, lengths) if lookbacks is None else narrowed(window, lengths, lookbacks[j])
+            x, level = relative_inputs(own, relative, own_lengths)
+            outputs.append(member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1))
         return np.median(np.stack(outputs), axis=0) + level[:, None]
 
     if strategy != "recursive":

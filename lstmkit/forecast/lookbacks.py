@@ -1,0 +1,54 @@
+"""`Forecaster(lookback="auto")`: a few lookbacks tried, chosen on the validation tail.
+
+The candidates are 1, 2 and 3 times max(season, horizon) (three seasons or horizons at most),
+each shortened, as `suggest_lookback` does, so the longest series keeps room for training
+windows and a validation tail; equal ones are merged. One model (or `ensemble` models, over
+seeds) is trained per candidate. Every candidate shares one split: the validation tail of the
+longest candidate (so the scalers, fitted on the training part, are the same for all), and
+each is scored on it by the mean absolute error of its forecasts in scaled units over every
+origin of the tail. The options are each candidate alone and the median of all of them
+(N-BEATS's ensemble over lookbacks); the one with the lowest validation error is kept (the
+ensemble on a tie). The test data are never seen: the tail is the latest part of the training
+data.
+
+Example (monthly, season 12, horizon 18, 144 points): candidates 18, 36, 54; validation MAE
+0.071, 0.065, 0.080 and 0.060 for the median of all three: all three are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+AUTO = "auto"
+MULTIPLES = (1, 2, 3)
+ALL = "median of all"
+
+
+def candidates(longest: int, horizon: int, season: int) -> list[int]:
+    """The lookbacks tried for a longest series of `longest` points, shortest first."""
+    unit = max(season, horizon)
+    room = max((longest - 2 * horizon) // 2, 1)
+    return sorted({max(1, min(k * unit, room)) for k in MULTIPLES})
+
+
+def choose(errors: dict[str, float]) -> str:
+    """The option (a lookback as text, or ALL) with the lowest validation error; ALL on a tie."""
+    finite = {name: value for name, value in errors.items() if np.isfinite(value)}
+    if not finite:
+        return ALL
+    best = min(finite.values())
+    return ALL if finite.get(ALL) == best else min(finite, key=finite.get)
+
+
+def choice_text(record: dict[str, Any]) -> str:
+    """One line for summary(): the candidates, their validation errors and what was kept."""
+    errors = record.get("errors") or {}
+    scored = ", ".join(f"{name} {value:.4g}" for name, value in errors.items())
+    kept = record["chosen"]
+    what = "the median of all" if kept == ALL else f"lookback {kept} alone"
+    why = (f"validation MAE in scaled units: {scored}" if errors else
+           "no validation tail to choose on (validation_split=0)")
+    return (f"Lookback auto: candidates {', '.join(map(str, record['candidates']))} (1-3 x max(season, horizon)); "
+            f"{why}; kept {what}.")
