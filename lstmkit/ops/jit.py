@@ -53,9 +53,10 @@ def cache_dir() -> str:
 
 def _sources_digest() -> str:
     """A digest of every kernel module's source. numba checks only the compiled function's own
-    file, but kernels inline helpers from other files (fused.optimizer_step inside the batched
-    engine): a folder per digest means any edit or upgrade of any kernel file, of numba or of numpy
-    (whose version numba's typing consults) starts a fresh cache."""
+    file, but kernels inline helpers from other files (the gate routines of gates.py and
+    fused_optimizers.optimizer_step inside every engine): a folder per digest means any edit or
+    upgrade of any kernel file, of numba or of numpy (whose version numba's typing consults)
+    starts a fresh cache."""
     digest = hashlib.sha256(f"numba {numba.__version__} numpy {numpy.__version__}".encode())
     folder = os.path.dirname(os.path.abspath(__file__))
     for name in sorted(os.listdir(folder)):
