@@ -56,7 +56,7 @@ PROBLEMS = {  # name: training file (None: bundled with lstmkit), test file next
     "BasicMotions": "BasicMotions/BasicMotions_TRAIN.ts",
     "JapaneseVowels": "JapaneseVowels/JapaneseVowels_TRAIN.ts",
     "PickupGestureWiimoteZ": "PickupGestureWiimoteZ/PickupGestureWiimoteZ_TRAIN.ts",
-    "PigCVP": "PigCVP/PigCVP_TRAIN.txt",
+    "PigCVP": "PigCVP/PigCVP_TRAIN.txt.gz",
 }
 PUBLISHED = {  # name: (FCN, ResNet) mean test accuracy, Fawaz et al. 2019 (see the module docstring)
     "Chinatown": (0.980, 0.978), "ItalyPowerDemand": (0.963, 0.962), "GunPoint": (1.000, 0.991),

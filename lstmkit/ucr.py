@@ -28,6 +28,7 @@ Bundled problems (`load_classification(name, split)`):
 
 from __future__ import annotations
 
+import gzip
 import os
 from importlib import resources
 from typing import Any, NamedTuple, Sequence
@@ -49,7 +50,8 @@ class UCRData(NamedTuple):
 
 
 def load_ucr(path: str | os.PathLike, classes: Sequence[str] | None = None) -> UCRData:
-    """Read a UCR/UEA archive file (.ts, .tsv, .txt or .arff); see the module docstring.
+    """Read a UCR/UEA archive file (.ts, .tsv, .txt or .arff, each also gzipped as .gz); see the
+    module docstring.
 
     Args:
         path: the file.
@@ -60,13 +62,16 @@ def load_ucr(path: str | os.PathLike, classes: Sequence[str] | None = None) -> U
         ValueError: a malformed line or a label not in `classes`, naming the line.
     """
     path = os.fspath(path)
-    suffix = os.path.splitext(path)[1].lower()
+    compressed = path.lower().endswith(".gz")
+    suffix = os.path.splitext(path[:-3] if compressed else path)[1].lower()
     readers = {".ts": _read_ts, ".tsv": _read_delimited, ".txt": _read_delimited, ".arff": _read_arff}
     if suffix not in readers:
-        raise ValueError(f"{path!r}: unsupported file type {suffix!r}; pass a .ts, .tsv, .txt or .arff file.")
+        raise ValueError(f"{path!r}: unsupported file type {suffix!r}; pass a .ts, .tsv, .txt or .arff file "
+                         f"(or one of those gzipped, ending in .gz).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no UCR/UEA file at {path!r}.")
-    with open(path, encoding="utf-8") as handle:
+    opener = gzip.open if compressed else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         series, raw_labels, declared = readers[suffix](handle.read().splitlines(), path)
     if not series:
         raise ValueError(f"{path!r} holds no cases.")

@@ -141,3 +141,19 @@ def test_unequal_length_problem_trains_with_lengths(tmp_path):
     history = model.fit(data.series, data.labels, lengths=lengths, epochs=2, verbose=0, seed=0)
     assert len(history.history["accuracy"]) == 2
     assert model.predict(data.series, lengths=lengths).shape == (3, 2)
+
+
+def test_gzipped_files_read_as_the_plain_ones(tmp_path):
+    import gzip
+
+    text = "2\t1.0\t2.0\t3.0\n1\t4.0\t5.0\tNaN\n"
+    plain = load_ucr(_write(tmp_path, "G_TRAIN.tsv", text))
+    with gzip.open(tmp_path / "G_TRAIN.tsv.gz", "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    packed = load_ucr(tmp_path / "G_TRAIN.tsv.gz")
+    assert packed.classes == plain.classes == ["1", "2"]
+    np.testing.assert_array_equal(packed.labels, plain.labels)
+    for a, b in zip(packed.series, plain.series):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"unsupported file type '.csv'.*gzipped"):
+        load_ucr(tmp_path / "G_TRAIN.csv.gz")
