@@ -17,7 +17,7 @@ from test_fused import (
     torch_parameters,
 )
 
-from lstmkit.ops import batched, threads
+from lstmkit.ops import batched, blas_threads
 from lstmkit.ops.fused import AdamState, SGDState, lstm_dense_fit
 
 
@@ -131,14 +131,14 @@ def test_bad_input_is_named():
 
 
 def test_blas_runs_on_one_thread_in_the_block_then_as_before():
-    found = threads._blas_threads()
+    found = blas_threads._blas_threads()
     if found is None:
         pytest.skip("scipy's BLAS is not OpenBLAS")
     get_threads, set_threads = found
     before = get_threads()
     set_threads(2)
     try:
-        with threads.one_blas_thread():
+        with blas_threads.one_blas_thread():
             assert get_threads() == 1
         assert get_threads() == 2
     finally:

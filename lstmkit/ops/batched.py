@@ -24,7 +24,7 @@ gate loop (the biases are added there); backward dh_{t-1} = dh_t ⊙ z_t + ds_t 
 dU = H_{t-1}ᵀ dS, and the bias's rows Σ dA and Σ dS.
 
 The GEMMs are numba's np.dot, which calls scipy's OpenBLAS, kept on one thread (see
-lstmkit.ops.threads.one_blas_thread); the gate loops are lstmkit.ops.gates's routines, with σ and
+lstmkit.ops.blas_threads.one_blas_thread); the gate loops are lstmkit.ops.gates's routines, with σ and
 tanh in the data's own precision as in lstmkit.ops.blocked. Buffers are time-major: row t·B + b
 holds sample b at step t, so a step's rows are contiguous and all steps stack into one matrix.
 
@@ -48,7 +48,7 @@ from lstmkit.ops import fused
 from lstmkit.ops.fused_optimizers import AdamState, SGDState, flat_views, optimizer_step
 from lstmkit.ops.gates import gru_backward_rows, gru_forward_rows, lstm_backward_rows, lstm_forward_rows
 from lstmkit.ops.jit import kernel
-from lstmkit.ops.threads import one_blas_thread
+from lstmkit.ops.blas_threads import one_blas_thread
 
 def dense_fit(
     x: np.ndarray,
