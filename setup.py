@@ -5,11 +5,14 @@
 kernels and the first run after the install compiles nothing. `pip install -e .` runs the same
 warm-up on the source tree, into the user's kernel cache (the package folder is the checkout).
 
-The warm-up runs in a child process of the interpreter being installed into. pip builds in an
-isolated environment holding pyproject.toml's build requirements (numba pinned to the version
-constraints.txt pins, so the compiled kernels match the runtime's); PyTorch, too large for that,
-comes from the target environment. Where the warm-up cannot run (no PyTorch installed yet),
-the build goes on without compiled kernels and the first run compiles them, as before.
+The warm-up runs in a child process of the interpreter being installed into, on pip's isolated
+build environment: pyproject.toml's build requirements, numba, numpy and scipy pinned to the
+versions constraints.txt pins (so the compiled kernels match the runtime's), and no PyTorch,
+which a new environment gets only after lstmkit is built. The kernel modules need none
+(lstmkit/warmup.py calls them directly), so the child imports them without lstmkit's package
+__init__ files, which import PyTorch, and with PyTorch blocked, so that every build compiles the
+same kernels whether PyTorch is installed or not. Where the warm-up fails, the build goes on
+without compiled kernels and the first run compiles them.
 """
 
 import json
@@ -21,6 +24,18 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 WARM_UP_SECONDS = 900
+# The child's program: lstmkit.warmup on the lstmkit in `root`, without PyTorch.
+WARM_UP = """
+import os, sys, types
+sys.path[:0] = {paths!r}
+sys.modules["torch"] = None  # import torch fails here, as in a new environment's build
+for name in ("lstmkit", "lstmkit.ops"):  # the packages without their __init__ files (which import torch)
+    package = types.ModuleType(name)
+    package.__path__ = [os.path.join({root!r}, *name.split("."))]
+    sys.modules[name] = package
+from lstmkit.warmup import main
+sys.exit(main({arguments!r}))
+"""
 
 
 def _target_paths():
@@ -32,13 +47,12 @@ def _target_paths():
 
 def warm_up(package_root, arguments):
     """Run lstmkit.warmup on the lstmkit in `package_root`, with this build's packages first, then
-    the target environment's. Returns True when it succeeded."""
+    the target environment's, and without PyTorch. Returns True when it succeeded."""
     target = _target_paths()
     here = os.path.abspath(os.path.dirname(__file__))
     build_env = [path for path in sys.path
                  if path and path not in target and os.path.isdir(path) and os.path.abspath(path) != here]
-    code = ("import sys; sys.path[:0] = {!r}; from lstmkit.warmup import main; sys.exit(main({!r}))"
-            .format([package_root, *build_env], arguments))
+    code = WARM_UP.format(paths=[package_root, *build_env], root=package_root, arguments=arguments)
     try:
         subprocess.run([sys.executable, "-I", "-c", code], check=True, timeout=WARM_UP_SECONDS)
     except (OSError, subprocess.SubprocessError) as error:
@@ -62,4 +76,5 @@ class BuildWithKernels(build_py):
             warm_up(os.path.abspath(self.build_lib), ["--into", kernels])
 
 
-setup(cmdclass={"build_py": BuildWithKernels})
+if __name__ == "__main__":  # as setuptools runs this file; tests/test_warmup.py imports warm_up
+    setup(cmdclass={"build_py": BuildWithKernels})

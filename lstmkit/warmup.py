@@ -1,19 +1,27 @@
-"""Compile the kernels of lstmkit's common engines ahead of a first run: `python -m lstmkit.warmup`.
+"""Compile lstmkit's kernels ahead of a first run, without PyTorch: `python -m lstmkit.warmup`.
 
 The build runs `python -m lstmkit.warmup --into build/lib/lstmkit/_kernels` (setup.py), so the
 wheel carries the compiled kernels and the first `lstmkit demo` after `pip install .` compiles
 nothing (lstmkit.ops.jit reads them from the installed package, read only). Without `--into` it
 fills the user's kernel cache, as `pip install -e .` does.
 
-The kernels are not named here: tiny models are trained and used through the public API, one
-for each engine a user meets first, and whatever kernels those calls use are compiled:
+pip builds lstmkit before it installs PyTorch into a new environment, and its build environment
+holds numba, numpy and scipy but not PyTorch. So nothing here needs PyTorch: each engine's
+kernels (lstmkit.ops.fused, lstmkit.ops.batched, lstmkit.ops.gates, none of which imports it)
+are called directly, on tiny numpy arrays of the types the engines pass them at run time:
+C-contiguous and writeable (numpy views of a model's parameters), all float32 or all float64,
+int64 sample orders, Python ints and bools. tests/test_warmup.py checks that the public API's
+models then compile nothing. The workloads, each for LSTM and GRU, in float32 and float64:
 
-- the per-sample engine (tutorial sizes: W1, the demo), one and two recurrent layers;
-- the batched engine (medium sizes, e.g. W2), on one thread and on two;
-- the blocked backend (large training steps, e.g. W3): one step of a model big enough for it.
+- per-sample: the per-sample engine's fit (tutorial sizes: W1, the demo) and the fused predict,
+  one recurrent layer; per-sample-stacked: the same with two;
+- batched: the batched engine's fit (medium sizes, e.g. W2) on one thread and on two, then predict;
+  batched-stacked: the same with two recurrent layers;
+- blocked: the gate loops of the blocked backend (large LSTM training steps, e.g. W3), as
+  lstmkit.ops.blocked calls them (LSTM only: a large GRU trains on PyTorch's own kernels).
 
-Each for LSTM and GRU, in float32. Other signatures (float64, deeper stacks) compile on first
-use, into the user's cache. `$LSTMKIT_WARMUP` narrows the workloads to those it names (comma
+Other signatures (three or more recurrent layers, read-only input arrays) compile on first use,
+into the user's cache. `$LSTMKIT_WARMUP` narrows the workloads to those it names (comma
 separated, e.g. "per-sample" for the tutorial's kernels only; "none" skips the warm-up).
 """
 
@@ -25,64 +33,92 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 
-# (name, recurrent layers, units, timesteps, features, batch size, threads), each trained for one
-# epoch of one batch. Forward flops of a batch, 2·B·T·gates·H·(F+H) for an LSTM: the batched rows'
-# 5e7 lie between the per-sample engine's limit (2e7) and the blocked backend's (5e8), the large
-# row's 2e9 above it, with room for those limits to move.
-WORKLOADS = (
-    ("per-sample", 1, 4, 5, 1, 1, None),
-    ("per-sample-stacked", 2, 4, 5, 1, 1, None),
-    ("batched-1-thread", 1, 64, 24, 1, 64, 1),
-    ("batched-2-threads", 1, 64, 24, 1, 64, 2),
-    ("large", 1, 192, 50, 8, 128, None),
-)
-
-
+# name: (engine, recurrent layers)
+WORKLOADS = {
+    "per-sample": ("per-sample", 1),
+    "per-sample-stacked": ("per-sample", 2),
+    "batched": ("batched", 1),
+    "batched-stacked": ("batched", 2),
+    "blocked": ("blocked", 1),
+}
+CELLS = ("lstm", "gru")
+DTYPES = (np.float32, np.float64)
 WORKLOADS_ENV = "LSTMKIT_WARMUP"
 
 
-def chosen_workloads() -> tuple[tuple, ...]:
-    """`WORKLOADS`, or those `$LSTMKIT_WARMUP` names."""
+def chosen_workloads() -> tuple[str, ...]:
+    """The names of `WORKLOADS`, or those `$LSTMKIT_WARMUP` names."""
     names = [name.strip() for name in os.environ.get(WORKLOADS_ENV, "").split(",") if name.strip()]
     if not names:
-        return WORKLOADS
-    known = [workload[0] for workload in WORKLOADS]
-    unknown = [name for name in names if name not in known + ["none"]]
+        return tuple(WORKLOADS)
+    unknown = [name for name in names if name not in [*WORKLOADS, "none"]]
     if unknown:
-        raise ValueError(f"${WORKLOADS_ENV} names unknown workloads {unknown}; known: {known}, or none.")
-    return tuple(workload for workload in WORKLOADS if workload[0] in names)
+        raise ValueError(f"${WORKLOADS_ENV} names unknown workloads {unknown}; known: {list(WORKLOADS)}, or none.")
+    return tuple(name for name in WORKLOADS if name in names)
 
 
-def warm_up(print_fn=print) -> dict[str, int]:
-    """Train and predict with each workload's model once, for LSTM and GRU; return
-    `lstmkit.ops.jit.compile_counts()` (signatures loaded from a cache and compiled)."""
-    from lstmkit import Sequential
-    from lstmkit.layers import GRU, LSTM, Dense
-    from lstmkit.ops import jit, threads
+def run_workload(name: str, cell: str, dtype: type) -> None:
+    """Call the kernels of workload `name` for one cell and dtype once (compiling them or loading
+    them from a cache). The blocked backend has LSTM kernels only: for "gru" it does nothing."""
+    from lstmkit.ops import batched, fused
 
+    engine, depth = WORKLOADS[name]
     rng = np.random.default_rng(0)
-    workloads = chosen_workloads()
-    for cell in (LSTM, GRU):
-        for name, depth, units, timesteps, features, batch, thread_count in workloads:
-            start = time.perf_counter()
-            layers = [cell(units, return_sequences=index < depth - 1) for index in range(depth)]
-            model = Sequential([*layers, Dense(1)])
-            model.compile(loss="mse", optimizer="adam")
-            x = rng.standard_normal((batch, timesteps, features)).astype(np.float32)
-            threads.set_num_threads(thread_count)
-            try:
-                model.fit(x, x[:, -1, :1], epochs=1, batch_size=batch, verbose=0, seed=0)
-                model.predict(x[:2])
-            finally:
-                threads.set_num_threads(None)
-            print_fn(f"{cell.__name__} {name}: {time.perf_counter() - start:.1f} s")
+    if engine == "blocked":
+        if cell == "lstm":
+            _blocked_gate_loops(dtype)
+        return
+    samples, timesteps, features, units = 4, 3, 2, 3
+    weights, inputs = [], features
+    for _ in range(depth):  # Keras's layout (lstmkit.ops.fused's docstring)
+        gate_units = fused.CELLS[cell] * units
+        weights += [rng.standard_normal((inputs, gate_units)), rng.standard_normal((units, gate_units)),
+                    rng.standard_normal(fused.bias_shape(cell, units))]
+        inputs = units
+    weights = [(0.1 * w).astype(dtype) for w in [*weights, rng.standard_normal((units, 1)), np.zeros(1)]]
+    x = rng.standard_normal((samples, timesteps, features)).astype(dtype)
+    y = x[:, -1, :1].copy()
+    orders = np.arange(samples, dtype=np.int64)[None]  # one epoch (lstmkit.training.fused_engine)
+    if engine == "per-sample":
+        fused.dense_fit(x, y, weights, fused.AdamState(weights), orders, 1, "mse", cell)
+    else:
+        for threads in (1, 2):
+            batched.dense_fit(x, y, weights, fused.AdamState(weights), orders, samples, "mse", threads, cell)
+    fused.dense_predictor(weights, cell)(x[:2], True)  # lstmkit.training.engine_choice.FusedPredictor
+
+
+def _blocked_gate_loops(dtype: type) -> None:
+    """One step of lstmkit.ops.blocked's forward and backward: its gate loops on time-major
+    buffers (T, B, ·), a step's slice (B, ·) of each."""
+    from lstmkit.ops import gates
+
+    steps, batch, units = 2, 2, 3
+    hidden, cells = np.zeros((steps + 1, batch, units), dtype), np.zeros((steps + 1, batch, units), dtype)
+    z, tanh_cells = np.zeros((steps, batch, 4 * units), dtype), np.zeros((steps, batch, units), dtype)
+    dh, dc = np.zeros((batch, units), dtype), np.zeros((batch, units), dtype)
+    gates.lstm_forward_rows(z[0], None, None, cells[0], cells[1], tanh_cells[0], hidden[1])
+    gates.lstm_backward_rows(z[0], cells[0], tanh_cells[0], dh, dc)
+
+
+def warm_up(print_fn: Callable[[str], object] = print) -> dict[str, int]:
+    """Run every chosen workload for each cell and dtype; return `lstmkit.ops.jit.compile_counts()`
+    (signatures loaded from a cache and compiled)."""
+    from lstmkit.ops import jit
+
+    for name in chosen_workloads():
+        start = time.perf_counter()
+        for cell in CELLS:
+            for dtype in DTYPES:
+                run_workload(name, cell, dtype)
+        print_fn(f"{name}: {time.perf_counter() - start:.1f} s")
     return jit.compile_counts()
 
 
-def warm_up_into(folder: str, print_fn=print) -> int:
+def warm_up_into(folder: str, print_fn: Callable[[str], object] = print) -> int:
     """Compile every workload's kernels afresh and write them to `folder` (replaced whole, through a
     temporary folder beside it); return how many files it holds. Runs before any kernel is compiled
     or loaded in this process, with no compiled kernels shipped beside it: the build's fresh copy."""
