@@ -1,20 +1,25 @@
 """The first run after an install against the next one: `lstmkit demo --no-plot` from an empty user cache.
 
-From a clean copy of this checkout (git's tracked files), it makes a virtualenv that sees the
-machine's site-packages (so pip finds the pinned dependencies installed and installs lstmkit
-itself, from the wheel it builds), runs the README's install command, then for each pair makes an
-empty kernel cache folder and runs the demo twice with it: the first run, then a warm one. With
-`--control` it repeats the pairs with the wheel's compiled kernels moved away (the behaviour
-before they were built into the wheel). It prints every run's wall time and the demo's own
-"Training took" line, the user cache's file count after each pair, and the load average.
+From a clean copy of this checkout (git's tracked files), it makes a virtualenv, runs the
+README's install command, then for each pair makes an empty kernel cache folder and runs the demo
+twice with it: the first run, then a warm one. The virtualenv sees the machine's site-packages (so
+pip finds the pinned dependencies installed and installs lstmkit itself, from the wheel it builds),
+or with `--fresh-venv` nothing of them: pip then installs PyTorch and every other dependency into
+it, after building lstmkit in its isolated build environment, without PyTorch, as on a newcomer's
+machine. With `--control` it repeats the pairs with the wheel's compiled kernels moved away (the
+behaviour before they were built into the wheel). It prints every run's wall time and the demo's
+own "Training took" line, the user cache's file count after each run, the load average, and once, from another empty cache, how many kernel signatures a first demo loads
+and compiles (`lstmkit.ops.jit.compile_counts()`).
 
-    python benchmarks/first_run.py --pairs 3 --control
+    python benchmarks/first_run.py --pairs 3 --control --fresh-venv
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,16 +54,36 @@ def pairs(count: int, venv: Path, env: dict[str, str], elsewhere: Path, label: s
             seconds, out = timed(demo, {**env, "LSTMKIT_CACHE_DIR": str(cache)}, elsewhere)
             training = next((line for line in out.splitlines() if line.startswith("Training took")), "?")
             runs.append(seconds)
-            print(f"  {name}: {seconds:.2f} s wall ({training})", flush=True)
-        files = sum(1 for p in cache.rglob("*") if p.is_file())
-        print(f"  first - second: {runs[0] - runs[1]:+.2f} s; user cache files after both: {files}", flush=True)
+            print(f"  {name}: {seconds:.2f} s wall ({training}); user cache files: {cache_files(cache)}", flush=True)
+        print(f"  first - second: {runs[0] - runs[1]:+.2f} s", flush=True)
         shutil.rmtree(cache)
+
+
+def cache_files(cache: Path) -> int:
+    return sum(1 for p in cache.rglob("*") if p.is_file())
+
+
+# `lstmkit demo --no-plot` as the console script runs it, then the kernel signatures it loaded and compiled.
+COUNTED_DEMO = ("import json, sys; from lstmkit.cli import main; code = main(['demo', '--no-plot']); "
+                "from lstmkit.ops import jit; print(json.dumps(jit.compile_counts())); sys.exit(code)")
+
+
+def counted_first_run(venv: Path, env: dict[str, str], elsewhere: Path) -> None:
+    cache = Path(tempfile.mkdtemp(prefix="lstmkit-cache-"))
+    seconds, out = timed([str(venv / "bin" / "python"), "-c", COUNTED_DEMO], {**env, "LSTMKIT_CACHE_DIR": str(cache)},
+                         elsewhere)
+    counts = json.loads(out.strip().splitlines()[-1])
+    print(f"counted first run (load {load()}): {seconds:.2f} s wall; kernel signatures loaded "
+          f"{counts['loaded']}, compiled {counts['compiled']}", flush=True)
+    shutil.rmtree(cache)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--control", action="store_true", help="also pairs without the wheel's kernels")
+    parser.add_argument("--fresh-venv", action="store_true",
+                        help="a virtualenv without the machine's site-packages: pip installs PyTorch after building lstmkit")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         source, venv, elsewhere = Path(scratch, "lstmkit"), Path(scratch, "venv"), Path(scratch, "elsewhere")
@@ -68,18 +93,24 @@ def main() -> None:
             if (ROOT / name).is_file():
                 (source / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / name, source / name)
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+        shared = [] if args.fresh_venv else ["--system-site-packages"]
+        subprocess.run([sys.executable, "-m", "venv", *shared, str(venv)], check=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LSTMKIT_WARMUP")}
         env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv),
                    PIP_DISABLE_PIP_VERSION_CHECK="1")
-        print(f"install: python -m pip install -c constraints.txt . (load {load()})", flush=True)
-        seconds, _ = timed([str(venv / "bin" / "python"), "-m", "pip", "install", "-c", "constraints.txt", "."],
-                           env, source)
+        seen = "a fresh virtualenv" if args.fresh_venv else "the machine's site-packages seen"
+        print(f"install: python -m pip install -v -c constraints.txt . ({seen}; load {load()})", flush=True)
+        seconds, out = timed([str(venv / "bin" / "python"), "-m", "pip", "install", "-v", "-c", "constraints.txt", "."],
+                             env, source)
+        for line in out.splitlines():  # the build's warm-up (setup.py, lstmkit.warmup), shown by -v
+            if re.match(r"\s*([\w-]+: [\d.]+ s|lstmkit: .*)$", line):
+                print(f"  build: {line.strip()}", flush=True)
         purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
         kernels = purelib / "lstmkit" / "_kernels"
         shipped = len(list(kernels.glob("*"))) if kernels.is_dir() else 0
         print(f"  {seconds:.1f} s; {shipped} compiled kernel files in the installed package", flush=True)
         pairs(args.pairs, venv, env, elsewhere, "shipped kernels:")
+        counted_first_run(venv, env, elsewhere)
         if args.control:
             kernels.rename(kernels.with_name("_kernels_moved"))
             pairs(max(args.pairs - 1, 1), venv, env, elsewhere, "control, no shipped kernels:")
