@@ -8,8 +8,9 @@ or with `--fresh-venv` nothing of them: pip then installs PyTorch and every othe
 it, after building lstmkit in its isolated build environment, without PyTorch, as on a newcomer's
 machine. With `--control` it repeats the pairs with the wheel's compiled kernels moved away (the
 behaviour before they were built into the wheel). It prints every run's wall time and the demo's
-own "Training took" line, the user cache's file count after each run, the load average, and once, from another empty cache, how many kernel signatures a first demo loads
-and compiles (`lstmkit.ops.jit.compile_counts()`).
+own "Training took" line, the user cache's file count after each run, the load average, and once,
+from another empty cache, how many kernel signatures a first demo loads and compiles
+(`lstmkit.ops.jit.compile_counts()`).
 
     python benchmarks/first_run.py --pairs 3 --control --fresh-venv
 """
