@@ -14,7 +14,9 @@ To keep this test short, both builds compile only the per-sample engine's kernel
 $LSTMKIT_WARMUP), not those of the batched and blocked engines.
 
 The virtualenv sees the machine's site-packages, so pip finds torch and the other pinned
-dependencies already installed and installs only lstmkit itself.
+dependencies already installed and installs only lstmkit itself. The build's warm-up runs with
+PyTorch blocked all the same (setup.py), as in a new environment, where pip builds lstmkit before
+it installs PyTorch: `python benchmarks/first_run.py --fresh-venv` measures that case in full.
 """
 
 import json
