@@ -36,13 +36,13 @@ def load() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, str]:
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return seconds, done.stdout
+    return seconds, done.stdout, done.stderr
 
 
 def pairs(count: int, venv: Path, env: dict[str, str], elsewhere: Path, label: str) -> None:
@@ -52,7 +52,7 @@ def pairs(count: int, venv: Path, env: dict[str, str], elsewhere: Path, label: s
         runs = []
         print(f"{label} pair {index + 1}, load {load()}", flush=True)
         for name in ("first", "second"):
-            seconds, out = timed(demo, {**env, "LSTMKIT_CACHE_DIR": str(cache)}, elsewhere)
+            seconds, out, _ = timed(demo, {**env, "LSTMKIT_CACHE_DIR": str(cache)}, elsewhere)
             training = next((line for line in out.splitlines() if line.startswith("Training took")), "?")
             runs.append(seconds)
             print(f"  {name}: {seconds:.2f} s wall ({training}); user cache files: {cache_files(cache)}", flush=True)
@@ -71,7 +71,7 @@ COUNTED_DEMO = ("import json, sys; from lstmkit.cli import main; code = main(['d
 
 def counted_first_run(venv: Path, env: dict[str, str], elsewhere: Path) -> None:
     cache = Path(tempfile.mkdtemp(prefix="lstmkit-cache-"))
-    seconds, out = timed([str(venv / "bin" / "python"), "-c", COUNTED_DEMO], {**env, "LSTMKIT_CACHE_DIR": str(cache)},
+    seconds, out, _ = timed([str(venv / "bin" / "python"), "-c", COUNTED_DEMO], {**env, "LSTMKIT_CACHE_DIR": str(cache)},
                          elsewhere)
     counts = json.loads(out.strip().splitlines()[-1])
     print(f"counted first run (load {load()}): {seconds:.2f} s wall; kernel signatures loaded "
@@ -101,9 +101,9 @@ def main() -> None:
                    PIP_DISABLE_PIP_VERSION_CHECK="1")
         seen = "a fresh virtualenv" if args.fresh_venv else "the machine's site-packages seen"
         print(f"install: python -m pip install -v -c constraints.txt . ({seen}; load {load()})", flush=True)
-        seconds, out = timed([str(venv / "bin" / "python"), "-m", "pip", "install", "-v", "-c", "constraints.txt", "."],
-                             env, source)
-        for line in out.splitlines():  # the build's warm-up (setup.py, lstmkit.warmup), shown by -v
+        seconds, _, log = timed([str(venv / "bin" / "python"), "-m", "pip", "install", "-v", "-c", "constraints.txt",
+                                 "."], env, source)
+        for line in log.splitlines():  # the build's warm-up (setup.py, lstmkit.warmup): pip -v's stderr
             if re.match(r"\s*([\w-]+: [\d.]+ s|lstmkit: .*)$", line):
                 print(f"  build: {line.strip()}", flush=True)
         purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
