@@ -71,8 +71,8 @@ COUNTED_DEMO = ("import json, sys; from lstmkit.cli import main; code = main(['d
 
 def counted_first_run(venv: Path, env: dict[str, str], elsewhere: Path) -> None:
     cache = Path(tempfile.mkdtemp(prefix="lstmkit-cache-"))
-    seconds, out, _ = timed([str(venv / "bin" / "python"), "-c", COUNTED_DEMO], {**env, "LSTMKIT_CACHE_DIR": str(cache)},
-                         elsewhere)
+    command = [str(venv / "bin" / "python"), "-c", COUNTED_DEMO]
+    seconds, out, _ = timed(command, {**env, "LSTMKIT_CACHE_DIR": str(cache)}, elsewhere)
     counts = json.loads(out.strip().splitlines()[-1])
     print(f"counted first run (load {load()}): {seconds:.2f} s wall; kernel signatures loaded "
           f"{counts['loaded']}, compiled {counts['compiled']}", flush=True)
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--control", action="store_true", help="also pairs without the wheel's kernels")
     parser.add_argument("--fresh-venv", action="store_true",
-                        help="a virtualenv without the machine's site-packages: pip installs PyTorch after building lstmkit")
+                        help="a virtualenv without the machine's site-packages (pip installs PyTorch into it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         source, venv, elsewhere = Path(scratch, "lstmkit"), Path(scratch, "venv"), Path(scratch, "elsewhere")
