@@ -49,12 +49,13 @@ class DivergenceGuard:
         `epoch_loss` is the epoch's logged loss (summed over every process of a data-parallel
         run, so that all of them decide alike); `batch_losses` are this process's."""
         losses = np.asarray(batch_losses, dtype=np.float64).reshape(-1)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if math.isfinite(epoch_loss) and not bad.size:
+        finite = np.isfinite(losses)
+        if math.isfinite(epoch_loss) and finite.all():
             if losses.size:
                 self.last_finite_loss = float(losses[-1])
             self.finite_epochs += 1
             return False
+        bad = np.flatnonzero(~finite)
         batch = int(bad[0]) + 1 if bad.size else None
         if batch is not None and batch > 1:
             self.last_finite_loss = float(losses[batch - 2])

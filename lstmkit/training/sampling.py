@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import torch
 
 BLOCK = 1 << 16
@@ -68,6 +69,23 @@ def epoch_order(samples: int, epoch: int, seed: int, shuffle: bool, world: int =
         while len(tail) < padding:  # fewer samples than processes: DistributedSampler repeats them all
             tail = torch.cat([tail, tail])
         yield tail[:padding][(rank - offset) % world :: world]
+
+
+def epoch_orders(samples: int, first: int, epochs: int, seed: int, shuffle: bool) -> np.ndarray:
+    """The orders (epochs, samples) of epochs first .. first + epochs - 1 on one process: each row
+    is `epoch_order`'s, drawn straight into one array (one generator reseeded for each epoch, no
+    per-epoch tensors), for the engines that run several epochs a call."""
+    orders = np.empty((epochs, samples), np.int64)
+    if not shuffle:
+        orders[:] = np.arange(samples)
+    elif samples < BLOCK_SHUFFLE_MIN:  # _stream's one permutation, written in place
+        rows, generator = torch.from_numpy(orders), torch.Generator()
+        for row, epoch in enumerate(range(first, first + epochs)):
+            torch.randperm(samples, generator=generator.manual_seed(seed + epoch), out=rows[row])
+    else:
+        for row, epoch in enumerate(range(first, first + epochs)):
+            orders[row] = torch.cat(list(_stream(samples, epoch, seed, True))).numpy()
+    return orders
 
 
 def epoch_batches(samples: int, batch_size: int, epoch: int, seed: int, shuffle: bool,
