@@ -61,9 +61,13 @@ def test_block_shuffle_covers_every_sample_once_with_little_memory(monkeypatch):
 
 @pytest.mark.parametrize("samples", [1, 2, 8, 97, 1000])
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_epoch_orders_are_the_epoch_orders_of_each_epoch(samples, shuffle, monkeypatch):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_epoch_orders_are_the_epoch_orders_of_each_epoch(samples, shuffle, compiled, monkeypatch):
     """Several epochs drawn at once (the fused engines) are epoch_order's, epoch by epoch, for any
-    seed (one above 2**32 too), and through the block shuffle of large sets."""
+    seed (one above 2**32 too), drawn by the compiled randperm or through torch, and through the
+    block shuffle of large sets."""
+    assert sampling._compiled_randperm()  # this torch draws as lstmkit.ops.permutations does
+    monkeypatch.setattr(sampling, "_compiled_randperm", lambda: compiled)
     for seed in (0, 11, 2**40 + 3):
         orders = sampling.epoch_orders(samples, 3, 4, seed, shuffle)
         assert orders.shape == (4, samples) and orders.dtype == np.int64
