@@ -435,7 +435,7 @@ def _lstm_layer_backward(inputs, layer, layer_cache, layer_grads):
     _, recurrent_kernel, _ = layer
     hs, dh_from_above, dzs, cs, tanh_cs, dh, dc = layer_cache
     grad_kernel, grad_recurrent_kernel, grad_bias = layer_grads
-    timesteps, units = inputs.shape[0], dh.size
+    timesteps = inputs.shape[0]
     dh[:] = 0
     dc[:] = 0
     for t in range(timesteps - 1, -1, -1):
@@ -499,7 +499,7 @@ def _gru_layer_backward(inputs, layer, layer_cache, layer_grads):
     _, recurrent_kernel, _ = layer
     hs, dh_from_above, das, dss, candidate_states, dh = layer_cache
     grad_kernel, grad_recurrent_kernel, grad_bias = layer_grads
-    timesteps, units = inputs.shape[0], dh.size
+    timesteps = inputs.shape[0]
     dh[:] = 0
     for t in range(timesteps - 1, -1, -1):
         _add(dh_from_above[t], dh)
