@@ -437,8 +437,8 @@ class Sequential(InputPreparation, nn.Module):
             )
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
+            if seed is not None:  # only the generators fork_rng puts back (torch.manual_seed seeds every device's)
+                torch.manual_seed(seed) if devices else torch.default_generator.manual_seed(seed)
                 if self._is_fresh():
                     for layer in self.layers:
                         layer.reset_parameters()

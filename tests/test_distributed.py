@@ -59,6 +59,27 @@ def test_block_shuffle_covers_every_sample_once_with_little_memory(monkeypatch):
     assert other_epoch.tolist() != order.tolist()
 
 
+@pytest.mark.parametrize("samples", [1, 2, 8, 97, 1000])
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_epoch_orders_are_the_epoch_orders_of_each_epoch(samples, shuffle, compiled, monkeypatch):
+    """Several epochs drawn at once (the fused engines) are epoch_order's, epoch by epoch, for any
+    seed (one above 2**32 too), drawn by the compiled randperm or through torch, and through the
+    block shuffle of large sets."""
+    assert sampling._compiled_randperm()  # this torch draws as lstmkit.ops.permutations does
+    monkeypatch.setattr(sampling, "_compiled_randperm", lambda: compiled)
+    for seed in (0, 11, 2**40 + 3):
+        orders = sampling.epoch_orders(samples, 3, 4, seed, shuffle)
+        assert orders.shape == (4, samples) and orders.dtype == np.int64
+        for row, epoch in zip(orders, range(3, 7)):
+            assert row.tolist() == torch.cat(list(sampling.epoch_order(samples, epoch, seed, shuffle))).tolist()
+    if samples == 1000:
+        monkeypatch.setattr(sampling, "BLOCK_SHUFFLE_MIN", 100)
+        monkeypatch.setattr(sampling, "BLOCK", 16)
+        blocks = sampling.epoch_orders(samples, 0, 2, 5, shuffle)
+        assert blocks.tolist() == [torch.cat(list(sampling.epoch_order(samples, e, 5, shuffle))).tolist() for e in (0, 1)]
+
+
 def test_steps_per_epoch_takes_the_first_batches_of_each_epoch():
     x, y = worker.make_data()
     model = worker.build()

@@ -8,8 +8,9 @@ every epoch) is one compiled numba call, and one window is predicted in about 10
 The numbers are those of `torch.nn.LSTM` (`torch.nn.GRU`) + `torch.nn.Linear` + `torch.optim`,
 up to float32 round-off: the same equations (lstmkit.ops.reference) and the optimizers'
 operations in torch's order (lstmkit.ops.fused_optimizers). Two things differ only in rounding:
-sums over units are reassociated so they vectorize, as a BLAS matrix product does (`_dot`), and
-σ and tanh are lstmkit.ops.gatemath's, evaluated in float64 and rounded to the data's dtype. The
+sums over units are reassociated so they vectorize, as a BLAS matrix product does (`_matrix_vector`), and
+σ and tanh are lstmkit.ops.gatemath's, evaluated in the data's dtype (as the batched engine does;
+in float64 they took ~1 ms more of W1's ~12 ms fit, for results within float32 round-off). The
 models covered: recurrent layers of one cell without dropout, from a zero initial state, then
 one linear Dense; losses "mse" and "mae"; Adam and SGD.
 
@@ -351,15 +352,16 @@ def _add_vector_matrix(vector, matrix, out):
             out[j] = out[j] + a * m[j]
 
 
-@kernel()
+@kernel(**_INLINED)
 def _copy(source, target):
     """target[:] = source for vectors of one length. A loop: numba's slice assignment compiles a
-    shape check whose error message alone takes ~2 s to compile."""
+    shape check whose error message alone takes ~2 s to compile. Inlined (as _add), as a call
+    costs a pair of atomic reference-count updates for each row view passed (W1's fit: ~0.8 ms)."""
     for j in range(target.size):
         target[j] = source[j]
 
 
-@kernel()
+@kernel(**_INLINED)
 def _add(values, target):
     """target += values for vectors of one length (a loop, as in _copy)."""
     for j in range(target.size):
@@ -367,12 +369,35 @@ def _add(values, target):
 
 
 @kernel(fastmath={"reassoc"})
-def _dot(a, b):
-    """Sum of a ⊙ b (vectors of one length); reassociated so that it vectorizes."""
-    total = a.dtype.type(0)
-    for n in range(a.size):
-        total += a[n] * b[n]
-    return total
+def _matrix_vector(matrix, vector, out, add):
+    """out[k] = Σ_j matrix[k, j] vector[j] for each row k of matrix (K, J), vector (J,), out (K,), or
+    out[k] += it when `add`; each sum reassociated so that it vectorizes. Rows are indexed, not
+    passed as views to a call per row: each view passed to a call costs a pair of atomic
+    reference-count updates, which took ~10% of W1's fit."""
+    for k in range(matrix.shape[0]):
+        total = matrix.dtype.type(0)
+        for n in range(vector.size):
+            total += matrix[k, n] * vector[n]
+        out[k] = out[k] + total if add else total
+
+
+@kernel()
+def _add_outer_products(vectors, matrix, out):
+    """out += vectorsᵀ matrix for vectors (R, K), matrix (R, J), out (K, J): row k of out takes
+    _add_vector_matrix(vectors[:, k], matrix, out[k]), in the same order, without the views."""
+    rows, columns = matrix.shape
+    for k in range(out.shape[0]):
+        r = 0
+        while r + 4 <= rows:
+            a0, a1, a2, a3 = vectors[r, k], vectors[r + 1, k], vectors[r + 2, k], vectors[r + 3, k]
+            for j in range(columns):
+                out[k, j] = (out[k, j] + a0 * matrix[r, j] + a1 * matrix[r + 1, j] + a2 * matrix[r + 2, j]
+                             + a3 * matrix[r + 3, j])
+            r += 4
+        for r in range(r, rows):
+            a = vectors[r, k]
+            for j in range(columns):
+                out[k, j] = out[k, j] + a * matrix[r, j]
 
 
 # -- the LSTM ------------------------------------------------------------------------------
@@ -388,7 +413,7 @@ def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, gates, h, c, 
     _copy(bias, gates)  # z_t = x_t W + h_{t-1} U + b   (4H)
     _add_vector_matrix(x_t, kernel, gates)
     _add_vector_matrix(h_prev, recurrent_kernel, gates)
-    lstm_forward_row(gates, None, None, c_prev, c, tanh_c, h, 0.0)
+    lstm_forward_row(gates, None, None, c_prev, c, tanh_c, h, c.dtype.type(0.0))
 
 
 @kernel(**_INLINED)
@@ -410,22 +435,20 @@ def _lstm_layer_backward(inputs, layer, layer_cache, layer_grads):
     _, recurrent_kernel, _ = layer
     hs, dh_from_above, dzs, cs, tanh_cs, dh, dc = layer_cache
     grad_kernel, grad_recurrent_kernel, grad_bias = layer_grads
-    timesteps, units = inputs.shape[0], dh.size
+    timesteps = inputs.shape[0]
     dh[:] = 0
     dc[:] = 0
     for t in range(timesteps - 1, -1, -1):
         _add(dh_from_above[t], dh)
         lstm_backward_row(dzs[t], cs[t], tanh_cs[t], dh, dc)  # the gates become dz_t
         if t > 0:  # dh_0 is not needed
-            for k in range(units):
-                dh[k] = _dot(recurrent_kernel[k], dzs[t])
+            _matrix_vector(recurrent_kernel, dzs[t], dh, False)  # dh_{t-1} = dz_t Uᵀ
     # db += Σ_t dz_t, dW += Σ_t x_tᵀ dz_t, dU += Σ_t h_{t-1}ᵀ dz_t (from t = 2, as h_0 = 0)
     for t in range(timesteps):
         _add(dzs[t], grad_bias)
     for f in range(inputs.shape[1]):
         _add_vector_matrix(inputs[:, f], dzs, grad_kernel[f])
-    for k in range(units):
-        _add_vector_matrix(hs[1:timesteps, k], dzs[1:], grad_recurrent_kernel[k])
+    _add_outer_products(hs[1:timesteps], dzs[1:], grad_recurrent_kernel)
 
 
 @kernel(**_INLINED)
@@ -455,7 +478,7 @@ def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias, a, s, s_h, h):
     _add_vector_matrix(x_t, kernel, a)
     _copy(bias[1], s)  # s_t = h_{t-1} U + b_h   (3H)
     _add_vector_matrix(h_prev, recurrent_kernel, s)
-    gru_forward_row(a, None, s, None, h_prev, s_h, h, 0.0)
+    gru_forward_row(a, None, s, None, h_prev, s_h, h, h.dtype.type(0.0))
 
 
 @kernel(**_INLINED)
@@ -476,21 +499,19 @@ def _gru_layer_backward(inputs, layer, layer_cache, layer_grads):
     _, recurrent_kernel, _ = layer
     hs, dh_from_above, das, dss, candidate_states, dh = layer_cache
     grad_kernel, grad_recurrent_kernel, grad_bias = layer_grads
-    timesteps, units = inputs.shape[0], dh.size
+    timesteps = inputs.shape[0]
     dh[:] = 0
     for t in range(timesteps - 1, -1, -1):
         _add(dh_from_above[t], dh)
         gru_backward_row(das[t], candidate_states[t], hs[t], dh, dss[t])  # dh becomes dh_t ⊙ z_t
         if t > 0:  # dh_{t-1} = dh_t ⊙ z_t + ds_t Uᵀ; dh_0 is not needed
-            for k in range(units):
-                dh[k] += _dot(recurrent_kernel[k], dss[t])
+            _matrix_vector(recurrent_kernel, dss[t], dh, True)
     for t in range(timesteps):
         _add(das[t], grad_bias[0])
         _add(dss[t], grad_bias[1])
     for f in range(inputs.shape[1]):
         _add_vector_matrix(inputs[:, f], das, grad_kernel[f])
-    for k in range(units):  # from t = 2, as h_0 = 0
-        _add_vector_matrix(hs[1:timesteps, k], dss[1:], grad_recurrent_kernel[k])
+    _add_outer_products(hs[1:timesteps], dss[1:], grad_recurrent_kernel)  # from t = 2, as h_0 = 0
 
 
 @kernel(**_INLINED)
@@ -658,7 +679,7 @@ def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
     for k in range(h_last.size):
         for o in range(dy_hat.size):
             grad_dense_kernel[k, o] += h_last[k] * dy_hat[o]
-        dh_from_above[timesteps - 1, k] = _dot(dense_kernel[k], dy_hat)
+    _matrix_vector(dense_kernel, dy_hat, dh_from_above[timesteps - 1], False)
 
     for layer in range(top, -1, -1):
         inputs = x if layer == 0 else layer_caches[layer - 1][0][1:]
@@ -667,6 +688,5 @@ def _add_sample_gradients(x, y, model, grads, loss_kind, scale, cache):
             kernel, das = layers[layer][0], layer_caches[layer][2]
             below = layer_caches[layer - 1][1]
             for t in range(timesteps):
-                for f in range(len(kernel)):
-                    below[t, f] = _dot(kernel[f], das[t])
+                _matrix_vector(kernel, das[t], below[t], False)
     return total

@@ -20,9 +20,8 @@ Error bounds, tested over a dense grid including |z| up to 10⁴ against float64
     float64     3 ulp (6.7e-16)                2.3e-16        4.5e-16
 
 tanh is accurate to a few ulp *of 1*, not of tanh(z): for |z| < 1e-3 its relative error grows
-(an absolute error of 1e-16 in float64 is harmless in a gate). The per-sample engine
-(lstmkit.ops.fused) evaluates these in float64 and rounds to the data's dtype, the batched
-and blocked engines in the data's own dtype; both are the same functions.
+(an absolute error of 1e-16 in float64 is harmless in a gate). The engines (lstmkit.ops.fused,
+lstmkit.ops.batched, lstmkit.ops.blocked) evaluate these in the data's own dtype.
 
 Interpreted Python (not compiled) gets libm's exp, so the functions can be called for checks.
 """

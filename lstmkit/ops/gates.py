@@ -7,9 +7,9 @@ inlines them into their callers (`inline="always"`: called as functions of their
 batched engine's gate loops were 15-70% slower), where the loops over units vectorize: the
 arguments are one-dimensional unit-stride views.
 
-`zero` is 0 in the precision σ and tanh are evaluated in (lstmkit.ops.gatemath): 0.0 (float64)
-in the per-sample engine, the data's dtype in the others; results are stored in the arrays'
-dtype. Where an engine adds a bias or a recurrent product in the loop, it passes them; else None
+`zero` is 0 in the precision σ and tanh are evaluated in (lstmkit.ops.gatemath): the data's
+dtype in every engine (0.0, a float64, would evaluate them in float64); results are stored in
+the arrays' dtype. Where an engine adds a bias or a recurrent product in the loop, it passes them; else None
 (numba compiles the `is None` branches away).
 
 LSTM (Keras's layout, gates i, f, g, o; equations in lstmkit.ops.reference):

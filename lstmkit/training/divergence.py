@@ -47,14 +47,17 @@ class DivergenceGuard:
         back and return True (TerminateOnNaN) or raise TrainingDivergedError.
 
         `epoch_loss` is the epoch's logged loss (summed over every process of a data-parallel
-        run, so that all of them decide alike); `batch_losses` are this process's."""
+        run, so that all of them decide alike); `batch_losses` are this process's, whose weighted
+        sum it is (with others'). So a finite `epoch_loss` means finite batch losses (a NaN or inf
+        among them makes the sum NaN or inf), and the batch losses are scanned only when it is not:
+        a fused engine's call of 100 short epochs would spend ~0.3 ms on the scans alone."""
         losses = np.asarray(batch_losses, dtype=np.float64).reshape(-1)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if math.isfinite(epoch_loss) and not bad.size:
+        if math.isfinite(epoch_loss):
             if losses.size:
                 self.last_finite_loss = float(losses[-1])
             self.finite_epochs += 1
             return False
+        bad = np.flatnonzero(~np.isfinite(losses))
         batch = int(bad[0]) + 1 if bad.size else None
         if batch is not None and batch > 1:
             self.last_finite_loss = float(losses[batch - 2])

@@ -24,7 +24,7 @@ import torch
 
 from lstmkit.training.batches import FitData
 from lstmkit.training.history import ProgressBar
-from lstmkit.training.sampling import epoch_order
+from lstmkit.training.sampling import epoch_orders
 from lstmkit.training.torch_engine import evaluate_batches
 
 FUSED_LOSSES = {"mse": "mse", "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae"}
@@ -77,7 +77,7 @@ class FusedEngine:
         if count > 1:
             kept = ({name: value.detach().clone() for name, value in self.model.state_dict().items()},
                     [array.copy() for array in self.optimizer_state.kernel_arrays(state)])
-        orders = _draw_orders(len(self.x), epoch, count, self.data.shuffle, shuffle_seed)
+        orders = epoch_orders(len(self.x), epoch, count, shuffle_seed, self.data.shuffle)
         losses = self._fit(orders)
         finite = np.isfinite(losses).all(axis=1)
         rewound = kept is not None and not finite.all()
@@ -90,7 +90,8 @@ class FusedEngine:
             if finite.argmin():
                 self._fit(orders[: finite.argmin()])
             losses = losses[: finite.argmin() + 1]
-        return [({"loss": float(np.average(row, weights=self.batch_sizes))}, row) for row in losses], rewound
+        means = np.average(losses, axis=1, weights=self.batch_sizes).tolist()  # each row's, as Keras logs it
+        return [({"loss": mean}, row) for mean, row in zip(means, losses)], rewound
 
     def _fit(self, orders: np.ndarray) -> np.ndarray:
         losses = self.fit_kernel(self.x, self.y, self.weights, self.kernel_state, orders, self.data.batch_size,
@@ -101,10 +102,3 @@ class FusedEngine:
     def validate(self, validation: Any) -> dict[str, float]:
         return evaluate_batches(self.model, self.model.loss_fn, *validation, self.data.batch_size, [])
 
-
-def _draw_orders(samples: int, first: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:
-    """The sample order (epochs, samples) of epochs first, first + 1, ...: the torch engine's."""
-    if not shuffle:
-        return np.tile(np.arange(samples, dtype=np.int64), (epochs, 1))
-    return np.stack([torch.cat(list(epoch_order(samples, epoch, seed, True))).numpy()
-                     for epoch in range(first, first + epochs)])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import torch
 
 BLOCK = 1 << 16
@@ -68,6 +69,35 @@ def epoch_order(samples: int, epoch: int, seed: int, shuffle: bool, world: int =
         while len(tail) < padding:  # fewer samples than processes: DistributedSampler repeats them all
             tail = torch.cat([tail, tail])
         yield tail[:padding][(rank - offset) % world :: world]
+
+
+def epoch_orders(samples: int, first: int, epochs: int, seed: int, shuffle: bool) -> np.ndarray:
+    """The orders (epochs, samples) of epochs first .. first + epochs - 1 on one process: each row
+    is `epoch_order`'s, drawn into one array, for the engines that run several epochs a call (which
+    load numba anyway): torch.randperm's permutations in one compiled call
+    (lstmkit.ops.permutations) where they are _stream's one permutation, else through torch."""
+    orders = np.empty((epochs, samples), np.int64)
+    if not shuffle:
+        orders[:] = np.arange(samples)
+    elif samples < BLOCK_SHUFFLE_MIN and _compiled_randperm():
+        from lstmkit.ops.permutations import randperms
+
+        orders = randperms(samples, np.arange(seed + first, seed + first + epochs, dtype=np.int64))
+    elif samples < BLOCK_SHUFFLE_MIN:  # the same, a generator reseeded for each epoch
+        rows, generator = torch.from_numpy(orders), torch.Generator()
+        for row, epoch in enumerate(range(first, first + epochs)):
+            torch.randperm(samples, generator=generator.manual_seed(seed + epoch), out=rows[row])
+    else:
+        for row, epoch in enumerate(range(first, first + epochs)):
+            orders[row] = torch.cat(list(_stream(samples, epoch, seed, True))).numpy()
+    return orders
+
+
+def _compiled_randperm() -> bool:
+    """Whether lstmkit.ops.permutations draws torch.randperm's permutations (checked once a process)."""
+    from lstmkit.ops.permutations import matches_torch
+
+    return matches_torch()
 
 
 def epoch_batches(samples: int, batch_size: int, epoch: int, seed: int, shuffle: bool,
