@@ -64,7 +64,7 @@ def chosen_workloads() -> tuple[str, ...]:
 def run_workload(name: str, cell: str, dtype: type) -> None:
     """Call the kernels of workload `name` for one cell and dtype once (compiling them or loading
     them from a cache). The blocked backend has LSTM kernels only: for "gru" it does nothing."""
-    from lstmkit.ops import batched, fused
+    from lstmkit.ops import batched, fused, permutations
 
     engine, depth = WORKLOADS[name]
     rng = np.random.default_rng(0)
@@ -82,7 +82,7 @@ def run_workload(name: str, cell: str, dtype: type) -> None:
     weights = [(0.1 * w).astype(dtype) for w in [*weights, rng.standard_normal((units, 1)), np.zeros(1)]]
     x = rng.standard_normal((samples, timesteps, features)).astype(dtype)
     y = x[:, -1, :1].copy()
-    orders = np.arange(samples, dtype=np.int64)[None]  # one epoch (lstmkit.training.fused_engine)
+    orders = permutations.randperms(samples, np.array([0]))  # one epoch's order (lstmkit.training.sampling)
     if engine == "per-sample":
         fused.dense_fit(x, y, weights, fused.AdamState(weights), orders, 1, "mse", cell)
     else:

@@ -25,7 +25,7 @@ import torch
 
 from lstmkit import Sequential, warmup
 from lstmkit.layers import GRU, LSTM, Dense
-from lstmkit.ops import batched, blocked, fused, gates, jit, threads
+from lstmkit.ops import batched, blocked, fused, gates, jit, permutations, threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +80,7 @@ def _recording(monkeypatch):
     """Every kernel of the modules that call kernels from Python, replaced by a _Recorder. Returns
     the list of phases: the calls go into the set at its end (append a set to start a phase)."""
     phases = [set()]
-    for module in (fused, batched, blocked, gates):
+    for module in (fused, batched, blocked, gates, permutations):
         for name, value in list(vars(module).items()):
             if any(value is kernel for kernel in jit._kernels):
                 monkeypatch.setattr(module, name, _Recorder(value, phases))
@@ -89,6 +89,7 @@ def _recording(monkeypatch):
 
 def test_every_kernel_call_of_the_public_api_has_a_signature_the_warm_up_compiles(monkeypatch):
     monkeypatch.delenv(warmup.WORKLOADS_ENV, raising=False)
+    permutations.matches_torch()  # checked (and cached) before the recorders stand in for its kernel
     before = jit.compile_counts()
     phases = _recording(monkeypatch)
     warmup.warm_up(print_fn=lambda line: None)
@@ -102,7 +103,7 @@ def test_every_kernel_call_of_the_public_api_has_a_signature_the_warm_up_compile
 
     names = {name.rsplit(".", 1)[1] for name, _ in used}
     assert names == {"_fit_kernel", "_predict_if_finite", "_batch_gradients", "_step_on_sum",
-                     "lstm_forward_rows", "lstm_backward_rows"}  # every engine ran, on two threads too
+                     "lstm_forward_rows", "lstm_backward_rows", "_permutations"}  # every engine ran, on two threads too
     assert all(any(f"float{bits}" in str(types) for _, types in used) for bits in (32, 64))
     missing = sorted(used - compiled)
     assert missing == [], f"{len(missing)} signatures the warm-up does not compile, e.g. {missing[0]}"

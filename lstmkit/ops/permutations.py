@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
 
 from lstmkit.ops.jit import kernel
 
@@ -88,6 +87,8 @@ def randperms(samples: int, seeds: np.ndarray) -> np.ndarray:
 @functools.cache
 def matches_torch() -> bool:
     """Whether `randperms` draws what this torch's randperm draws (checked once a process)."""
+    import torch  # here, so the build's warm-up compiles these kernels without PyTorch (lstmkit.warmup)
+
     seeds = np.array([0, 7, 2**32 + 5, 2**40 + 3])
     for samples in (1, 2, 8, 700):  # 700 draws twist the state a second time
         ours = randperms(samples, seeds)
