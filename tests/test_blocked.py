@@ -6,6 +6,8 @@ float64 to 1e-10 and in float32 to float32 round-off; the outputs h_1..h_T and t
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -176,3 +178,36 @@ def test_blocked_restores_the_thread_count_and_follows_the_users_count(monkeypat
         assert blocked._threads(x, units=256) == 3
     finally:
         set_num_threads(None)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_blocked_on_threads_runs_parts_of_the_batch_and_matches_reference(count, monkeypatch):
+    """With several threads each runs its own rows through every step (forward and backward),
+    the output gradients included: the numbers stay the reference's."""
+    from lstmkit.ops.threads import set_num_threads
+
+    assert blocked._parts(256, 2) == [(0, 128), (128, 256)] and blocked._parts(1, 2) == [(0, 1)]
+    assert blocked._parts(5, 3) == [(0, 2), (2, 3), (3, 5)]
+    seen = set()
+    for name in ("_forward_rows", "_backward_rows"):
+        compiled = getattr(blocked, name)
+        monkeypatch.setattr(blocked, name, lambda *args, compiled=compiled: (seen.add(
+            (compiled.__name__, threading.get_ident(), args[0].shape[0])), compiled(*args))[1])
+    tensors = _inputs(torch.float64, batch=5, steps=7)
+    set_num_threads(count)
+    try:
+        ours, our_grads = _forward_and_gradients(blocked_lstm, tensors)
+        trained = set(seen)
+        with torch.no_grad():
+            inference = blocked_lstm(*[t.detach() for t in tensors])
+    finally:
+        set_num_threads(None)
+    theirs, their_grads = _forward_and_gradients(lstm_sequence, tensors)
+    for got, expected in [*zip(ours, theirs), *zip(inference, theirs)]:
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
+    for got, expected in zip(our_grads, their_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    for name in ("_forward_rows", "_backward_rows"):  # training: each part of the rows, the caller's and others'
+        calls = {(ident, rows) for kernel_name, ident, rows in trained if kernel_name == name}
+        assert sorted(rows for _, rows in calls) == ([1, 2, 2] if count == 3 else [2, 3])
+        assert len({ident for ident, _ in calls}) >= 2  # an idle worker may take a third part

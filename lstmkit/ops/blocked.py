@@ -39,12 +39,15 @@ does not; float32 lanes are twice as many).
 
 from __future__ import annotations
 
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from lstmkit.ops.gates import lstm_backward_rows, lstm_forward_rows
+from lstmkit.ops.gates import lstm_backward_row, lstm_forward_row
+from lstmkit.ops.jit import kernel
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 
 _INFERENCE_BLOCK = 16  # steps projected at a time when nothing is kept for backward
@@ -65,6 +68,54 @@ def _take_gates(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return like.new_empty(shape)
 
 
+@kernel(nogil=True)
+def _forward_rows(gates, c_prev, c, tanh_c, h):
+    """lstm_forward_row for each row of gates (R, 4H) (z_t, replaced by the gates); c_prev, c,
+    tanh_c, h (R, H). Releases the GIL, so the parts of a batch run on threads side by side."""
+    zero = c.dtype.type(0.0)
+    for b in range(gates.shape[0]):
+        lstm_forward_row(gates[b], None, None, c_prev[b], c[b], tanh_c[b], h[b], zero)
+
+
+@kernel(nogil=True)
+def _backward_rows(gates, c_prev, tanh_c, dh, dc, grad_bias):
+    """lstm_backward_row for each row of gates (R, 4H) (replaced by dz_t), c_prev, tanh_c, dh,
+    dc (R, H); adds each row's dz_t to grad_bias (4H,) (float64: db sums all T·B rows)."""
+    for b in range(gates.shape[0]):
+        dz = gates[b]
+        lstm_backward_row(dz, c_prev[b], tanh_c[b], dh[b], dc[b])
+        for j in range(dz.size):
+            grad_bias[j] += dz[j]
+
+
+def _parts(batch: int, threads: int) -> list[tuple[int, int]]:
+    """The batch's rows split into `threads` contiguous ranges (fewer when the batch is smaller)."""
+    bounds = np.linspace(0, batch, min(threads, batch) + 1).round().astype(int)
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
+def _in_parts(work: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
+    """work(start, stop) for each part of the batch, each on its own thread of one intra-op thread.
+
+    The samples of a batch are independent, so each thread runs the whole time loop of its rows
+    and the threads meet once, at the end, rather than at a barrier inside every step's GEMM.
+    """
+    if len(parts) == 1:
+        work(*parts[0])
+        return
+
+    def on_one_thread(start: int, stop: int) -> None:
+        torch.set_num_threads(1)  # this thread's own OpenMP/MKL count
+        with torch.no_grad():  # as in the caller (autograd's forward and backward); the mode is per thread
+            work(start, stop)
+
+    with thread_limit(1), ThreadPoolExecutor(len(parts) - 1) as pool:
+        others = [pool.submit(on_one_thread, *part) for part in parts[1:]]
+        work(*parts[0])
+        for other in others:
+            other.result()
+
+
 def _forward(
     x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, kernel: torch.Tensor,
     recurrent_kernel: torch.Tensor, bias: torch.Tensor, keep: bool,
@@ -82,15 +133,20 @@ def _forward(
     tanh_cells = x.new_empty(block if keep else 1, batch, units)
     hidden_np, cells_np, gates_np, tanh_np = hidden.numpy(), cells.numpy(), gates.numpy(), tanh_cells.numpy()
     hidden_steps, gate_steps = hidden.unbind(0), gates.unbind(0)  # per-step views, made once
+    parts = _parts(batch, torch.get_num_threads())
     for start in range(0, steps, block):
         stop = min(start + block, steps)
         rows = gates[: stop - start].view(-1, 4 * units)
-        torch.addmm(bias, x_rows[start * batch : stop * batch], kernel, out=rows)  # x_t W + b
-        for t in range(start, stop):
-            slot = t - start
-            gate_steps[slot].addmm_(hidden_steps[t], recurrent_kernel)  # z_t = x_t W + b + h_{t-1} U
-            tanh_slot = tanh_np[slot if keep else 0]
-            lstm_forward_rows(gates_np[slot], None, None, cells_np[t], cells_np[t + 1], tanh_slot, hidden_np[t + 1])
+        torch.addmm(bias, x_rows[start * batch : stop * batch], kernel, out=rows)  # x_t W + b, all threads
+
+        def steps_of(first: int, last: int) -> None:  # rows first..last-1 through steps start..stop-1
+            for t in range(start, stop):
+                slot = t - start
+                gate_steps[slot][first:last].addmm_(hidden_steps[t][first:last], recurrent_kernel)  # + h_{t-1} U
+                _forward_rows(gates_np[slot, first:last], cells_np[t, first:last], cells_np[t + 1, first:last],
+                              tanh_np[slot if keep else 0, first:last], hidden_np[t + 1, first:last])
+
+        _in_parts(steps_of, parts)
     return hidden, cells, gates, tanh_cells
 
 
@@ -139,11 +195,19 @@ def _backward(
     recurrent_t = recurrent_kernel.t()
     dz_steps = dz.unbind(0)
     output_grads = None if grad_outputs is None else grad_outputs.unbind(1)
-    for t in range(steps - 1, -1, -1):
-        if output_grads is not None:
-            dh += output_grads[t]
-        lstm_backward_rows(dz_np[t], cells_np[t], tanh_np[t], dh_np, dc_np)
-        torch.mm(dz_steps[t], recurrent_t, out=dh)  # dh_{t-1} = dz_t Uᵀ
+    parts = _parts(batch, torch.get_num_threads())
+    bias_sums = np.zeros((len(parts), 4 * units))  # each part's Σ dz_t, in float64
+
+    def steps_back(first: int, last: int) -> None:  # rows first..last-1 through every step, last to first
+        rows = slice(first, last)
+        bias_sum = bias_sums[parts.index((first, last))]
+        for t in range(steps - 1, -1, -1):
+            if output_grads is not None:
+                dh[rows].add_(output_grads[t][rows])
+            _backward_rows(dz_np[t, rows], cells_np[t, rows], tanh_np[t, rows], dh_np[rows], dc_np[rows], bias_sum)
+            torch.mm(dz_steps[t][rows], recurrent_t, out=dh[rows])  # dh_{t-1} = dz_t Uᵀ
+
+    _in_parts(steps_back, parts)
     dz_rows = dz.view(steps * batch, 4 * units)
     grads: list[torch.Tensor | None] = [None] * 6
     if ctx.needs_input_grad[0]:
@@ -157,7 +221,7 @@ def _backward(
         previous_h = hidden[:-1].reshape(steps * batch, units)  # h_0..h_{T-1}
         grads[4] = torch.mm(previous_h.t(), dz_rows)  # dU = H_{t-1}ᵀ dZ
     if ctx.needs_input_grad[5]:
-        grads[5] = dz_rows.sum(0)
+        grads[5] = torch.from_numpy(bias_sums.sum(0)).to(dz.dtype)
     ctx.buffers = None
     _spare_gates[:] = [dz]
     return tuple(grads)
