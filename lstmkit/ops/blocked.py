@@ -50,7 +50,6 @@ from lstmkit.ops.gates import lstm_backward_row, lstm_forward_row
 from lstmkit.ops.jit import kernel
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 
-_INFERENCE_BLOCK = 16  # steps projected at a time when nothing is kept for backward
 # The gate buffer that the last finished backward handed back. A W3-sized buffer is 105 MB;
 # glibc maps a fresh one from the OS on every call, and its first touch alone costs ~40 ms
 # (a tenth of a W3 training step). A buffer is owned by one graph from forward to the end of
@@ -69,12 +68,13 @@ def _take_gates(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
 
 
 @kernel(nogil=True)
-def _forward_rows(gates, c_prev, c, tanh_c, h):
+def _forward_rows(gates, c_prev, c, tanh_c, next_rows, features):
     """lstm_forward_row for each row of gates (R, 4H) (z_t, replaced by the gates); c_prev, c,
-    tanh_c, h (R, H). Releases the GIL, so the parts of a batch run on threads side by side."""
+    tanh_c (R, H); h_t goes into next_rows (R, F + H) after its F inputs. Releases the GIL, so
+    the parts of a batch run on threads side by side."""
     zero = c.dtype.type(0.0)
     for b in range(gates.shape[0]):
-        lstm_forward_row(gates[b], None, None, c_prev[b], c[b], tanh_c[b], h[b], zero)
+        lstm_forward_row(gates[b], None, None, c_prev[b], c[b], tanh_c[b], next_rows[b, features:], zero)
 
 
 @kernel(nogil=True)
@@ -120,34 +120,32 @@ def _forward(
     x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, kernel: torch.Tensor,
     recurrent_kernel: torch.Tensor, bias: torch.Tensor, keep: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Returns hidden (T+1, B, H) = h_0..h_T, cells (T+1, B, H) = c_0..c_T, gates and tanh(c_t):
-    with `keep`, (T, B, 4H) and (T, B, H) for backward; else scratch for a block of steps."""
+    """Returns inputs (T+1, B, F+H), row t = [x_t, h_{t-1}] (h_T in the last), cells (T+1, B, H)
+    = c_0..c_T, gates and tanh(c_t): with `keep`, (T, B, 4H) and (T, B, H) for backward; else
+    one step's scratch."""
     batch, steps, features = x.shape
     units = h0.shape[1]
-    block = steps if keep else min(steps, _INFERENCE_BLOCK)
-    x_rows = x.transpose(0, 1).reshape(steps * batch, features)  # time-major rows (T·B, F)
-    hidden = x.new_empty(steps + 1, batch, units)
+    inputs = x.new_empty(steps + 1, batch, features + units)
+    inputs[:steps, :, :features] = x.transpose(0, 1)
+    inputs[steps, :, :features] = 0
+    inputs[0, :, features:] = h0
     cells = x.new_empty(steps + 1, batch, units)
-    hidden[0], cells[0] = h0, c0
-    gates = _take_gates((block, batch, 4 * units), x) if keep else x.new_empty(block, batch, 4 * units)
-    tanh_cells = x.new_empty(block if keep else 1, batch, units)
-    hidden_np, cells_np, gates_np, tanh_np = hidden.numpy(), cells.numpy(), gates.numpy(), tanh_cells.numpy()
-    hidden_steps, gate_steps = hidden.unbind(0), gates.unbind(0)  # per-step views, made once
-    parts = _parts(batch, torch.get_num_threads())
-    for start in range(0, steps, block):
-        stop = min(start + block, steps)
-        rows = gates[: stop - start].view(-1, 4 * units)
-        torch.addmm(bias, x_rows[start * batch : stop * batch], kernel, out=rows)  # x_t W + b, all threads
+    cells[0] = c0
+    weights = torch.cat([kernel, recurrent_kernel])  # (F+H, 4H): z_t = [x_t, h_{t-1}] [W; U] + b
+    gates = _take_gates((steps, batch, 4 * units), x) if keep else x.new_empty(1, batch, 4 * units)
+    tanh_cells = x.new_empty(steps if keep else 1, batch, units)
+    inputs_np, cells_np, gates_np, tanh_np = inputs.numpy(), cells.numpy(), gates.numpy(), tanh_cells.numpy()
+    input_steps, gate_steps = inputs.unbind(0), gates.unbind(0)  # per-step views, made once
 
-        def steps_of(first: int, last: int) -> None:  # rows first..last-1 through steps start..stop-1
-            for t in range(start, stop):
-                slot = t - start
-                gate_steps[slot][first:last].addmm_(hidden_steps[t][first:last], recurrent_kernel)  # + h_{t-1} U
-                _forward_rows(gates_np[slot, first:last], cells_np[t, first:last], cells_np[t + 1, first:last],
-                              tanh_np[slot if keep else 0, first:last], hidden_np[t + 1, first:last])
+    def steps_of(first: int, last: int) -> None:  # rows first..last-1 through every step
+        for t in range(steps):
+            slot = t if keep else 0
+            torch.addmm(bias, input_steps[t][first:last], weights, out=gate_steps[slot][first:last])
+            _forward_rows(gates_np[slot, first:last], cells_np[t, first:last], cells_np[t + 1, first:last],
+                          tanh_np[slot, first:last], inputs_np[t + 1, first:last], features)
 
-        _in_parts(steps_of, parts)
-    return hidden, cells, gates, tanh_cells
+    _in_parts(steps_of, _parts(batch, torch.get_num_threads()))
+    return inputs, cells, gates, tanh_cells
 
 
 def _threads(x: torch.Tensor, units: int) -> int:
@@ -161,10 +159,11 @@ class _BlockedLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x, h0, c0, kernel, recurrent_kernel, bias):  # type: ignore[override]
-        hidden, cells, gates, tanh_cells = _forward(x, h0, c0, kernel, recurrent_kernel, bias, keep=True)
+        inputs, cells, gates, tanh_cells = _forward(x, h0, c0, kernel, recurrent_kernel, bias, keep=True)
         ctx.save_for_backward(x, kernel, recurrent_kernel)
-        ctx.buffers = (hidden, cells, gates, tanh_cells)
+        ctx.buffers = (inputs, cells, gates, tanh_cells)
         ctx.set_materialize_grads(False)
+        hidden = inputs[:, :, x.shape[2] :]  # h_0..h_T
         return hidden[1:].transpose(0, 1), hidden[-1].clone(), cells[-1].clone()
 
     @staticmethod
@@ -185,10 +184,10 @@ def _backward(
             "backend 'blocked' runs backward once per forward (its gate buffer becomes the "
             "gradient); for retain_graph=True use backend 'torch'."
         )
-    hidden, cells, gates, tanh_cells = ctx.buffers
+    inputs, cells, gates, tanh_cells = ctx.buffers
     steps, batch, units = tanh_cells.shape
     dz = gates  # each step's gates are replaced by its dz_t, in place
-    dh = hidden.new_zeros(batch, units) if grad_h_n is None else grad_h_n.contiguous().clone()
+    dh = cells.new_zeros(batch, units) if grad_h_n is None else grad_h_n.contiguous().clone()
     dc = cells.new_zeros(batch, units) if grad_c_n is None else grad_c_n.contiguous().clone()
     dh_np, dc_np = dh.numpy(), dc.numpy()
     cells_np, dz_np, tanh_np = cells.numpy(), dz.numpy(), tanh_cells.numpy()
@@ -214,12 +213,10 @@ def _backward(
         features = x.shape[2]
         grads[0] = torch.mm(dz_rows, kernel.t()).view(steps, batch, features).transpose(0, 1)
     grads[1], grads[2] = dh, dc
-    if ctx.needs_input_grad[3]:
-        x_rows = x.transpose(0, 1).reshape(steps * batch, x.shape[2])
-        grads[3] = torch.mm(x_rows.t(), dz_rows)  # dW = Xᵀ dZ
-    if ctx.needs_input_grad[4]:
-        previous_h = hidden[:-1].reshape(steps * batch, units)  # h_0..h_{T-1}
-        grads[4] = torch.mm(previous_h.t(), dz_rows)  # dU = H_{t-1}ᵀ dZ
+    if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
+        rows = inputs[:steps].view(steps * batch, x.shape[2] + units)  # [x_t, h_{t-1}] for every step
+        weight_grads = torch.mm(rows.t(), dz_rows)  # [dW; dU] = [X, H_{t-1}]ᵀ dZ
+        grads[3], grads[4] = weight_grads[: x.shape[2]], weight_grads[x.shape[2] :]
     if ctx.needs_input_grad[5]:
         grads[5] = torch.from_numpy(bias_sums.sum(0)).to(dz.dtype)
     ctx.buffers = None
@@ -257,5 +254,6 @@ def blocked_lstm(
     with thread_limit(_threads(x, h0.shape[1])):
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             return _BlockedLSTM.apply(x, h0, c0, kernel, recurrent_kernel, bias)
-        hidden, cells, _, _ = _forward(x, h0, c0, kernel, recurrent_kernel, bias, keep=False)
+        inputs, cells, _, _ = _forward(x, h0, c0, kernel, recurrent_kernel, bias, keep=False)
+    hidden = inputs[:, :, x.shape[2] :]  # h_0..h_T
     return hidden[1:].transpose(0, 1), hidden[-1], cells[-1]
