@@ -1,16 +1,15 @@
 """The "blocked" CPU backend: one LSTM layer as BLAS GEMMs plus compiled gate loops.
 
 For medium and large LSTMs the work is matrix products; what PyTorch's LSTM op loses is in
-the backward pass, which multiplies small per-step matrices. Here, as cuDNN does:
+the backward pass, which multiplies small per-step matrices. Here, as cuDNN does, with one
+buffer whose row t holds [x_t, h_{t-1}] (T+1, B, F+H), h_t written after x_{t+1}:
 
-    forward   P = X W + b                    one GEMM over all T·B rows          (T, B, 4H)
-              z_t = P_t + h_{t-1} U          one GEMM a step, in place in P      (B, 4H)
-              gates, c_t, tanh(c_t), h_t     one compiled loop a step, kept for backward
-    backward  dz_t, dc_{t-1}                 one compiled loop a step (the chain rule below);
-                                             dz_t overwrites the step's gates
-              dh_{t-1} = dz_t Uᵀ             one GEMM a step
-              dW = Xᵀ dZ, dU = H_{t-1}ᵀ dZ, db = Σ dZ, dX = dZ Wᵀ
-                                             one GEMM each, over all steps at once
+    forward   z_t = [x_t, h_{t-1}] [W; U] + b   one GEMM a step                  (B, 4H)
+              gates, c_t, tanh(c_t), h_t      one compiled loop a step, kept for backward
+    backward  dz_t, dc_{t-1}, db += Σ_b dz_t   one compiled loop a step (the chain rule below);
+                                              dz_t overwrites the step's gates
+              dh_{t-1} = dz_t Uᵀ              one GEMM a step
+              [dW; dU] = [X, H_{t-1}]ᵀ dZ     one GEMM over all T·B rows; dX = dZ Wᵀ another
 
 Backpropagation through one step, where dh_t sums the gradient of the output h_t and
 dz_{t+1} Uᵀ from the step after it:
@@ -21,20 +20,20 @@ dz_{t+1} Uᵀ from the step after it:
     dc_{t-1} = dc_t ⊙ f_t
 
 GEMMs are torch.mm/addmm (MKL sgemm); the gate loops are numba, working on numpy views of the
-same buffers. Threads: a step is a few ms of work ending in a barrier, and when another process
-holds the second core each barrier waits for it. W3's training step (Sequential, Adam) on
-2 cores: with the other core free, 0.56 s on one thread and 0.33-0.36 s on two ("torch" on two:
-0.40 s); with it busy, 0.57 s on one and 2.7 s on two ("torch" on two: 5.2 s). So
-lstmkit.ops.threads gives big work several threads only while other processes leave the
-cores idle (/proc/stat since the previous look); then the same
-W3 step took 0.34-0.41 s quiet and 0.61 s busy, against 0.56-0.61 s pinned to one thread.
-A count set with lstmkit.ops.threads.set_num_threads is used as it is. Buffers are
-time-major (T, B, ·), so each step's slice is contiguous and all steps stack into one
-(T·B, ·) matrix for the weight gradients. Layout: Keras's, kernel W (F, 4H), recurrent_kernel
-U (H, 4H), bias b (4H,), gates i, f, g, o; tanh and sigmoid only; CPU, float32 or float64.
-The gate loops are lstmkit.ops.gates's routines, with σ and tanh from lstmkit.ops.gatemath's
-branch-free e^x in the data's own precision, so that they vectorize (libm's exp is a call, which
-does not; float32 lanes are twice as many).
+same buffers. Threads: the samples of a batch are independent, so with n threads the batch's
+rows are cut into n parts and each thread (one intra-op thread each) runs its part through every
+step, forward and then backward, the gate loops releasing the GIL; the threads meet once per
+pass. (Splitting each step's GEMM between the threads instead puts a barrier in every step,
+200 a training step, and each waits for the slower core.) The weight-gradient GEMM then runs
+on all n. lstmkit.ops.threads gives big work several threads only while other processes leave
+the cores idle (/proc/stat since the previous look), else one; a count set with
+lstmkit.ops.threads.set_num_threads is used as it is. Buffers are time-major (T, B, ·), so each
+step's slice of a part is contiguous and all steps stack into one (T·B, ·) matrix for the
+weight gradients. Layout: Keras's, kernel W (F, 4H), recurrent_kernel U (H, 4H), bias b (4H,),
+gates i, f, g, o; tanh and sigmoid only; CPU, float32 or float64. The gate loops are
+lstmkit.ops.gates's routines, with σ and tanh from lstmkit.ops.gatemath's branch-free e^x in the
+data's own precision, so that they vectorize (libm's exp is a call, which does not; float32
+lanes are twice as many). Timings: docs/PERFORMANCE.md ("W3").
 """
 
 from __future__ import annotations
