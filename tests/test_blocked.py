@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from lstmkit.ops import blocked, dispatch, threads
-from lstmkit.ops.blocked import blocked_lstm
-from lstmkit.ops.dispatch import choose_backend, lstm_forward, use_backend
+from lstmkit.ops.blocked import blocked_gru, blocked_lstm
+from lstmkit.ops.dispatch import choose_backend, gru_forward, lstm_forward, use_backend
 from lstmkit.ops.reference import lstm_sequence
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -211,3 +211,61 @@ def test_blocked_on_threads_runs_parts_of_the_batch_and_matches_reference(count,
         calls = {(ident, rows) for kernel_name, ident, rows in trained if kernel_name == name}
         assert sorted(rows for _, rows in calls) == ([1, 2, 2] if count == 3 else [2, 3])
         assert len({ident for ident, _ in calls}) >= 2  # an idle worker may take a third part
+
+
+def _gru_inputs(dtype: torch.dtype, batch: int, steps: int, features: int, units: int):
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(batch, steps, features), (batch, units), (features, 3 * units), (units, 3 * units), (2, 3 * units)]
+    return [(torch.randn(*shape, generator=generator, dtype=dtype) * 0.5).requires_grad_() for shape in shapes]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_blocked_gru_matches_reference_values_and_gradients(dtype, count, with_bias):
+    """The GRU on "blocked" against the reference equations: outputs, h_T and every gradient, with
+    the output gradients of every step, on one thread and on two (parts of the batch)."""
+    from lstmkit.ops.threads import set_num_threads
+
+    tensors = _gru_inputs(dtype, 5, 7, 3, 4)
+    if not with_bias:
+        tensors = tensors[:4]
+    reference = lambda *args: gru_forward(*args, *([] if with_bias else [None]), backend="reference")  # noqa: E731
+    ours_call = lambda *args: blocked_gru(*args, *([] if with_bias else [None]))  # noqa: E731
+    set_num_threads(count)
+    try:
+        ours, our_grads = _forward_and_gradients(ours_call, tensors)
+        second = _forward_and_gradients(ours_call, tensors)  # the spare buffers reused
+        with torch.no_grad():
+            inference = ours_call(*[t.detach() for t in tensors])
+    finally:
+        set_num_threads(None)
+    theirs, their_grads = _forward_and_gradients(reference, tensors)
+    tolerance = TOLERANCE[dtype]
+    for got, expected in [*zip(ours, theirs), *zip(second[0], theirs), *zip(inference, theirs)]:
+        torch.testing.assert_close(got, expected, rtol=0, atol=tolerance)
+    for got, again, expected in zip(our_grads, second[1], their_grads):
+        torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance)
+        torch.testing.assert_close(again, got, rtol=0, atol=0)
+
+
+def test_dispatch_runs_the_gru_on_blocked_when_forced_and_auto_picks_it_by_size():
+    from lstmkit.layers import GRU
+
+    assert choose_backend("tanh", "sigmoid", False, "auto", dispatch.BLOCKED_MIN_FLOPS, cell="gru") == "blocked"
+    assert choose_backend("tanh", "sigmoid", False, "auto", None, cell="gru") == "torch"  # inference, or a mask
+    tensors = [t.detach() for t in _gru_inputs(torch.float64, 3, 5, 2, 4)]
+    with pytest.raises(ValueError, match="backend 'blocked' cannot run a mask"):
+        gru_forward(*tensors, backend="blocked", mask=torch.ones(3, 5, dtype=torch.bool))
+    torch.manual_seed(0)
+    layer = GRU(4, return_sequences=True).double()
+    x = torch.randn(3, 5, 2, dtype=torch.float64)
+    results = []
+    for backend in ("blocked", "reference"):
+        layer.zero_grad()
+        with use_backend(backend):
+            outputs = layer(x)
+        outputs.square().sum().backward()
+        results.append([outputs.detach()] + [p.grad.clone() for p in layer.parameters()])
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)

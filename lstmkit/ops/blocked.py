@@ -38,6 +38,7 @@ lanes are twice as many). Timings: docs/PERFORMANCE.md ("W3").
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -45,25 +46,30 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from lstmkit.ops.gates import lstm_backward_row, lstm_forward_row
+from lstmkit.ops.gates import gru_backward_row, gru_forward_row, lstm_backward_row, lstm_forward_row
 from lstmkit.ops.jit import kernel
 from lstmkit.ops.threads import lstm_flops, thread_limit, threads_for
 
-# The gate buffer that the last finished backward handed back. A W3-sized buffer is 105 MB;
+# The gate buffers that the last finished backward handed back. A W3-sized buffer is 105 MB;
 # glibc maps a fresh one from the OS on every call, and its first touch alone costs ~40 ms
 # (a tenth of a W3 training step). A buffer is owned by one graph from forward to the end of
-# its backward, so reusing it then is safe; one is kept, so memory stays bounded.
-_spare_gates: list[torch.Tensor] = []
+# its backward, so reusing it then is safe; two are kept (the GRU's gates and states), so
+# memory stays bounded.
+_spare_buffers: list[torch.Tensor] = []
+_spare_lock = threading.Lock()
 
 
-def _take_gates(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    try:
-        spare = _spare_gates.pop()
-    except IndexError:  # none spare (or another thread took it)
-        return like.new_empty(shape)
-    if spare.shape == shape and spare.dtype == like.dtype:
-        return spare
+def _take_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    with _spare_lock:
+        for index, spare in enumerate(_spare_buffers):
+            if spare.shape == shape and spare.dtype == like.dtype:
+                return _spare_buffers.pop(index)
     return like.new_empty(shape)
+
+
+def _give_back(*buffers: torch.Tensor) -> None:
+    with _spare_lock:
+        _spare_buffers[:] = buffers
 
 
 @kernel(nogil=True)
@@ -85,6 +91,10 @@ def _backward_rows(gates, c_prev, tanh_c, dh, dc, grad_bias):
         lstm_backward_row(dz, c_prev[b], tanh_c[b], dh[b], dc[b])
         for j in range(dz.size):
             grad_bias[j] += dz[j]
+
+
+_ONCE = ("backend 'blocked' runs backward once per forward (its gate buffer becomes the gradient); for "
+         "retain_graph=True use backend 'torch'.")
 
 
 def _parts(batch: int, threads: int) -> list[tuple[int, int]]:
@@ -131,7 +141,7 @@ def _forward(
     cells = x.new_empty(steps + 1, batch, units)
     cells[0] = c0
     weights = torch.cat([kernel, recurrent_kernel])  # (F+H, 4H): z_t = [x_t, h_{t-1}] [W; U] + b
-    gates = _take_gates((steps, batch, 4 * units), x) if keep else x.new_empty(1, batch, 4 * units)
+    gates = _take_buffer((steps, batch, 4 * units), x) if keep else x.new_empty(1, batch, 4 * units)
     tanh_cells = x.new_empty(steps if keep else 1, batch, units)
     inputs_np, cells_np, gates_np, tanh_np = inputs.numpy(), cells.numpy(), gates.numpy(), tanh_cells.numpy()
     input_steps, gate_steps = inputs.unbind(0), gates.unbind(0)  # per-step views, made once
@@ -147,10 +157,10 @@ def _forward(
     return inputs, cells, gates, tanh_cells
 
 
-def _threads(x: torch.Tensor, units: int) -> int:
+def _threads(x: torch.Tensor, units: int, gates: int = 4) -> int:
     """The thread count for one forward or backward: lstmkit.ops.threads decides."""
     batch, steps, features = x.shape
-    return threads_for(3 * lstm_flops(batch, steps, features, units))  # forward + backward
+    return threads_for(3 * lstm_flops(batch, steps, features, units) * gates / 4)  # forward + backward
 
 
 class _BlockedLSTM(torch.autograd.Function):
@@ -179,10 +189,7 @@ def _backward(
     """_BlockedLSTM's backward: the gradients of x, h0, c0, kernel, recurrent_kernel and bias."""
     x, kernel, recurrent_kernel = ctx.saved_tensors
     if ctx.buffers is None:
-        raise RuntimeError(
-            "backend 'blocked' runs backward once per forward (its gate buffer becomes the "
-            "gradient); for retain_graph=True use backend 'torch'."
-        )
+        raise RuntimeError(_ONCE)
     inputs, cells, gates, tanh_cells = ctx.buffers
     steps, batch, units = tanh_cells.shape
     dz = gates  # each step's gates are replaced by its dz_t, in place
@@ -219,8 +226,19 @@ def _backward(
     if ctx.needs_input_grad[5]:
         grads[5] = torch.from_numpy(bias_sums.sum(0)).to(dz.dtype)
     ctx.buffers = None
-    _spare_gates[:] = [dz]
+    _give_back(dz)
     return tuple(grads)
+
+
+def _checked(tensors: tuple[torch.Tensor, ...], name: str) -> tuple[torch.Tensor, ...]:
+    """The tensors made contiguous, once they are known to be CPU tensors of one float dtype."""
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) != 1 or dtypes.pop() not in (torch.float32, torch.float64):
+        found = [str(t.dtype) for t in tensors]
+        raise TypeError(f"{name} needs one dtype for all tensors, float32 or float64; got {found}.")
+    if any(t.device.type != "cpu" for t in tensors):
+        raise ValueError(f"{name} runs on the CPU; use backend 'torch' for other devices.")
+    return tuple(t.contiguous() for t in tensors)
 
 
 def blocked_lstm(
@@ -243,16 +261,158 @@ def blocked_lstm(
         numbers up to round-off. Gradients flow to every argument.
     """
     tensors = (x, h0, c0, kernel, recurrent_kernel, bias)
-    dtypes = {t.dtype for t in tensors}
-    if len(dtypes) != 1 or dtypes.pop() not in (torch.float32, torch.float64):
-        found = [str(t.dtype) for t in tensors]
-        raise TypeError(f"blocked_lstm needs one dtype for all tensors, float32 or float64; got {found}.")
-    if any(t.device.type != "cpu" for t in tensors):
-        raise ValueError("blocked_lstm runs on the CPU; use backend 'torch' for other devices.")
-    x, h0, c0, kernel, recurrent_kernel, bias = (t.contiguous() for t in tensors)
+    x, h0, c0, kernel, recurrent_kernel, bias = _checked(tensors, "blocked_lstm")
     with thread_limit(_threads(x, h0.shape[1])):
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             return _BlockedLSTM.apply(x, h0, c0, kernel, recurrent_kernel, bias)
         inputs, cells, _, _ = _forward(x, h0, c0, kernel, recurrent_kernel, bias, keep=False)
     hidden = inputs[:, :, x.shape[2] :]  # h_0..h_T
     return hidden[1:].transpose(0, 1), hidden[-1], cells[-1]
+
+
+# -- the GRU (Keras's reset_after=True layout: kernel W (F, 3H), recurrent_kernel U (H, 3H),
+# bias (2, 3H) = [b_x; b_h], gates z, r, h; equations in lstmkit.ops.gates) --------------------
+#   forward   A = X W                          one GEMM over all T·B rows          (T, B, 3H)
+#             s_t = h_{t-1} U                  one GEMM a step                      (B, 3H)
+#             gates, s_h, h_t (biases added)   one compiled loop a step, kept for backward
+#   backward  da_t, ds_t, db                   one compiled loop a step; da_t overwrites the
+#                                              gates, ds_t the step's s_t
+#             dh_{t-1} = dh_t ⊙ z_t + ds_t Uᵀ  one GEMM a step
+#             dW = Xᵀ dA, dU = H_{t-1}ᵀ dS, dX = dA Wᵀ   one GEMM each over all steps
+
+
+@kernel(nogil=True)
+def _gru_forward_rows(gates, bias, states, h_prev, states_h, h):
+    """gru_forward_row for each row: gates (R, 3H) = x_t W, replaced by z, r, h̃; states (R, 3H)
+    = h_{t-1} U; bias (2, 3H); writes states_h = h_{t-1} U_h + b_hh and h (R, H)."""
+    zero = h.dtype.type(0.0)
+    for b in range(gates.shape[0]):
+        gru_forward_row(gates[b], bias[0], states[b], bias[1], h_prev[b], states_h[b], h[b], zero)
+
+
+@kernel(nogil=True)
+def _gru_backward_rows(gates, states_h, h_prev, dh, dstates, grad_bias):
+    """gru_backward_row for each row: gates (R, 3H) become da_t, dstates (R, 3H) ds_t, dh (R, H)
+    dh_t ⊙ z_t; adds Σ da_t and Σ ds_t to grad_bias (2, 3H) (float64)."""
+    for b in range(gates.shape[0]):
+        da, ds = gates[b], dstates[b]
+        gru_backward_row(da, states_h[b], h_prev[b], dh[b], ds)
+        for j in range(da.size):
+            grad_bias[0, j] += da[j]
+            grad_bias[1, j] += ds[j]
+
+
+def _gru_forward(
+    x: torch.Tensor, h0: torch.Tensor, kernel: torch.Tensor, recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor, keep: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns hidden (T+1, B, H) = h_0..h_T, gates (T, B, 3H), and s_t (B, 3H), s_h (B, H):
+    with `keep`, every step's (T, B, ·) for backward; else one step's scratch."""
+    batch, steps, features = x.shape
+    units = h0.shape[1]
+    hidden = x.new_empty(steps + 1, batch, units)
+    hidden[0] = h0
+    gates = _take_buffer((steps, batch, 3 * units), x) if keep else x.new_empty(steps, batch, 3 * units)
+    torch.mm(x.transpose(0, 1).reshape(steps * batch, features), kernel, out=gates.view(-1, 3 * units))  # x_t W
+    states = _take_buffer((steps, batch, 3 * units), x) if keep else x.new_empty(1, batch, 3 * units)
+    states_h = x.new_empty(steps if keep else 1, batch, units)
+    hidden_np, gates_np, states_np, states_h_np = hidden.numpy(), gates.numpy(), states.numpy(), states_h.numpy()
+    bias_np = bias.detach().numpy()
+    hidden_steps, state_steps = hidden.unbind(0), states.unbind(0)
+
+    def steps_of(first: int, last: int) -> None:  # rows first..last-1 through every step
+        for t in range(steps):
+            slot = t if keep else 0
+            torch.mm(hidden_steps[t][first:last], recurrent_kernel, out=state_steps[slot][first:last])  # h_{t-1} U
+            _gru_forward_rows(gates_np[t, first:last], bias_np, states_np[slot, first:last],
+                              hidden_np[t, first:last], states_h_np[slot, first:last], hidden_np[t + 1, first:last])
+
+    _in_parts(steps_of, _parts(batch, torch.get_num_threads()))
+    return hidden, gates, states, states_h
+
+
+class _BlockedGRU(torch.autograd.Function):
+    """Autograd wrapper: forward keeps the gates, s_t and s_h; backward as in the comment above."""
+
+    @staticmethod
+    def forward(ctx: Any, x, h0, kernel, recurrent_kernel, bias):  # type: ignore[override]
+        hidden, gates, states, states_h = _gru_forward(x, h0, kernel, recurrent_kernel, bias, keep=True)
+        ctx.save_for_backward(x, kernel, recurrent_kernel)
+        ctx.buffers = (hidden, gates, states, states_h)
+        ctx.set_materialize_grads(False)
+        return hidden[1:].transpose(0, 1), hidden[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_outputs, grad_h_n):  # type: ignore[override]
+        x, _, recurrent_kernel = ctx.saved_tensors
+        with thread_limit(_threads(x, recurrent_kernel.shape[0])):
+            return _gru_backward(ctx, grad_outputs, grad_h_n)
+
+
+def _gru_backward(
+    ctx: Any, grad_outputs: torch.Tensor | None, grad_h_n: torch.Tensor | None
+) -> tuple[torch.Tensor | None, ...]:
+    """_BlockedGRU's backward: the gradients of x, h0, kernel, recurrent_kernel and bias."""
+    x, kernel, recurrent_kernel = ctx.saved_tensors
+    if ctx.buffers is None:
+        raise RuntimeError(_ONCE)
+    hidden, gates, states, states_h = ctx.buffers
+    steps, batch, units = states_h.shape
+    dh = hidden.new_zeros(batch, units) if grad_h_n is None else grad_h_n.contiguous().clone()
+    dh_np, hidden_np, gates_np, states_np, states_h_np = (
+        dh.numpy(), hidden.numpy(), gates.numpy(), states.numpy(), states_h.numpy())
+    recurrent_t, state_steps = recurrent_kernel.t(), states.unbind(0)
+    output_grads = None if grad_outputs is None else grad_outputs.unbind(1)
+    parts = _parts(batch, torch.get_num_threads())
+    bias_sums = np.zeros((len(parts), 2, 3 * units))  # each part's Σ da_t, Σ ds_t, in float64
+
+    def steps_back(first: int, last: int) -> None:  # rows first..last-1 through every step, last to first
+        rows = slice(first, last)
+        bias_sum = bias_sums[parts.index((first, last))]
+        for t in range(steps - 1, -1, -1):
+            if output_grads is not None:
+                dh[rows].add_(output_grads[t][rows])
+            _gru_backward_rows(gates_np[t, rows], states_h_np[t, rows], hidden_np[t, rows], dh_np[rows],
+                               states_np[t, rows], bias_sum)
+            dh[rows].addmm_(state_steps[t][rows], recurrent_t)  # dh_{t-1} = dh_t ⊙ z_t + ds_t Uᵀ
+
+    _in_parts(steps_back, parts)
+    da_rows, ds_rows = gates.view(steps * batch, 3 * units), states.view(steps * batch, 3 * units)
+    grads: list[torch.Tensor | None] = [None] * 5
+    if ctx.needs_input_grad[0]:
+        grads[0] = torch.mm(da_rows, kernel.t()).view(steps, batch, x.shape[2]).transpose(0, 1)
+    grads[1] = dh
+    if ctx.needs_input_grad[2]:
+        grads[2] = torch.mm(x.transpose(0, 1).reshape(steps * batch, x.shape[2]).t(), da_rows)  # dW = Xᵀ dA
+    if ctx.needs_input_grad[3]:
+        grads[3] = torch.mm(hidden[:-1].reshape(steps * batch, units).t(), ds_rows)  # dU = H_{t-1}ᵀ dS
+    if ctx.needs_input_grad[4]:
+        grads[4] = torch.from_numpy(bias_sums.sum(0)).to(gates.dtype)
+    ctx.buffers = None
+    _give_back(gates, states)
+    return tuple(grads)
+
+
+def blocked_gru(
+    x: torch.Tensor, h0: torch.Tensor, kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run one GRU layer (tanh/sigmoid, Keras's reset_after=True) over a sequence on the CPU.
+
+    Args:
+        x: inputs (B, T, F); h0: initial state (B, H).
+        kernel (F, 3H), recurrent_kernel (H, 3H), bias (2, 3H) or None: Keras's layout, gates z r h.
+            All tensors on the CPU and of one dtype, float32 or float64.
+
+    Returns:
+        outputs (B, T, H) = h_1..h_T and h_T (B, H): lstmkit.ops.reference's GRU numbers up to
+        round-off. Gradients flow to every argument.
+    """
+    if bias is None:
+        bias = kernel.new_zeros(2, kernel.shape[1])
+    x, h0, kernel, recurrent_kernel, bias = _checked((x, h0, kernel, recurrent_kernel, bias), "blocked_gru")
+    with thread_limit(_threads(x, h0.shape[1], gates=3)):
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, h0, kernel, recurrent_kernel, bias)):
+            return _BlockedGRU.apply(x, h0, kernel, recurrent_kernel, bias)
+        hidden, _, _, _ = _gru_forward(x, h0, kernel, recurrent_kernel, bias, keep=False)
+    return hidden[1:].transpose(0, 1), hidden[-1]

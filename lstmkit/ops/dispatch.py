@@ -10,7 +10,8 @@ Backends:
                  applies, else "reference", quietly.
 
 GRU and SimpleRNN layers run on "torch" (torch.gru; torch.rnn_tanh, or torch.rnn_relu for
-activation="relu") or "reference" alike: `gru_forward`, `simple_rnn_forward`. "blocked" is LSTM-only.
+activation="relu") or "reference" alike: `gru_forward`, `simple_rnn_forward`. "blocked" runs
+LSTM and GRU layers (a GRU counts 3/4 of an LSTM's flops against BLOCKED_MIN_FLOPS).
 
 Training a whole tutorial-sized model in one compiled call is a different engine, chosen by
 the fit loop (lstmkit.training); it is tested against these same equations.
@@ -93,7 +94,7 @@ def choose_backend(
     """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options.
 
     `blocked_flops`: the forward FLOPs of a call "blocked" could run (CPU training, no mask), else None.
-    `cell`: "lstm", "gru" or "simple_rnn" ("blocked" runs the LSTM only).
+    `cell`: "lstm", "gru" or "simple_rnn" ("blocked" runs the LSTM and the GRU).
     """
     backend = _default_backend if backend is None else backend
     _check_backend(backend)
@@ -109,10 +110,10 @@ def choose_backend(
         if reasons:
             return "reference"
         return "blocked" if blocked_flops is not None and blocked_flops >= BLOCKED_MIN_FLOPS else "torch"
-    if backend == "blocked" and cell != "lstm":
+    if backend == "blocked" and cell == "simple_rnn":
         raise ValueError(
-            f"backend 'blocked' runs LSTM layers only, not a {cell} layer. Use backend 'auto', which "
-            f"picks 'torch' (or 'reference'), or 'torch'."
+            f"backend 'blocked' runs LSTM and GRU layers only, not a {cell} layer. Use backend 'auto', "
+            f"which picks 'torch' (or 'reference'), or 'torch'."
         )
     if backend in ("torch", "blocked") and reasons:
         supported = "/".join(activations) + ("" if cell == "simple_rnn" else "/" + "/".join(recurrent_activations))
@@ -212,13 +213,25 @@ def gru_forward(
         kernel (F, 3H), recurrent_kernel (H, 3H), bias (2, 3H) or None: Keras's layout, gates z r h.
         activation, recurrent_activation: names from lstmkit.ops.activations.
         recurrent_mask: optional (B, H) recurrent-dropout multiplier.
-        backend: None for the current default (see `use_backend`); "blocked" runs LSTMs only.
+        backend: None for the current default (see `use_backend`).
         mask: optional (B, T) bool, True at real steps, at least one per row (as in `lstm_forward`).
 
     Returns:
         outputs (B, T, H) and h_T (B, H) (with a mask: after each row's last real step).
     """
-    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, cell="gru")
+    blocked_flops = None
+    tensors = [t for t in (x, h0, kernel, recurrent_kernel, bias) if t is not None]
+    cpu_float = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+    if mask is None and cpu_float and torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        blocked_flops = 0.75 * lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])  # 3 gates, not 4
+    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, blocked_flops,
+                            cell="gru")
+    if chosen == "blocked":
+        if mask is not None:
+            raise ValueError("backend 'blocked' cannot run a mask; use backend 'auto' (it picks 'torch').")
+        from lstmkit.ops.blocked import blocked_gru  # numba loads on first use, not on import
+
+        return blocked_gru(x, h0, kernel, recurrent_kernel, bias)
     if chosen == "torch":
         weights = [keras_gru_to_torch(kernel).t().contiguous(), keras_gru_to_torch(recurrent_kernel).t().contiguous()]
         if bias is not None:
