@@ -4,7 +4,8 @@ One process loads `--before`'s lstmkit/ops/blocked.py beside this checkout's (th
 this checkout's) and times W3's layer (batch 256, 100 steps, 32 inputs, 256 units, float32):
 a training pass (forward, then backward from h_T) and a forward pass without gradients, plus
 torch.nn.LSTM doing the same, in rotating order each round. With `--threads 1` it reports CPU
-time (time.process_time), which a loaded machine inflates least; otherwise wall time.
+time (time.process_time), which a loaded machine inflates least; otherwise wall time. `--cell gru`
+times GRU(256) on this checkout's blocked backend against torch.nn.GRU (no "before").
 
     git archive 9f368d9 | tar -x -C /tmp/before
     python benchmarks/w3_before_after.py --before /tmp/before --threads 1 --rounds 7
@@ -32,7 +33,8 @@ def load_blocked(checkout: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", required=True, help="a checkout (or `git archive` copy) of the earlier commit")
+    parser.add_argument("--before", help="a checkout (or `git archive` copy) of the earlier commit (LSTM only)")
+    parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     parser.add_argument("--threads", type=int, default=None, help="threads for all contenders (default: lstmkit's choice)")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
@@ -44,10 +46,12 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, steps, features, generator=generator)
     h0 = c0 = torch.zeros(batch, units)
-    weights = [(torch.randn(features, 4 * units, generator=generator) * 0.1).requires_grad_(),
-               (torch.randn(units, 4 * units, generator=generator) * 0.06).requires_grad_(),
-               torch.zeros(4 * units).requires_grad_()]
-    reference = torch.nn.LSTM(features, units, batch_first=True)
+    gates = 4 if args.cell == "lstm" else 3
+    bias_shape = (4 * units,) if args.cell == "lstm" else (2, 3 * units)
+    weights = [(torch.randn(features, gates * units, generator=generator) * 0.1).requires_grad_(),
+               (torch.randn(units, gates * units, generator=generator) * 0.06).requires_grad_(),
+               torch.zeros(bias_shape).requires_grad_()]
+    reference = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[args.cell](features, units, batch_first=True)
 
     def train(layer):
         return lambda: layer(x, h0, c0, *weights)[1].sum().backward()
@@ -59,17 +63,21 @@ def main() -> None:
         return run
 
     def torch_layer(x, h0, c0, *weights):
-        outputs, (h_n, c_n) = reference(x)
-        return outputs, h_n[0], c_n[0]
+        outputs, state = reference(x)
+        return outputs, (state[0] if args.cell == "lstm" else state)[0]
 
-    layers = {"before": load_blocked(args.before).blocked_lstm, "after": blocked.blocked_lstm, "torch.nn.LSTM": torch_layer}
+    if args.cell == "gru":
+        layers = {"after": lambda x, h0, c0, *weights: blocked.blocked_gru(x, h0, *weights), "torch.nn.GRU": torch_layer}
+    else:
+        layers = {"before": load_blocked(args.before).blocked_lstm, "after": blocked.blocked_lstm,
+                  "torch.nn.LSTM": torch_layer}
     for kind, make in (("training pass", train), ("forward", forward)):
         jobs = {name: make(layer) for name, layer in layers.items()}
         seconds: dict[str, list[float]] = {name: [] for name in jobs}
         for job in jobs.values():
             job()
         for index in range(args.rounds):
-            names = list(jobs)[index % 3:] + list(jobs)[: index % 3]
+            names = list(jobs)[index % len(jobs):] + list(jobs)[: index % len(jobs)]
             for name in names:
                 start = clock()
                 jobs[name]()

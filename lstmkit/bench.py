@@ -6,7 +6,7 @@ Workloads (DESIGN.md's tutorial sizes; `quick` shrinks them to a smoke test):
     W1p  predict one window (1, 5, 1), steady state, µs per call
     W2   20,000-point noisy sine, windows 24x1, LSTM(64)+Dense(1), batch 64, 3 epochs
     W3   batch 256, seq 100, input 32, LSTM(256)+Dense(1): one training step; forward only;
-         again with GRU(256) (lstmkit's GRU trains and predicts on PyTorch's op at this size)
+         again with GRU(256) (lstmkit trains and predicts it on the blocked backend)
     GRU  W1, W1p and W2 again with GRU(50) / GRU(64) in place of the LSTM (PyTorch: nn.GRU)
     W4   character model on the bundled text: Embedding(64)+LSTM(256)+softmax, windows of 100
          characters, batch 64, one epoch of 10 batches (sparse cross-entropy, Adam)

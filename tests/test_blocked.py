@@ -249,11 +249,19 @@ def test_blocked_gru_matches_reference_values_and_gradients(dtype, count, with_b
         torch.testing.assert_close(again, got, rtol=0, atol=0)
 
 
-def test_dispatch_runs_the_gru_on_blocked_when_forced_and_auto_picks_it_by_size():
+def test_dispatch_runs_the_gru_on_blocked_when_forced_and_auto_picks_it_by_size(monkeypatch):
     from lstmkit.layers import GRU
 
     assert choose_backend("tanh", "sigmoid", False, "auto", dispatch.BLOCKED_MIN_FLOPS, cell="gru") == "blocked"
-    assert choose_backend("tanh", "sigmoid", False, "auto", None, cell="gru") == "torch"  # inference, or a mask
+    assert choose_backend("tanh", "sigmoid", False, "auto", None, cell="gru") == "torch"  # a mask, or not the CPU
+    big = torch.zeros(256, 100, 32), torch.zeros(256, 256), torch.zeros(32, 768), torch.zeros(256, 768)
+    calls = []
+    monkeypatch.setattr(blocked, "blocked_gru", lambda *args: calls.append(args) or (None, None))
+    with torch.no_grad():
+        gru_forward(*big, None)  # W3's GRU predicts on "blocked" too (auto)
+        gru_forward(big[0][:2, :5], big[1][:2], *big[2:], None)  # small: "torch"
+    assert len(calls) == 1 and calls[0][0].shape == (256, 100, 32)
+    monkeypatch.undo()
     tensors = [t.detach() for t in _gru_inputs(torch.float64, 3, 5, 2, 4)]
     with pytest.raises(ValueError, match="backend 'blocked' cannot run a mask"):
         gru_forward(*tensors, backend="blocked", mask=torch.ones(3, 5, dtype=torch.bool))

@@ -6,8 +6,8 @@ Backends:
                  no recurrent dropout.
     "blocked"    ops/blocked.py: BLAS GEMMs and compiled gate loops, CPU, float32/float64;
                  tanh/sigmoid only, no recurrent dropout, no mask.
-    "auto"       "blocked" for CPU training above BLOCKED_MIN_FLOPS, else "torch" where it
-                 applies, else "reference", quietly.
+    "auto"       "blocked" for CPU training above BLOCKED_MIN_FLOPS (for the GRU, inference
+                 too), else "torch" where it applies, else "reference", quietly.
 
 GRU and SimpleRNN layers run on "torch" (torch.gru; torch.rnn_tanh, or torch.rnn_relu for
 activation="relu") or "reference" alike: `gru_forward`, `simple_rnn_forward`. "blocked" runs
@@ -93,7 +93,8 @@ def choose_backend(
 ) -> str:
     """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options.
 
-    `blocked_flops`: the forward FLOPs of a call "blocked" could run (CPU training, no mask), else None.
+    `blocked_flops`: the forward FLOPs of a call "blocked" could run (no mask, CPU; for the LSTM
+    training only), else None.
     `cell`: "lstm", "gru" or "simple_rnn" ("blocked" runs the LSTM and the GRU).
     """
     backend = _default_backend if backend is None else backend
@@ -220,9 +221,8 @@ def gru_forward(
         outputs (B, T, H) and h_T (B, H) (with a mask: after each row's last real step).
     """
     blocked_flops = None
-    tensors = [t for t in (x, h0, kernel, recurrent_kernel, bias) if t is not None]
-    cpu_float = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-    if mask is None and cpu_float and torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+    if mask is None and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # training and inference alike: torch.gru is slower than "blocked" at both (PERFORMANCE.md, W3)
         blocked_flops = 0.75 * lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])  # 3 gates, not 4
     chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, blocked_flops,
                             cell="gru")
