@@ -277,3 +277,21 @@ def test_dispatch_runs_the_gru_on_blocked_when_forced_and_auto_picks_it_by_size(
         results.append([outputs.detach()] + [p.grad.clone() for p in layer.parameters()])
     for ours, theirs in zip(*results):
         torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+def test_blocked_on_two_threads_under_inference_mode():
+    """predict runs under torch.inference_mode, which each worker thread must share (its tensors
+    are inference tensors): the GRU predicts on "blocked", the LSTM when forced."""
+    from lstmkit.ops.threads import set_num_threads
+
+    lstm_tensors = [t.detach() for t in _inputs(torch.float32, batch=4, steps=3)]
+    gru_tensors = [t.detach() for t in _gru_inputs(torch.float32, 4, 3, 2, 5)]
+    set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            ours = [*blocked_lstm(*lstm_tensors), *blocked_gru(*gru_tensors)]
+    finally:
+        set_num_threads(None)
+    theirs = [*lstm_sequence(*lstm_tensors), *gru_forward(*gru_tensors, backend="reference")]
+    for got, expected in zip(ours, theirs):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)

@@ -113,9 +113,11 @@ def _in_parts(work: Callable[[int, int], None], parts: list[tuple[int, int]]) ->
         work(*parts[0])
         return
 
+    inference = torch.is_inference_mode_enabled()  # autograd's modes are per thread: the caller's
+
     def on_one_thread(start: int, stop: int) -> None:
         torch.set_num_threads(1)  # this thread's own OpenMP/MKL count
-        with torch.no_grad():  # as in the caller (autograd's forward and backward); the mode is per thread
+        with torch.inference_mode(inference), torch.no_grad():  # no_grad: autograd's forward and backward
             work(start, stop)
 
     with thread_limit(1), ThreadPoolExecutor(len(parts) - 1) as pool:
