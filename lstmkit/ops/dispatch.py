@@ -41,8 +41,9 @@ BACKENDS = ("auto", "torch", "reference", "blocked")
 # the 2-core machine, one thread, a layer's forward+backward paired with "torch" (load 2.5-4):
 # (B,T,F,H) = (256,100,32,256) 1.3x, (128,50,16,128) 1.4-1.6x, (256,24,1,128) 1.4x,
 # (128,50,8,96) 1.5x; below 5e8 the two are level: (64,50,8,128) 0.9-1.1x, W2's (64,24,1,64)
-# 0.75-1.03x (W2's whole fit 0.99-1.10x). Inference stays on "torch", whose fused forward was
-# faster at every size (blocked 0.5-0.9x). On two threads (ops/threads.py gives them only
+# 0.75-1.03x (W2's whole fit 0.99-1.10x). LSTM inference stays on "torch", whose fused forward was
+# faster at every size (blocked 0.5-0.9x; W3 0.91x); the GRU's forward on "blocked" beat torch.gru
+# (W3 1.22x, one thread), so it takes "blocked" for inference too. On two threads (ops/threads.py gives them only
 # while other processes leave the cores idle) W3's step took 0.33 s on "blocked", 0.40 s on
 # "torch" (5.2 s with the other core busy). benchmarks/blocked_micro.py times W2 and W3.
 BLOCKED_MIN_FLOPS = 5e8
