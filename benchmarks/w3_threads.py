@@ -2,8 +2,10 @@
 
 lstmkit, lstmkit pinned to one thread, idiomatic PyTorch on its default threads and PyTorch pinned
 to one thread each run once per round (after lstmkit.bench's two warm-up calls), `--rounds` rounds
-in rotating order; it prints median (min-max) seconds and the per-round ratios PyTorch/lstmkit.
-Under load PyTorch's default threads wait on busy cores, so its best setting is one thread there.
+in rotating order; each round also measures the sgemm peak (lstmkit.bench.sgemm_gflops) on all
+threads and on one. It prints median (min-max) seconds, GFLOP/s (lstmkit.bench.w3_flops over the
+median) and the per-round ratios PyTorch/lstmkit. Under load PyTorch's default threads wait on busy
+cores, so its best setting is one thread there. `--cell gru` runs W3 with GRU(256) instead.
 
     python benchmarks/w3_threads.py --rounds 3
 """
@@ -14,32 +16,36 @@ import statistics
 
 import torch
 
-from lstmkit.bench import FULL, _time_once, lstmkit_w3, torch_w3
+from lstmkit.bench import FULL, _time_once, lstmkit_w3, sgemm_gflops, torch_w3, w3_flops
 from lstmkit.ops.threads import set_num_threads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    args = parser.parse_args()
     default_threads = torch.get_num_threads()
 
     def lstmkit_job(one_thread: bool):
-        def make(*args, **kwargs):
+        def make(*sizes, forward_only):
             set_num_threads(1 if one_thread else None)
-            return lstmkit_w3(*args, **kwargs)
+            return lstmkit_w3(*sizes, forward_only=forward_only, cell=args.cell)
         return make
 
     def torch_job(one_thread: bool):
-        def make(*args, **kwargs):
+        def make(*sizes, forward_only):
             torch.set_num_threads(1 if one_thread else default_threads)
-            return torch_w3(*args, **kwargs)
+            return torch_w3(*sizes, forward_only=forward_only, cell=args.cell)
         return make
 
     variants = [("lstmkit", lstmkit_job(False)), ("lstmkit-1thread", lstmkit_job(True)),
                 ("pytorch", torch_job(False)), ("pytorch-1thread", torch_job(True))]
     rows: dict[tuple[str, str], list[float]] = {}
-    for index in range(rounds):
+    peaks: dict[str, list[float]] = {f"{default_threads} threads": [], "1 thread": []}
+    for index in range(args.rounds):
+        peaks[f"{default_threads} threads"].append(sgemm_gflops(FULL.sgemm))
+        peaks["1 thread"].append(sgemm_gflops(FULL.sgemm, threads=1))
         order = variants[index % 4:] + variants[:index % 4]
         for forward_only in (False, True):
             for name, make in order:
@@ -48,10 +54,15 @@ def main() -> None:
                 set_num_threads(None)
                 torch.set_num_threads(default_threads)
         print(f"round {index + 1}: load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"cell {args.cell}; sgemm peak (GFLOP/s, median (min-max) of the rounds): "
+          + ", ".join(f"{name} {statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})" for name, v in peaks.items()))
     for workload in ("W3 step", "W3 forward"):
+        flops = w3_flops(*FULL.w3, cell=args.cell, forward_only=workload == "W3 forward")
         for name, _ in variants:
             values = rows[(workload, name)]
-            print(f"{workload:<11} {name:<16} {statistics.median(values):.4f} ({min(values):.4f}-{max(values):.4f}) s")
+            median = statistics.median(values)
+            print(f"{workload:<11} {name:<16} {median:.4f} ({min(values):.4f}-{max(values):.4f}) s"
+                  f"  {flops / median / 1e9:.1f} GFLOP/s")
         for ours in ("lstmkit", "lstmkit-1thread"):
             for theirs in ("pytorch", "pytorch-1thread"):
                 ratios = [t / o for o, t in zip(rows[(workload, ours)], rows[(workload, theirs)])]

@@ -5,13 +5,16 @@ Workloads (DESIGN.md's tutorial sizes; `quick` shrinks them to a smoke test):
     W1   tutorial fit: X (8, 5, 1), LSTM(50)+Dense(1), Adam, MSE, batch 1, 100 epochs
     W1p  predict one window (1, 5, 1), steady state, µs per call
     W2   20,000-point noisy sine, windows 24x1, LSTM(64)+Dense(1), batch 64, 3 epochs
-    W3   batch 256, seq 100, input 32, LSTM(256)+Dense(1): one training step; forward only
+    W3   batch 256, seq 100, input 32, LSTM(256)+Dense(1): one training step; forward only;
+         again with GRU(256) (lstmkit trains and predicts it on the blocked backend)
     GRU  W1, W1p and W2 again with GRU(50) / GRU(64) in place of the LSTM (PyTorch: nn.GRU)
     W4   character model on the bundled text: Embedding(64)+LSTM(256)+softmax, windows of 100
          characters, batch 64, one epoch of 10 batches (sparse cross-entropy, Adam)
 
 Each round runs every framework once, rotating the order (A B C, B C A, C A B) so drift in
-the machine's speed falls evenly; ratios are taken within a round, then summarised.
+the machine's speed falls evenly; ratios are taken within a round, then summarised. Each round
+also measures the machine's sgemm peak (`sgemm_gflops`) on all threads and on one, and the W3
+rows are reported as GFLOP/s of their matrix products (`w3_flops`) beside it.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ class Sizes:
     w3: tuple[int, int, int, int]  # batch, timesteps, features, units
     predict_calls: int
     w4: tuple[int, int, int, int, int] = (640, 100, 64, 256, 64)  # windows, timesteps, embedding, units, batch
+    sgemm: int = 2048  # the sgemm peak's square matrices
 
 
 FULL = Sizes(w1_epochs=100, w2_points=20_000, w2_epochs=3, w3=(256, 100, 32, 256), predict_calls=2000)
 QUICK = Sizes(w1_epochs=10, w2_points=2_000, w2_epochs=1, w3=(32, 20, 8, 32), predict_calls=200,
-              w4=(64, 20, 8, 16, 32))
+              w4=(64, 20, 8, 16, 32), sgemm=256)
 
 
 def tutorial_data() -> tuple[np.ndarray, np.ndarray]:
@@ -96,9 +100,10 @@ def lstmkit_predict_us(calls: int, cell: str = "lstm") -> float:
     return _per_call_us(lambda: model.predict(window), calls)
 
 
-def lstmkit_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool) -> Callable[[], None]:
+def lstmkit_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool,
+               cell: str = "lstm") -> Callable[[], None]:
     """W3 through the public API: one fit step on one batch, or predict of that batch."""
-    model = _lstmkit_model(timesteps, features, units)
+    model = _lstmkit_model(timesteps, features, units, cell)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, timesteps, features, generator=generator).numpy()
     y = torch.randn(batch, 1, generator=generator).numpy()
@@ -208,8 +213,9 @@ def torch_predict_us(calls: int, cell: str = "lstm") -> float:
     return _per_call_us(call, calls)
 
 
-def torch_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool) -> Callable[[], None]:
-    model = TorchLSTMRegressor(features, units)
+def torch_w3(batch: int, timesteps: int, features: int, units: int, forward_only: bool,
+             cell: str = "lstm") -> Callable[[], None]:
+    model = TorchLSTMRegressor(features, units, cell)
     x, y = torch.randn(batch, timesteps, features), torch.randn(batch, 1)
     if forward_only:
         def forward() -> None:
@@ -226,6 +232,69 @@ def torch_w3(batch: int, timesteps: int, features: int, units: int, forward_only
         optimizer.step()
 
     return step
+
+
+# -- arithmetic rates ------------------------------------------------------------------------
+def w3_flops(batch: int, timesteps: int, features: int, units: int, cell: str = "lstm",
+             forward_only: bool = False) -> float:
+    """The matrix-product flops of one W3 call: a recurrent layer and Dense(1), counted exactly.
+
+    With N = B·T rows and G = 4H gate columns (LSTM; 3H for the GRU, whose recurrent product
+    s = h_{t-1} U + b_h is taken whole before r_t scales it):
+
+        forward    input projection X W        2·N·F·G
+                   recurrent products h U      2·N·H·G   (every step, h_0 included)
+                   Dense                        2·B·H
+        backward   dh_{t-1} = dz_t Uᵀ          2·N·G·H   (every step, down to h_0)
+                   dW = Xᵀ dZ, dU = H_{t-1}ᵀ dZ 2·N·(F + H)·G
+                   Dense's weight and input     4·B·H
+
+    Not counted: the gate math (σ, tanh and products, O(N·G)), bias sums, the optimizer, and dX
+    (W3's input needs no gradient; PyTorch's op computes it anyway, 2·N·G·F more).
+
+    Example:
+        W3, LSTM: 2·25600·1024·288 + 2·256·256 = 15.10 GFLOP forward, 43.62 GFLOP a training step.
+    """
+    rows, gates = batch * timesteps, {"lstm": 4, "gru": 3}[cell] * units
+    forward = 2 * rows * gates * (features + units) + 2 * batch * units
+    if forward_only:
+        return float(forward)
+    return float(forward + 2 * rows * gates * units + 2 * rows * (features + units) * gates + 4 * batch * units)
+
+
+def sgemm_gflops(size: int, threads: int | None = None, repeats: int = 3) -> float:
+    """The machine's sgemm rate: the fastest of `repeats` torch.mm calls on (size, size) float32
+    matrices, after one warm-up, in GFLOP/s; on `threads` threads (None: PyTorch's count)."""
+    from lstmkit.ops.threads import thread_limit
+
+    generator = torch.Generator().manual_seed(0)
+    left, right = (torch.randn(size, size, generator=generator) for _ in range(2))
+    out = torch.empty(size, size)
+    with thread_limit(threads or torch.get_num_threads()):
+        seconds = [_seconds(lambda: torch.mm(left, right, out=out)) for _ in range(repeats + 1)][1:]
+    return 2 * size**3 / min(seconds) / 1e9
+
+
+def _seconds(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def format_rates(result: dict[str, Any]) -> str:
+    """The W3 rows as GFLOP/s (w3_flops / median seconds) beside the median sgemm peak."""
+    peaks = {name: statistics.median(values) for name, values in result["sgemm_gflops"].items()}
+    best = max(peaks.values())
+    lines = ["sgemm peak (torch.mm, float32, best of 3): "
+             + ", ".join(f"{value:.1f} GFLOP/s on {name}" for name, value in peaks.items())]
+    for key, flops in result["flops"].items():
+        row = f"{key:<22} {flops / 1e9:7.2f} GFLOP"
+        for name, samples in result["samples"].items():
+            if samples.get(key):
+                rate = flops / statistics.median(samples[key]) / 1e9
+                row += f"   {name} {rate:.1f} GFLOP/s ({rate / best:.0%} of peak)"
+        lines.append(row)
+    return "\n".join(lines)
 
 
 # -- whole scripts (start, imports, fit, predict, exit) --------------------------------------
@@ -275,9 +344,7 @@ def _per_call_us(call: Callable[[], Any], calls: int) -> float:
 def _time_once(call: Callable[[], Any], warmup: int = 2) -> float:
     for _ in range(warmup):
         call()
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
+    return _seconds(call)
 
 
 def summarize(samples: list[float]) -> dict[str, float]:
@@ -326,6 +393,8 @@ def run(
             "W2 GRU fit (s)": lambda: lstmkit_fit(x2, y2, 64, sizes.w2_epochs, 64, "gru"),
             "W3 step (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=True)),
+            "W3 GRU step (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=False, cell="gru")),
+            "W3 GRU forward (s)": lambda: _time_once(lstmkit_w3(*sizes.w3, forward_only=True, cell="gru")),
             "W4 char fit (s)": lambda: lstmkit_char_fit(x4, y4, vocabulary, embedding, char_units, char_batch),
         },
         "pytorch": {
@@ -338,6 +407,8 @@ def run(
             "W2 GRU fit (s)": lambda: torch_fit(x2, y2, 64, sizes.w2_epochs, 64, "gru"),
             "W3 step (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=False)),
             "W3 forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True)),
+            "W3 GRU step (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=False, cell="gru")),
+            "W3 GRU forward (s)": lambda: _time_once(torch_w3(*sizes.w3, forward_only=True, cell="gru")),
             "W4 char fit (s)": lambda: torch_char_fit(x4, y4, vocabulary, embedding, char_units, char_batch),
         },
     }
@@ -347,26 +418,39 @@ def run(
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in frameworks}
     for cell in ("lstm", "gru"):  # warm-up: compile or load the fused kernels once
         lstmkit_fit(x1[:2], y1[:2], 50, 1, 1, cell)
+    peaks: dict[str, list[float]] = {}
+
+    def measure_peaks() -> None:  # each round, so that the peak sees the rounds' load
+        for name, threads in ((f"{torch.get_num_threads()} threads", None), ("1 thread", 1)):
+            peaks.setdefault(name, []).append(sgemm_gflops(sizes.sgemm, threads))
+
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if contended else None
     try:
-        _run_rounds(jobs, frameworks, samples, rounds, keras_python, quick, log)
+        keras_round = (lambda: _keras_round(keras_python, quick)) if keras_python else None
+        _run_rounds(jobs, frameworks, samples, rounds, keras_round, measure_peaks, log)
     finally:
         if spinner is not None:
             spinner.kill()
+    flops = {f"W3{name} {kind} (s)": w3_flops(*sizes.w3, cell, kind == "forward")
+             for name, cell in (("", "lstm"), (" GRU", "gru")) for kind in ("step", "forward")}
     return {"quick": quick, "rounds": rounds, "contended": contended, "sizes": sizes.__dict__, "samples": samples,
+            "sgemm_gflops": peaks, "flops": flops,
             "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "load_average": os.getloadavg(), "torch": torch.__version__}}
 
 
-def _run_rounds(jobs: dict, frameworks: list[str], samples: dict, rounds: int, keras_python: str | None,
-                quick: bool, log: Callable[[str], Any]) -> None:
+def _run_rounds(jobs: dict, frameworks: list[str], samples: dict, rounds: int,
+                keras_round: Callable[[], Any] | None, measure_peaks: Callable[[], None],
+                log: Callable[[str], Any]) -> None:
     """Rotate the frameworks' order each round (A B C, B C A, ...) so drift falls evenly."""
     for round_index in range(rounds):
         order = frameworks[round_index % len(frameworks) :] + frameworks[: round_index % len(frameworks)]
+        log(f"round {round_index + 1}/{rounds}: sgemm peak")
+        measure_peaks()
         for name in order:
             log(f"round {round_index + 1}/{rounds}: {name}")
             if name == "keras":
-                for key, value in _keras_samples(_keras_round(keras_python, quick)).items():
+                for key, value in _keras_samples(keras_round()).items():
                     samples[name].setdefault(key, []).append(value)
                 continue
             for key, job in jobs[name].items():
@@ -428,6 +512,7 @@ def main_bench(
               "a Python that has it to include Keras).", file=sys.stderr)
     result = run(quick, rounds, keras_python, contended, log=lambda m: print(m, file=sys.stderr))
     print(format_table(result))
+    print(format_rates(result))
     if json_path:
         from lstmkit.atomic import atomic_write
 

@@ -6,12 +6,14 @@ float64 to 1e-10 and in float32 to float32 round-off; the outputs h_1..h_T and t
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
 from lstmkit.ops import blocked, dispatch, threads
-from lstmkit.ops.blocked import blocked_lstm
-from lstmkit.ops.dispatch import choose_backend, lstm_forward, use_backend
+from lstmkit.ops.blocked import blocked_gru, blocked_lstm
+from lstmkit.ops.dispatch import choose_backend, gru_forward, lstm_forward, use_backend
 from lstmkit.ops.reference import lstm_sequence
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -74,9 +76,9 @@ def test_blocked_gradient_of_one_output_only_and_repeated_calls():
             torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
 
 
-def test_blocked_without_gradients_matches_reference_over_many_blocks():
-    """Under no_grad nothing is kept, and the input projection runs a block of steps at a time."""
-    tensors = [t.detach() for t in _inputs(torch.float64, batch=2, steps=2 * blocked._INFERENCE_BLOCK + 3)]
+def test_blocked_without_gradients_matches_reference_over_many_steps():
+    """Under no_grad nothing is kept: one step's gates at a time."""
+    tensors = [t.detach() for t in _inputs(torch.float64, batch=2, steps=35)]
     with torch.no_grad():
         ours = blocked_lstm(*tensors)
         theirs = lstm_sequence(*tensors)
@@ -176,3 +178,120 @@ def test_blocked_restores_the_thread_count_and_follows_the_users_count(monkeypat
         assert blocked._threads(x, units=256) == 3
     finally:
         set_num_threads(None)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_blocked_on_threads_runs_parts_of_the_batch_and_matches_reference(count, monkeypatch):
+    """With several threads each runs its own rows through every step (forward and backward),
+    the output gradients included: the numbers stay the reference's."""
+    from lstmkit.ops.threads import set_num_threads
+
+    assert blocked._parts(256, 2) == [(0, 128), (128, 256)] and blocked._parts(1, 2) == [(0, 1)]
+    assert blocked._parts(5, 3) == [(0, 2), (2, 3), (3, 5)]
+    seen = set()
+    for name in ("_forward_rows", "_backward_rows"):
+        compiled = getattr(blocked, name)
+        monkeypatch.setattr(blocked, name, lambda *args, compiled=compiled: (seen.add(
+            (compiled.__name__, threading.get_ident(), args[0].shape[0])), compiled(*args))[1])
+    tensors = _inputs(torch.float64, batch=5, steps=7)
+    set_num_threads(count)
+    try:
+        ours, our_grads = _forward_and_gradients(blocked_lstm, tensors)
+        trained = set(seen)
+        with torch.no_grad():
+            inference = blocked_lstm(*[t.detach() for t in tensors])
+    finally:
+        set_num_threads(None)
+    theirs, their_grads = _forward_and_gradients(lstm_sequence, tensors)
+    for got, expected in [*zip(ours, theirs), *zip(inference, theirs)]:
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
+    for got, expected in zip(our_grads, their_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    for name in ("_forward_rows", "_backward_rows"):  # training: each part of the rows, the caller's and others'
+        calls = {(ident, rows) for kernel_name, ident, rows in trained if kernel_name == name}
+        assert sorted(rows for _, rows in calls) == ([1, 2, 2] if count == 3 else [2, 3])
+        assert len({ident for ident, _ in calls}) >= 2  # an idle worker may take a third part
+
+
+def _gru_inputs(dtype: torch.dtype, batch: int, steps: int, features: int, units: int):
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(batch, steps, features), (batch, units), (features, 3 * units), (units, 3 * units), (2, 3 * units)]
+    return [(torch.randn(*shape, generator=generator, dtype=dtype) * 0.5).requires_grad_() for shape in shapes]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_blocked_gru_matches_reference_values_and_gradients(dtype, count, with_bias):
+    """The GRU on "blocked" against the reference equations: outputs, h_T and every gradient, with
+    the output gradients of every step, on one thread and on two (parts of the batch)."""
+    from lstmkit.ops.threads import set_num_threads
+
+    tensors = _gru_inputs(dtype, 5, 7, 3, 4)
+    if not with_bias:
+        tensors = tensors[:4]
+    reference = lambda *args: gru_forward(*args, *([] if with_bias else [None]), backend="reference")  # noqa: E731
+    ours_call = lambda *args: blocked_gru(*args, *([] if with_bias else [None]))  # noqa: E731
+    set_num_threads(count)
+    try:
+        ours, our_grads = _forward_and_gradients(ours_call, tensors)
+        second = _forward_and_gradients(ours_call, tensors)  # the spare buffers reused
+        with torch.no_grad():
+            inference = ours_call(*[t.detach() for t in tensors])
+    finally:
+        set_num_threads(None)
+    theirs, their_grads = _forward_and_gradients(reference, tensors)
+    tolerance = TOLERANCE[dtype]
+    for got, expected in [*zip(ours, theirs), *zip(second[0], theirs), *zip(inference, theirs)]:
+        torch.testing.assert_close(got, expected, rtol=0, atol=tolerance)
+    for got, again, expected in zip(our_grads, second[1], their_grads):
+        torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance)
+        torch.testing.assert_close(again, got, rtol=0, atol=0)
+
+
+def test_dispatch_runs_the_gru_on_blocked_when_forced_and_auto_picks_it_by_size(monkeypatch):
+    from lstmkit.layers import GRU
+
+    assert choose_backend("tanh", "sigmoid", False, "auto", dispatch.BLOCKED_MIN_FLOPS, cell="gru") == "blocked"
+    assert choose_backend("tanh", "sigmoid", False, "auto", None, cell="gru") == "torch"  # a mask, or not the CPU
+    big = torch.zeros(256, 100, 32), torch.zeros(256, 256), torch.zeros(32, 768), torch.zeros(256, 768)
+    calls = []
+    monkeypatch.setattr(blocked, "blocked_gru", lambda *args: calls.append(args) or (None, None))
+    with torch.no_grad():
+        gru_forward(*big, None)  # W3's GRU predicts on "blocked" too (auto)
+        gru_forward(big[0][:2, :5], big[1][:2], *big[2:], None)  # small: "torch"
+    assert len(calls) == 1 and calls[0][0].shape == (256, 100, 32)
+    monkeypatch.undo()
+    tensors = [t.detach() for t in _gru_inputs(torch.float64, 3, 5, 2, 4)]
+    with pytest.raises(ValueError, match="backend 'blocked' cannot run a mask"):
+        gru_forward(*tensors, backend="blocked", mask=torch.ones(3, 5, dtype=torch.bool))
+    torch.manual_seed(0)
+    layer = GRU(4, return_sequences=True).double()
+    x = torch.randn(3, 5, 2, dtype=torch.float64)
+    results = []
+    for backend in ("blocked", "reference"):
+        layer.zero_grad()
+        with use_backend(backend):
+            outputs = layer(x)
+        outputs.square().sum().backward()
+        results.append([outputs.detach()] + [p.grad.clone() for p in layer.parameters()])
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+def test_blocked_on_two_threads_under_inference_mode():
+    """predict runs under torch.inference_mode, which each worker thread must share (its tensors
+    are inference tensors): the GRU predicts on "blocked", the LSTM when forced."""
+    from lstmkit.ops.threads import set_num_threads
+
+    lstm_tensors = [t.detach() for t in _inputs(torch.float32, batch=4, steps=3)]
+    gru_tensors = [t.detach() for t in _gru_inputs(torch.float32, 4, 3, 2, 5)]
+    set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            ours = [*blocked_lstm(*lstm_tensors), *blocked_gru(*gru_tensors)]
+    finally:
+        set_num_threads(None)
+    theirs = [*lstm_sequence(*lstm_tensors), *gru_forward(*gru_tensors, backend="reference")]
+    for got, expected in zip(ours, theirs):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)

@@ -142,8 +142,8 @@ def test_simple_rnn_layer_matches_torch_rnn_forward_and_gradients(backend, activ
 
 
 def test_forced_backends_that_cannot_run_a_cell_say_so():
-    with use_backend("blocked"), pytest.raises(ValueError, match="backend 'blocked' runs LSTM layers only"):
-        GRU(2)(torch.zeros(1, 3, 1))
+    with use_backend("blocked"), pytest.raises(ValueError, match="backend 'blocked' runs LSTM and GRU layers only"):
+        SimpleRNN(2)(torch.zeros(1, 3, 1))
     with use_backend("torch"), pytest.raises(ValueError, match=r"cannot run activation='relu'; it supports tanh/sig"):
         GRU(2, activation="relu")(torch.zeros(1, 3, 1))
     with use_backend("torch"), pytest.raises(ValueError, match=r"cannot run activation='elu'; it supports tanh/relu "):

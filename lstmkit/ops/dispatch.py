@@ -6,11 +6,12 @@ Backends:
                  no recurrent dropout.
     "blocked"    ops/blocked.py: BLAS GEMMs and compiled gate loops, CPU, float32/float64;
                  tanh/sigmoid only, no recurrent dropout, no mask.
-    "auto"       "blocked" for CPU training above BLOCKED_MIN_FLOPS, else "torch" where it
-                 applies, else "reference", quietly.
+    "auto"       "blocked" for CPU training above BLOCKED_MIN_FLOPS (for the GRU, inference
+                 too), else "torch" where it applies, else "reference", quietly.
 
 GRU and SimpleRNN layers run on "torch" (torch.gru; torch.rnn_tanh, or torch.rnn_relu for
-activation="relu") or "reference" alike: `gru_forward`, `simple_rnn_forward`. "blocked" is LSTM-only.
+activation="relu") or "reference" alike: `gru_forward`, `simple_rnn_forward`. "blocked" runs
+LSTM and GRU layers (a GRU counts 3/4 of an LSTM's flops against BLOCKED_MIN_FLOPS).
 
 Training a whole tutorial-sized model in one compiled call is a different engine, chosen by
 the fit loop (lstmkit.training); it is tested against these same equations.
@@ -40,8 +41,9 @@ BACKENDS = ("auto", "torch", "reference", "blocked")
 # the 2-core machine, one thread, a layer's forward+backward paired with "torch" (load 2.5-4):
 # (B,T,F,H) = (256,100,32,256) 1.3x, (128,50,16,128) 1.4-1.6x, (256,24,1,128) 1.4x,
 # (128,50,8,96) 1.5x; below 5e8 the two are level: (64,50,8,128) 0.9-1.1x, W2's (64,24,1,64)
-# 0.75-1.03x (W2's whole fit 0.99-1.10x). Inference stays on "torch", whose fused forward was
-# faster at every size (blocked 0.5-0.9x). On two threads (ops/threads.py gives them only
+# 0.75-1.03x (W2's whole fit 0.99-1.10x). LSTM inference stays on "torch", whose fused forward was
+# faster at every size (blocked 0.5-0.9x; W3 0.91x); the GRU's forward on "blocked" beat torch.gru
+# (W3 1.22x, one thread), so it takes "blocked" for inference too. On two threads (ops/threads.py gives them only
 # while other processes leave the cores idle) W3's step took 0.33 s on "blocked", 0.40 s on
 # "torch" (5.2 s with the other core busy). benchmarks/blocked_micro.py times W2 and W3.
 BLOCKED_MIN_FLOPS = 5e8
@@ -92,8 +94,9 @@ def choose_backend(
 ) -> str:
     """Resolve "auto" to a concrete backend; raise if a forced backend cannot run these options.
 
-    `blocked_flops`: the forward FLOPs of a call "blocked" could run (CPU training, no mask), else None.
-    `cell`: "lstm", "gru" or "simple_rnn" ("blocked" runs the LSTM only).
+    `blocked_flops`: the forward FLOPs of a call "blocked" could run (no mask, CPU; for the LSTM
+    training only), else None.
+    `cell`: "lstm", "gru" or "simple_rnn" ("blocked" runs the LSTM and the GRU).
     """
     backend = _default_backend if backend is None else backend
     _check_backend(backend)
@@ -109,10 +112,10 @@ def choose_backend(
         if reasons:
             return "reference"
         return "blocked" if blocked_flops is not None and blocked_flops >= BLOCKED_MIN_FLOPS else "torch"
-    if backend == "blocked" and cell != "lstm":
+    if backend == "blocked" and cell == "simple_rnn":
         raise ValueError(
-            f"backend 'blocked' runs LSTM layers only, not a {cell} layer. Use backend 'auto', which "
-            f"picks 'torch' (or 'reference'), or 'torch'."
+            f"backend 'blocked' runs LSTM and GRU layers only, not a {cell} layer. Use backend 'auto', "
+            f"which picks 'torch' (or 'reference'), or 'torch'."
         )
     if backend in ("torch", "blocked") and reasons:
         supported = "/".join(activations) + ("" if cell == "simple_rnn" else "/" + "/".join(recurrent_activations))
@@ -212,13 +215,24 @@ def gru_forward(
         kernel (F, 3H), recurrent_kernel (H, 3H), bias (2, 3H) or None: Keras's layout, gates z r h.
         activation, recurrent_activation: names from lstmkit.ops.activations.
         recurrent_mask: optional (B, H) recurrent-dropout multiplier.
-        backend: None for the current default (see `use_backend`); "blocked" runs LSTMs only.
+        backend: None for the current default (see `use_backend`).
         mask: optional (B, T) bool, True at real steps, at least one per row (as in `lstm_forward`).
 
     Returns:
         outputs (B, T, H) and h_T (B, H) (with a mask: after each row's last real step).
     """
-    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, cell="gru")
+    blocked_flops = None
+    if mask is None and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # training and inference alike: torch.gru is slower than "blocked" at both (PERFORMANCE.md, W3)
+        blocked_flops = 0.75 * lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])  # 3 gates, not 4
+    chosen = choose_backend(activation, recurrent_activation, recurrent_mask is not None, backend, blocked_flops,
+                            cell="gru")
+    if chosen == "blocked":
+        if mask is not None:
+            raise ValueError("backend 'blocked' cannot run a mask; use backend 'auto' (it picks 'torch').")
+        from lstmkit.ops.blocked import blocked_gru  # numba loads on first use, not on import
+
+        return blocked_gru(x, h0, kernel, recurrent_kernel, bias)
     if chosen == "torch":
         weights = [keras_gru_to_torch(kernel).t().contiguous(), keras_gru_to_torch(recurrent_kernel).t().contiguous()]
         if bias is not None:

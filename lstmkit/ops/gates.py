@@ -128,7 +128,7 @@ def gru_backward_row(gates, s_h, h_prev, dh, ds):
         dh[j] = dh_j * update_gate
 
 
-# -- a batch's rows: the batched engine and the blocked backend, in the data's precision -----
+# -- a batch's rows: the batched engine, in the data's precision (the blocked backend has its own, GIL-free) --
 
 
 @kernel()
