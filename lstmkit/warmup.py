@@ -17,8 +17,8 @@ models then compile nothing. The workloads, each for LSTM and GRU, in float32 an
   one recurrent layer; per-sample-stacked: the same with two;
 - batched: the batched engine's fit (medium sizes, e.g. W2) on one thread and on two, then predict;
   batched-stacked: the same with two recurrent layers;
-- blocked: the gate loops of the blocked backend (large LSTM training steps, e.g. W3), as
-  lstmkit.ops.blocked calls them (LSTM only: a large GRU trains on PyTorch's own kernels).
+- blocked: the gate loops of the blocked backend (large LSTM and GRU layers, e.g. W3), as
+  lstmkit.ops.blocked calls them (lstmkit.ops.blocked_rows).
 
 Other signatures (three or more recurrent layers, read-only input arrays) compile on first use,
 into the user's cache. `$LSTMKIT_WARMUP` narrows the workloads to those it names (comma
@@ -63,14 +63,13 @@ def chosen_workloads() -> tuple[str, ...]:
 
 def run_workload(name: str, cell: str, dtype: type) -> None:
     """Call the kernels of workload `name` for one cell and dtype once (compiling them or loading
-    them from a cache). The blocked backend has LSTM kernels only: for "gru" it does nothing."""
+    them from a cache)."""
     from lstmkit.ops import batched, fused, permutations
 
     engine, depth = WORKLOADS[name]
     rng = np.random.default_rng(0)
     if engine == "blocked":
-        if cell == "lstm":
-            _blocked_gate_loops(dtype)
+        _blocked_gate_loops(cell, dtype)
         return
     samples, timesteps, features, units = 4, 3, 2, 3
     weights, inputs = [], features
@@ -91,17 +90,28 @@ def run_workload(name: str, cell: str, dtype: type) -> None:
     fused.dense_predictor(weights, cell)(x[:2], True)  # lstmkit.training.engine_choice.FusedPredictor
 
 
-def _blocked_gate_loops(dtype: type) -> None:
-    """One step of lstmkit.ops.blocked's forward and backward: its gate loops on time-major
-    buffers (T, B, ·), a step's slice (B, ·) of each."""
-    from lstmkit.ops import gates
+def _blocked_gate_loops(cell: str, dtype: type) -> None:
+    """One step of lstmkit.ops.blocked's forward and backward for `cell`: its gate loops
+    (lstmkit.ops.blocked_rows) on a step's slice (B, ·) of time-major buffers (T, B, ·), as the
+    backend passes them."""
+    from lstmkit.ops import blocked_rows
 
-    steps, batch, units = 2, 2, 3
-    hidden, cells = np.zeros((steps + 1, batch, units), dtype), np.zeros((steps + 1, batch, units), dtype)
-    z, tanh_cells = np.zeros((steps, batch, 4 * units), dtype), np.zeros((steps, batch, units), dtype)
-    dh, dc = np.zeros((batch, units), dtype), np.zeros((batch, units), dtype)
-    gates.lstm_forward_rows(z[0], None, None, cells[0], cells[1], tanh_cells[0], hidden[1])
-    gates.lstm_backward_rows(z[0], cells[0], tanh_cells[0], dh, dc)
+    steps, batch, units, features = 2, 2, 3, 2
+    dh = np.zeros((batch, units), dtype)
+    if cell == "lstm":
+        inputs, cells = np.zeros((steps + 1, batch, features + units), dtype), np.zeros((steps + 1, batch, units), dtype)
+        gates, tanh_cells = np.zeros((steps, batch, 4 * units), dtype), np.zeros((steps, batch, units), dtype)
+        blocked_rows._forward_rows(gates[0, 0:batch], cells[0, 0:batch], cells[1, 0:batch], tanh_cells[0, 0:batch],
+                                   inputs[1, 0:batch], features)
+        blocked_rows._backward_rows(gates[0, 0:batch], cells[0, 0:batch], tanh_cells[0, 0:batch], dh[0:batch],
+                                    np.zeros((batch, units), dtype)[0:batch], np.zeros(4 * units))
+        return
+    hidden, states_h = np.zeros((steps + 1, batch, units), dtype), np.zeros((steps, batch, units), dtype)
+    gates, states = np.zeros((steps, batch, 3 * units), dtype), np.zeros((steps, batch, 3 * units), dtype)
+    blocked_rows._gru_forward_rows(gates[0, 0:batch], np.zeros((2, 3 * units), dtype), states[0, 0:batch],
+                                   hidden[0, 0:batch], states_h[0, 0:batch], hidden[1, 0:batch])
+    blocked_rows._gru_backward_rows(gates[0, 0:batch], states_h[0, 0:batch], hidden[0, 0:batch], dh[0:batch],
+                                    states[0, 0:batch], np.zeros((2, 3 * units)))
 
 
 def warm_up(print_fn: Callable[[str], object] = print) -> dict[str, int]:
