@@ -125,11 +125,11 @@ def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.n
         outputs = []
         for j, member in enumerate(members):
             own, own_lengths = (window, lengths) if lookbacks is None else narrowed(window, lengths, lookbacks[j])
-            x, base, scale = relative_inputs(own, relative, own_lengths, season, steps, scaled)
+            width = int(np.prod(member.output_shape))  # the steps it forecasts, whatever `horizon` is asked
+            x, base, scale = relative_inputs(own, relative, own_lengths, season, width, scaled)
             outputs.append(member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1) * scale + base)
         return np.median(np.stack(outputs), axis=0)
 
-    steps = 1 if strategy == "recursive" else horizon
     if strategy != "recursive":
         return predict(contexts, lengths)[:, :horizon]
     window, steps = np.array(contexts, dtype=np.float64), []
