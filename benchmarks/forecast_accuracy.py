@@ -84,10 +84,11 @@ def _split(data: "pd.Series | pd.DataFrame", horizon: int, origin: int = 0) -> l
 
 
 def _scores(parts: list[Part], forecasts: dict[Any, np.ndarray], season: int) -> tuple[float, float]:
-    """Mean MASE and sMAPE over the series."""
+    """Mean MASE and sMAPE over the series (MASE over the series whose training part is not constant:
+    at earlier origins a few of M1's series keep only a handful of equal values)."""
     values = [(mase(actual, forecasts[key], train.to_numpy(), season), smape(actual, forecasts[key]))
               for key, train, actual in parts]
-    return tuple(np.mean(np.array(values), axis=0))
+    return tuple(np.nanmean(np.array(values), axis=0))
 
 
 def _fingerprint(parts: list[Part]) -> str:

@@ -32,7 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from lstmkit.checks import number, positive_int
 from lstmkit.storage import LongParquet, SeriesFile, open_parquet_series, write_npy
 
-__all__ = ["make_windows", "WindowedSeries", "time_split", "MinMaxScaler", "StandardScaler",
+__all__ = ["make_windows", "WindowedSeries", "window_levels", "window_scale", "time_split", "MinMaxScaler", "StandardScaler",
            "SeriesFile", "write_npy", "open_parquet_series", "LongParquet"]
 
 
@@ -134,6 +134,79 @@ def make_windows(
     return inputs.transpose(0, 2, 1), targets.transpose(0, 2, 1)
 
 
+def window_levels(target: np.ndarray, steps: int, season: int = 1, lengths: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """What a relative window subtracts from each input step of its target column, and from each
+    of the `steps` values after it: (N, L) and (N, steps) for target values (N, L).
+
+    With season 1, the window's last value, everywhere. With a season m, each window is also
+    deseasonalised by its own seasonal profile: its last S = L // m whole seasons (S >= 2) are
+    cut into blocks of m, each block less its mean, averaged over the blocks, less the ramp a
+    linear trend leaves in that average ((last block's mean - first's) / ((S - 1) m) per step)
+    and centred. The level is then the last value less its season's share, and step t of the
+    window (or k after it) is shifted by level + profile[its place in the season]. A window
+    with fewer than two seasons is shifted by its last value alone. Nothing is read past the
+    window, so no target leaks into its own inputs.
+
+    Args:
+        target: the windows' target values (N, L).
+        steps: values after each window to give shifts for.
+        season: m; 1 for none.
+        lengths: real steps of each window (N,), the first ones (None: all L); shifts of the
+            padded steps after them are 0.
+
+    Example:
+        >>> window_levels(np.array([[1.0, 2.0, 5.0]]), steps=2)[1].tolist()
+        [[5.0, 5.0]]
+    """
+    target = np.asarray(target, dtype=np.float64)
+    count, width = target.shape
+    if lengths is None:
+        return _window_levels(target, steps, season)
+    inputs, outputs = np.zeros((count, width)), np.zeros((count, steps))
+    lengths = np.asarray(lengths)
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        inputs[rows, :length], outputs[rows] = _window_levels(target[rows, :length], steps, season)
+    return inputs, outputs
+
+
+def window_scale(target: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Each window's mean absolute step (N,) over its real steps, at least 1e-3: what a scaled
+    relative window is divided by, so windows of calm and of volatile series reach a model on one
+    scale (as DeepAR scales each window by its mean). The same for every window of a series
+    whose values are scaled to about [0, 1]; windows with one real step get 1.
+
+    Example:
+        >>> window_scale(np.array([[0.0, 2.0, 1.0]])).tolist()
+        [1.5]
+    """
+    target = np.asarray(target, dtype=np.float64)
+    steps = np.abs(np.diff(target, axis=1))
+    if lengths is not None:
+        steps = np.where(np.arange(steps.shape[1])[None, :] < (np.asarray(lengths) - 1)[:, None], steps, np.nan)
+    counts = (~np.isnan(steps)).sum(axis=1)
+    totals = np.nansum(steps, axis=1)
+    scale = np.divide(totals, counts, out=np.ones(len(target)), where=counts > 0)
+    return np.maximum(scale, 1e-3)
+
+
+def _window_levels(target: np.ndarray, steps: int, season: int) -> tuple[np.ndarray, np.ndarray]:
+    count, width = target.shape
+    seasons = width // season if season > 1 else 0
+    if seasons < 2:
+        last = target[:, -1:]
+        return np.repeat(last, width, axis=1), np.repeat(last, steps, axis=1)
+    blocks = target[:, width - seasons * season :].reshape(count, seasons, season)
+    means = blocks.mean(axis=2)
+    slope = (means[:, -1] - means[:, 0]) / ((seasons - 1) * season)
+    profile = (blocks - means[:, :, None]).mean(axis=1) - slope[:, None] * (np.arange(season) - (season - 1) / 2)
+    profile -= profile.mean(axis=1, keepdims=True)
+    level = target[:, -1] - profile[:, -1]
+    phase_in = (np.arange(width) - width) % season  # the window's last step is the season's last place
+    return level[:, None] + profile[:, phase_in], level[:, None] + profile[:, np.arange(steps) % season]
+
+
 class WindowedSeries:
     """The (input, target) windows of a (T, F) series, cut batch by batch for training.
 
@@ -153,6 +226,10 @@ class WindowedSeries:
         target_columns: feature indices the targets are taken from (default: all F).
         relative: shift each window so its last input value of every target column is 0, in
             the inputs and in the targets: the model learns changes from the forecast origin.
+        season: with `relative`, also take each window's own seasonal profile out of its target
+            columns, inputs and targets alike (`window_levels`); 1 for none.
+        scaled: with `relative`, also divide each window's target columns, inputs and targets alike,
+            by the window's mean absolute step (`window_scale`).
         starts: the time step each window starts at (default: every window, 0..T-lookback-horizon).
             Window k reads rows starts[k] .. starts[k]+lookback-1 and targets the `horizon` after.
 
@@ -182,6 +259,8 @@ class WindowedSeries:
         target_columns: Sequence[int] | None = None,
         relative: bool = False,
         starts: Any = None,
+        season: int = 1,
+        scaled: bool = False,
     ) -> None:
         values = _series_values(series)
         self.lookback = positive_int(lookback, "lookback")
@@ -209,6 +288,7 @@ class WindowedSeries:
             self._starts = _WindowStarts.listed(starts.astype(np.int64, copy=False))
         _check_finite_in_chunks(values)
         self.series, self.target_columns, self.relative = values, columns, bool(relative)
+        self.season, self.scaled = positive_int(season, "season"), bool(scaled)
         self._n_features = n_features
         if isinstance(values, np.ndarray):
             # (T - lookback - horizon + 1, F, lookback + horizon): a view, nothing is copied here.
@@ -320,7 +400,14 @@ class WindowedSeries:
         window = self._read(self._starts.at(np.asarray(index)))  # (B, lookback + horizon, F)
         x = np.ascontiguousarray(window[:, : self.lookback], dtype=np.float32)
         targets = window[:, self.lookback :, self.target_columns]  # (B, H, K)
-        if self.relative:
+        if self.relative and (self.season > 1 or self.scaled):
+            targets = np.array(targets, dtype=np.float64)
+            for k, column in enumerate(self.target_columns):
+                shift_in, shift_out = window_levels(x[:, :, column], self.horizon, self.season)
+                scale = window_scale(x[:, :, column])[:, None] if self.scaled else 1.0
+                x[:, :, column] = ((x[:, :, column] - shift_in) / scale).astype(np.float32)
+                targets[:, :, k] = (targets[:, :, k] - shift_out) / scale
+        elif self.relative:
             level = x[:, -1, self.target_columns].copy()  # (B, K): each window's last value
             x[:, :, self.target_columns] -= level[:, np.newaxis, :]
             targets = targets - level[:, np.newaxis, :]

@@ -29,8 +29,8 @@ def test_padded_windows_have_the_documented_rows_and_lengths():
     inputs, targets, lengths = padded_windows(matrix, origins, lookback=4, steps=1)
     assert inputs[:, :, 0].tolist() == [[0, 1, 0, 0], [0, 1, 2, 0], [0, 1, 2, 3]]
     assert targets.tolist() == [[2], [3], [4]] and lengths.tolist() == [2, 3, 4]
-    shifted, level = relative_inputs(inputs, True, lengths)
-    assert level.tolist() == [1, 2, 3]
+    shifted, level, scale = relative_inputs(inputs, True, lengths)
+    assert level.tolist() == [[1], [2], [3]] and scale.tolist() == [[1], [1], [1]]
     assert shifted[:, :, 0].tolist() == [[-1, 0, 0, 0], [-2, -1, 0, 0], [-3, -2, -1, 0]]
 
 

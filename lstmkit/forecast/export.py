@@ -2,8 +2,10 @@
 
 The graph does what `Forecaster.predict` does to one window: scale each column with the
 series' fitted scaler (an affine map, x·a + b), take the target relative to the window's last
-value, run every ensemble member (lstmkit.onnx_export), take their median, add the level back
-and undo the target's scaling.
+value (and, where the forecaster deseasonalises its windows, the window's seasonal profile:
+lstmkit.data.window_levels, a linear map of the window, so two constant matrices here), run every
+ensemble member (lstmkit.onnx_export), add the level back, take their median and undo the
+target's scaling.
 
 Input "x" float32 (batch, lookback, features): rows of the feature matrix in original units,
 [target, past covariates, future-known covariates `horizon` steps ahead] (see
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lstmkit.data import window_levels
 from lstmkit.onnx_export import OnnxGraph, model_proto, save_onnx, sequential_graph
 
 if TYPE_CHECKING:
@@ -62,22 +65,37 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         first = graph.op("Log", [graph.op("Max", [first, graph.constant(np.float32(np.finfo(np.float32).tiny))])])
         x = graph.op("Concat", [first, graph.op("Slice", [x, ends[0], ends[1], axis])], axis=2)
     x = graph.op("Add", [graph.op("Mul", [x, graph.constant(scale)]), graph.constant(shift)])
-    level = None
-    if forecaster.relative:  # the target column minus its value at the window's last step
-        last = graph.op("Slice", [x, *(graph.constant(v, dtype=np.int64) for v in ([-1, 0], [2**62, 1], [1, 2]))])
-        level = graph.op("Reshape", [last, graph.constant([-1, 1], dtype=np.int64)])  # (B, 1)
-        target_only = np.eye(features, dtype=np.float32)[0]
-        x = graph.op("Sub", [x, graph.op("Mul", [last, graph.constant(target_only)])])
-    outputs = []
+    outputs, target_only = [], np.eye(features, dtype=np.float32)[0]
     lookbacks = forecaster.member_lookbacks_ or [forecaster.lookback] * len(forecaster.members_)
     for member, lookback in zip(forecaster.members_, lookbacks):
         own = x if lookback == forecaster.lookback else graph.op(  # lookback="auto": the member's last steps
             "Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (forecaster.lookback - lookback, 2**62, 1))])
+        base = None
+        if forecaster.relative:  # the target column less its level (and profile), which the output gets back
+            shift_in, shift_out = (np.asarray(m, dtype=np.float32) for m in window_levels(
+                np.eye(lookback), forecaster.steps, forecaster.window_season_))  # linear in the window: matrices
+            target = graph.op("Slice", [own, *(graph.constant(v, dtype=np.int64) for v in ([0], [1], [2]))])
+            target = graph.op("Reshape", [target, graph.constant([-1, lookback], dtype=np.int64)])  # (B, L)
+            shifts = graph.op("Unsqueeze", [graph.op("MatMul", [target, graph.constant(shift_in)]),
+                                            graph.constant([2], dtype=np.int64)])  # (B, L, 1)
+            own = graph.op("Sub", [own, graph.op("Mul", [shifts, graph.constant(target_only)])])
+            base = graph.op("MatMul", [target, graph.constant(shift_out)])  # (B, S)
+            if forecaster.window_scaled_:  # the target column over the window's mean absolute step
+                steps = graph.op("Abs", [graph.op("Sub", [
+                    graph.op("Slice", [target, *(graph.constant(v, dtype=np.int64) for v in ([1], [2**62], [1]))]),
+                    graph.op("Slice", [target, *(graph.constant(v, dtype=np.int64) for v in ([0], [-1], [1]))])])])
+                unit = graph.op("Max", [graph.op("ReduceMean", [steps], axes=[1], keepdims=1),
+                                         graph.constant(np.float32(1e-3))])  # (B, 1)
+                divisor = graph.op("Add", [graph.op("Mul", [graph.op("Unsqueeze", [
+                    unit, graph.constant([2], dtype=np.int64)]), graph.constant(target_only)]),
+                    graph.constant(1.0 - target_only)])  # (B, 1, F): the scale on the target column, 1 elsewhere
+                own = graph.op("Div", [own, divisor])
         y, _ = sequential_graph(member, graph, own, None)
-        outputs.append(graph.op("Reshape", [y, graph.constant([1, -1, forecaster.steps], dtype=np.int64)]))
+        y = graph.op("Reshape", [y, graph.constant([-1, forecaster.steps], dtype=np.int64)])
+        if base is not None:
+            y = graph.op("Add", [graph.op("Mul", [y, unit]) if forecaster.window_scaled_ else y, base])
+        outputs.append(graph.op("Unsqueeze", [y, graph.constant([0], dtype=np.int64)]))
     y = _median(graph, outputs)
-    if level is not None:
-        y = graph.op("Add", [y, level])
     y = graph.op("Div", [graph.op("Sub", [y, graph.constant(shift[0])]), graph.constant(scale[0])])
     if logged:
         y = graph.op("Exp", [graph.op("Min", [y, graph.constant(np.float32(80.0))])])  # float32 exp: inf past ~88

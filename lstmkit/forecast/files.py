@@ -48,6 +48,8 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "model": forecaster.members_[0].get_config(), "columns": forecaster.columns_,
         "past_names": forecaster.past_names_, "future_names": forecaster.future_names_,
         "season": forecaster.season_, "season_note": forecaster.season_note_, "best_epochs": forecaster.best_epochs_,
+        "window_season": forecaster.window_season_, "window_note": forecaster.window_note_,
+        "window_scaled": forecaster.window_scaled_,
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
@@ -87,6 +89,7 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "custom_model": Bool(), "model": Anything(), "columns": MapOf(Nullable(Str()), 3),
         "past_names": ListOf(Str(), _MANY), "future_names": ListOf(Str(), _MANY), "season": Int(1),
         "season_note": Str(), "best_epochs": ListOf(Int(0), _MANY), "quantiles": MapOf(_NUMBERS, 99),
+        "window_season": Int(1), "window_note": Str(), "window_scaled": Bool(),  # lstmkit.forecast.seasonality; older files: none
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
         "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
@@ -206,6 +209,9 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.past_names_, forecaster.future_names_ = config["past_names"], config["future_names"]
     forecaster.season_, forecaster.season_note_ = config["season"], config["season_note"]
     forecaster.best_epochs_ = config["best_epochs"]
+    forecaster.window_season_ = config.get("window_season", 1)
+    forecaster.window_scaled_ = config.get("window_scaled", False)
+    forecaster.window_note_ = config.get("window_note", "Windows: relative to their last value.")
     forecaster.quantiles_ = {int(level): np.asarray(q, dtype=np.float64) for level, q in config["quantiles"].items()}
     forecaster.calibration_ = config["calibration"]
     forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none

@@ -46,6 +46,7 @@ from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windo
                                      window_origins)
 from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec,
                                      infer_season, read_series, with_future_covariates)
+from lstmkit.forecast.seasonality import SEASONAL, WINDOW_SCALES, window_season
 from lstmkit.forecast.statistical import StatisticalModels
 from lstmkit.forecast.statistical import available as statistical_available
 from lstmkit.forecast.statistical import resolve as resolve_statistical
@@ -83,6 +84,12 @@ class Forecaster:
         strategy: "direct" (one model, H outputs), "recursive" (one step, fed back H times) or
             "seq2seq" (an encoder whose summary a decoder of the same `cell` unrolls over the H steps).
         relative: take each window relative to its last value (see the module docstring).
+        seasonal: "auto" (each window of a seasonal series is deseasonalised by its own profile:
+            lstmkit.data.window_levels; chosen on the training parts, see lstmkit.forecast.seasonality),
+            "window" (always, when the lookback holds two seasons) or "none".
+        window_scale: "auto" (a global model of several series divides each window by its mean
+            absolute step, lstmkit.data.window_scale, so calm and volatile series reach the network on
+            one scale; a single series keeps its own scaler's units), "on" or "off".
         season: observations per season for the baselines and MASE; inferred from the time
             index when None (12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly).
         levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
@@ -123,11 +130,13 @@ class Forecaster:
         transform: str = "auto",
         strategy: str = "direct",
         relative: bool = True,
+        seasonal: str = "auto",
+        window_scale: str = "auto",
         season: int | None = None,
         levels: Sequence[int] | None = None,
         ensemble: int = 1,
         validation_split: float = 0.3,
-        patience: int = 15,
+        patience: int = 30,
         missing: str = "interpolate",
         seed: int = 0,
         model: Sequential | None = None,
@@ -151,6 +160,10 @@ class Forecaster:
         self.transform = choice(transform, "transform", TRANSFORMS)
         self.strategy = choice(strategy, "strategy", STRATEGIES)
         self.relative = bool(relative)
+        self.seasonal = choice(seasonal, "seasonal", SEASONAL)
+        self.window_scale = choice(window_scale, "window_scale", WINDOW_SCALES)
+        self.window_season_ = 1  # the season each window is deseasonalised by (1: none); set by fit
+        self.window_scaled_ = False  # windows divided by their mean absolute step; set by fit
         self.season = None if season is None else _positive_int(season, "season")
         self.levels = intervals.check_levels(levels)
         self.ensemble = _positive_int(ensemble, "ensemble")
@@ -184,7 +197,9 @@ class Forecaster:
             "layers": self.layers,
             "dropout": self.dropout, "cell": self.cell, "epochs": self.epochs, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "scaler": self.scaler, "transform": self.transform,
-            "strategy": self.strategy, "relative": self.relative, "season": self.season,
+            "strategy": self.strategy, "relative": self.relative, "seasonal": self.seasonal,
+            "window_scale": self.window_scale,
+            "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
             "seed": self.seed, "statistical": self.statistical,
@@ -310,6 +325,15 @@ class Forecaster:
                                               self.transform, self.season_)
                          for item in series}  # too-short series too: predict() reads them
         self.index_specs_ = {item.id: index_spec(item.index) for item in series}
+        self.window_season_, self.window_note_ = window_season(
+            self.seasonal, [scale_target(self.scalers_[item.id], item.values[: self._validation_start(len(item))
+                                                                              or len(item)])
+                            for item in series], self.season_)
+        self.window_scaled_ = self.relative and (self.window_scale == "on" or (self.window_scale == "auto"
+                                                                               and len(series) > 1))
+        if self.window_scaled_:
+            self.window_note_ += (" Each divided by its mean absolute step" + (
+                f" (auto: a global model of {len(series)} series)." if self.window_scale == "auto" else "."))
         every_series, series = series, split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
@@ -366,7 +390,8 @@ class Forecaster:
                     scaled = forecast_scaled([self.members_[j] for j in members], contexts[known], ahead[known],
                                              self.horizon, self.strategy, self.relative,
                                              None if lengths is None else lengths[known],
-                                             [self.member_lookbacks_[j] for j in members])
+                                             [self.member_lookbacks_[j] for j in members], self.window_season_,
+                                             self.window_scaled_)
                     errors[name].append(np.abs(actual - scaled).ravel())
         scores = {name: float(np.nanmean(np.concatenate(parts))) if parts else float("nan")
                   for name, parts in errors.items()}
@@ -413,7 +438,8 @@ class Forecaster:
         if len(train_starts) == 0:
             raise ValueError("no training window is free of missing values; use missing='interpolate'.")
         windows = WindowedSeries(np.concatenate(matrices), lookback, self.steps, target_columns=[0],
-                                 relative=self.relative, starts=np.concatenate([train_starts, validation_starts]))
+                                 relative=self.relative, starts=np.concatenate([train_starts, validation_starts]),
+                                 season=self.window_season_, scaled=self.window_scaled_)
         validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
         return windows.subset(slice(0, len(train_starts))), validation_windows
 
@@ -434,8 +460,9 @@ class Forecaster:
             inputs, targets, lengths = (np.concatenate(column) for column in zip(*parts))
             inputs = np.where(np.isnan(inputs), 0.0, inputs)  # unknown future covariates past the data
             if self.relative:
-                inputs, level = relative_inputs(inputs, True, lengths)
-                targets = targets - level[:, None]
+                inputs, base, scale = relative_inputs(inputs, True, lengths, self.window_season_, self.steps,
+                                                      self.window_scaled_)
+                targets = (targets - base) / scale
             return inputs.astype(np.float32), targets.astype(np.float32), lengths
 
         train_set = stacked(train)
@@ -447,14 +474,15 @@ class Forecaster:
                          lengths: np.ndarray | None = None) -> np.ndarray:
         lookbacks = self.member_lookbacks_ if set(self.member_lookbacks_) != {self.lookback} else None
         return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths,
-                               lookbacks)
+                               lookbacks, self.window_season_, self.window_scaled_)
 
     def _quantiles_scaled(self, contexts: np.ndarray, lengths: np.ndarray | None, horizon: int) -> np.ndarray:
         """The quantile network's forecasts (N, horizon, Q) in scaled units, sorted along Q."""
         own, own_lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])
-        x, level = relative_inputs(own, self.relative, own_lengths)
+        x, base, scale = relative_inputs(own, self.relative, own_lengths, self.window_season_, self.steps,
+                                          self.window_scaled_)
         outputs = self.quantile_head_.predict(window_features(self.members_[0], x, own_lengths))
-        return outputs[:, :horizon] + level[:, None, None]
+        return outputs[:, :horizon] * scale[:, :, None] + base[:, :horizon, None]
 
     def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -638,7 +666,8 @@ class Forecaster:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
         contexts, _, lengths = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
         contexts, lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])  # what member 0 reads
-        return relative_inputs(contexts, self.relative, lengths)[0], item.index[-self.member_lookbacks_[0]:]
+        x = relative_inputs(contexts, self.relative, lengths, self.window_season_, self.steps, self.window_scaled_)[0]
+        return x, item.index[-self.member_lookbacks_[0]:]
 
     def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
         future_start = 1 + item.past.shape[1]
@@ -702,6 +731,7 @@ class Forecaster:
             f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
             f"Series: {len(self.tails_)}; {self.season_note_}.",
             self._transform_note(),
+            self.window_note_,
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
         if self.lookback_choice_:

@@ -111,21 +111,24 @@ def narrowed(contexts: np.ndarray, lengths: np.ndarray | None, lookback: int
 
 def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.ndarray, horizon: int,
                     strategy: str, relative: bool, lengths: np.ndarray | None = None,
-                    lookbacks: list[int] | None = None) -> np.ndarray:
+                    lookbacks: list[int] | None = None, season: int = 1, scaled: bool = False) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
 
     "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
     `lengths` (N,): windows whose first lengths[i] steps are real (None: all L are).
     `lookbacks`: the steps each member reads, the last of each window (None: all L).
+    `season`: > 1 when each window is deseasonalised by its own profile (lstmkit.data.window_levels);
+    `scaled`: windows divided by their mean absolute step (lstmkit.data.window_scale).
     """
     def predict(window: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         outputs = []
         for j, member in enumerate(members):
             own, own_lengths = (window, lengths) if lookbacks is None else narrowed(window, lengths, lookbacks[j])
-            x, level = relative_inputs(own, relative, own_lengths)
-            outputs.append(member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1))
-        return np.median(np.stack(outputs), axis=0) + level[:, None]
+            width = int(np.prod(member.output_shape))  # the steps it forecasts, whatever `horizon` is asked
+            x, base, scale = relative_inputs(own, relative, own_lengths, season, width, scaled)
+            outputs.append(member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1) * scale + base)
+        return np.median(np.stack(outputs), axis=0)
 
     if strategy != "recursive":
         return predict(contexts, lengths)[:, :horizon]

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lstmkit.data import MinMaxScaler, StandardScaler
+from lstmkit.data import MinMaxScaler, StandardScaler, window_levels, window_scale
 from lstmkit.forecast.series import SeriesData
 from lstmkit.forecast.transforms import LogScaler, choose_transform
 
@@ -129,22 +129,26 @@ def known_origins(matrix: np.ndarray, lookback: int, steps: int) -> np.ndarray:
     return np.flatnonzero(~bad) + lookback
 
 
-def relative_inputs(inputs: np.ndarray, relative: bool, lengths: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs as float32 for the model and the level they were taken relative to (N,).
+def relative_inputs(inputs: np.ndarray, relative: bool, lengths: np.ndarray | None = None, season: int = 1,
+                    steps: int = 1, scaled: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs as float32 for the model, what its `steps` outputs are relative to (N, steps), and
+    what they are in units of (N, 1): forecast = output · scale + base.
 
     With `relative`, the target column is shifted so each window's last value is 0: the
     model learns changes from the forecast origin, not levels, so it can forecast values
     outside the range it was trained on (a trend). Targets are shifted by the same level.
+    With a `season` > 1, each window's own seasonal profile is taken out too (lstmkit.data.
+    window_levels): the model reads and forecasts a deseasonalised window. `scaled` divides the
+    shifted target column by each window's mean absolute step (lstmkit.data.window_scale).
     With `lengths` (windows whose first lengths[i] steps are real), the last real value is the
     level and the padded steps stay 0.
     """
     x = np.array(inputs, dtype=np.float32)
     if not relative:
-        return x, np.zeros(len(x), dtype=np.float32)
-    last = np.full(len(x), x.shape[1] - 1) if lengths is None else np.asarray(lengths) - 1
-    level = x[np.arange(len(x)), last, 0].copy()
-    x[:, :, 0] -= level[:, None]
+        return x, np.zeros((len(x), steps), dtype=np.float32), np.ones((len(x), 1), dtype=np.float32)
+    shift_in, shift_out = window_levels(x[:, :, 0], steps, season, lengths)
+    scale = window_scale(x[:, :, 0], lengths)[:, None] if scaled else np.ones((len(x), 1))
+    x[:, :, 0] = (x[:, :, 0] - shift_in) / scale
     if lengths is not None:
-        x[np.arange(x.shape[1])[None, :] > last[:, None], 0] = 0.0
-    return x, level
+        x[np.arange(x.shape[1])[None, :] >= np.asarray(lengths)[:, None], 0] = 0.0
+    return x, shift_out.astype(np.float32), scale.astype(np.float32)
