@@ -93,7 +93,11 @@ def test_help_lists_commands_and_options():
 def test_ctrl_c_is_one_line_and_exit_130_with_nothing_written(tmp_path):
     import signal
 
-    process = subprocess.Popen([sys.executable, "-u", "-m", "lstmkit", "demo", "--epochs", "1000000",
+    # `python -m lstmkit demo ...`, with Ctrl-C raising KeyboardInterrupt as in a terminal: a child inherits
+    # an ignored SIGINT from its parent, and Python then installs no handler (the suite's workers may ignore it).
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "sys.argv = ['lstmkit', *sys.argv[1:]]; runpy.run_module('lstmkit', run_name='__main__')")
+    process = subprocess.Popen([sys.executable, "-u", "-c", start, "demo", "--epochs", "1000000",
                                 "--out", str(tmp_path / "demo.png")], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
