@@ -22,7 +22,8 @@ models then compile nothing. The workloads, each for LSTM and GRU, in float32 an
 
 Other signatures (three or more recurrent layers, read-only input arrays) compile on first use,
 into the user's cache. `$LSTMKIT_WARMUP` narrows the workloads to those it names (comma
-separated, e.g. "per-sample" for the tutorial's kernels only; "none" skips the warm-up).
+separated, e.g. "per-sample" for the tutorial's kernels only, "per-sample,float32" for those in
+float32 only; "none" skips the warm-up).
 """
 
 from __future__ import annotations
@@ -47,18 +48,30 @@ WORKLOADS = {
 }
 CELLS = ("lstm", "gru")
 DTYPES = (np.float32, np.float64)
+DTYPE_NAMES = {"float32": np.float32, "float64": np.float64}
 WORKLOADS_ENV = "LSTMKIT_WARMUP"
+
+
+def _chosen_names() -> list[str]:
+    return [name.strip() for name in os.environ.get(WORKLOADS_ENV, "").split(",") if name.strip()]
 
 
 def chosen_workloads() -> tuple[str, ...]:
     """The names of `WORKLOADS`, or those `$LSTMKIT_WARMUP` names."""
-    names = [name.strip() for name in os.environ.get(WORKLOADS_ENV, "").split(",") if name.strip()]
+    names = [name for name in _chosen_names() if name not in DTYPE_NAMES]
     if not names:
         return tuple(WORKLOADS)
     unknown = [name for name in names if name not in [*WORKLOADS, "none"]]
     if unknown:
-        raise ValueError(f"${WORKLOADS_ENV} names unknown workloads {unknown}; known: {list(WORKLOADS)}, or none.")
+        raise ValueError(f"${WORKLOADS_ENV} names unknown workloads {unknown}; known: {list(WORKLOADS)}, "
+                         f"{list(DTYPE_NAMES)} or none.")
     return tuple(name for name in WORKLOADS if name in names)
+
+
+def chosen_dtypes() -> tuple[type, ...]:
+    """`DTYPES`, or those `$LSTMKIT_WARMUP` names ("float32", "float64")."""
+    named = [DTYPE_NAMES[name] for name in _chosen_names() if name in DTYPE_NAMES]
+    return tuple(dtype for dtype in DTYPES if dtype in named) or DTYPES
 
 
 def run_workload(name: str, cell: str, dtype: type) -> None:
@@ -122,7 +135,7 @@ def warm_up(print_fn: Callable[[str], object] = print) -> dict[str, int]:
     for name in chosen_workloads():
         start = time.perf_counter()
         for cell in CELLS:
-            for dtype in DTYPES:
+            for dtype in chosen_dtypes():
                 run_workload(name, cell, dtype)
         print_fn(f"{name}: {time.perf_counter() - start:.1f} s")
     return jit.compile_counts()

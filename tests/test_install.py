@@ -10,7 +10,7 @@ that run), then imports lstmkit and runs the demo from another folder.
 The build compiles the kernels into the wheel (setup.py, lstmkit.warmup), so the first demo after
 the first command compiles nothing: it loads them from the installed package, read only, and its
 user cache folder stays empty. The editable install compiles them into the user cache instead.
-To keep this test short, both builds compile only the per-sample engine's kernels (the demo's:
+To keep this test short, both builds compile only the per-sample engine's float32 kernels (the demo's:
 $LSTMKIT_WARMUP), not those of the batched and blocked engines.
 
 The virtualenv sees the machine's site-packages, so pip finds torch and the other pinned
@@ -89,7 +89,7 @@ def test_readme_commands_in_order_leave_a_working_install(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv),
                LSTMKIT_CACHE_DIR=str(tmp_path / "cache"), MPLBACKEND="Agg", PIP_DISABLE_PIP_VERSION_CHECK="1",
-               LSTMKIT_WARMUP="per-sample")
+               LSTMKIT_WARMUP="per-sample,float32")
     package_dir = site_packages(venv) / "lstmkit"
 
     out = run(commands[0], source, env)

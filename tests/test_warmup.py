@@ -164,6 +164,9 @@ def test_the_warm_up_fails_where_a_kernel_module_needs_torch(tmp_path, monkeypat
 def test_workloads_are_narrowed_by_name(monkeypatch):
     monkeypatch.setenv(warmup.WORKLOADS_ENV, "blocked, per-sample")
     assert warmup.chosen_workloads() == ("per-sample", "blocked")
+    assert warmup.chosen_dtypes() == (np.float32, np.float64)
+    monkeypatch.setenv(warmup.WORKLOADS_ENV, "per-sample, float32")
+    assert warmup.chosen_workloads() == ("per-sample",) and warmup.chosen_dtypes() == (np.float32,)
     monkeypatch.setenv(warmup.WORKLOADS_ENV, "none")
     assert warmup.chosen_workloads() == ()
     monkeypatch.setenv(warmup.WORKLOADS_ENV, "per-sampel")
