@@ -418,10 +418,11 @@ class Sequential(InputPreparation, nn.Module):
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be lstmkit.callbacks objects; got {type(callback).__name__}.")
             callback.set_model(self)
-        if shuffle and any(getattr(layer, "stateful", False) for layer in self.recurrent_layers()):
+        stateful = [layer for layer in self.recurrent_layers() if getattr(layer, "stateful", False)]
+        if shuffle and stateful:
             warnings.warn(
-                "fit(shuffle=True) with a stateful LSTM: each batch continues the state of the batch "
-                "before it, which needs the samples in order. Pass shuffle=False.",
+                f"fit(shuffle=True) with a stateful {type(stateful[0]).__name__}: each batch continues the state "
+                "of the batch before it, which needs the samples in order. Pass shuffle=False.",
                 UserWarning,
                 stacklevel=2,
             )
