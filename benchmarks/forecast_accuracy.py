@@ -204,6 +204,10 @@ def _verdicts(results: dict[str, dict[str, Score]], lstm: str) -> list[str]:
     table = ranks(results, models)
     lines = [f"Median MASE rank over the data sets (1 best of {len(models)}): "
              + ", ".join(f"{m} {table[m].median():.1f}" for m in models)]
+    relative = {m: float(np.exp(np.mean([np.log(t[m].mase / t["seasonal_naive"].mase) for t in results.values()])))
+                for m in models if m != "seasonal_naive"}
+    lines.append("Geometric mean over the data sets of MASE relative to seasonal naive's (under 1 is better): "
+                 + ", ".join(f"{m} {value:.3f}" for m, value in relative.items()))
     beaten = [name for name, t in results.items() if t[lstm].mase < t["seasonal_naive"].mase]
     lines.append(f"{lstm} beats seasonal naive on {len(beaten)} of {len(results)} data sets"
                  + ("" if len(beaten) == len(results) else

@@ -1,4 +1,4 @@
-"""Layers: LSTM, GRU, SimpleRNN, Dense, Dropout, Bidirectional, Masking, Embedding, RepeatVector, TimeDistributed. Each is a `torch.nn.Module` with Keras's arguments and weights.
+"""Layers: LSTM, GRU, SimpleRNN, Dense, Dropout, Bidirectional, Masking, Embedding, RepeatVector, TimeDistributed, Flatten. Each is a `torch.nn.Module` with Keras's arguments and weights.
 
 A layer knows its input shape either from `input_shape=` or from the first tensor it sees;
 then it creates its parameters and draws them with Keras's initialisers (glorot_uniform kernel,
@@ -925,6 +925,30 @@ class RepeatVector(Layer):
         return {"n": self.n, **super().get_config()}
 
 
+class Flatten(Layer):
+    """Flatten each sample into one vector: (B, T, F) -> (B, T·F), as Keras's Flatten; e.g. a
+    window of T steps for a Dense layer (Sequential([Flatten(input_shape=(T, F)), Dense(H)]) is a
+    linear model of the whole window). A mask cannot pass: padded steps would be read as values,
+    so masked input is refused (let a recurrent layer end the mask first)."""
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(size is None for size in input_shape):
+            raise ValueError(f"Flatten needs every input dimension known; got input shape {input_shape}. "
+                             f"Give the first layer input_shape=(timesteps, features).")
+        return (int(np.prod(input_shape)),)
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        if mask is not None:
+            raise ValueError(f"layer {self.name or self.default_name()!r}: Flatten cannot take padded (masked) "
+                             f"sequences: their padding would be read as values. End the mask with a recurrent "
+                             f"layer before Flatten, or give sequences of one length without `lengths`.")
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.built = True
+        return x.reshape(len(x), -1)
+
+
 class TimeDistributed(Layer):
     """Apply `layer` (e.g. Dense) to every time step: (B, T, ...) -> (B, T, layer's output).
 
@@ -987,6 +1011,7 @@ LAYERS: dict[str, type[Layer]] = {
     "Embedding": Embedding,
     "RepeatVector": RepeatVector,
     "TimeDistributed": TimeDistributed,
+    "Flatten": Flatten,
 }
 
 

@@ -132,6 +132,13 @@ def _repeat_vector(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tu
     return graph.op("Expand", [steps, graph.constant([1, layer.n, 1], dtype=np.int64)]), None
 
 
+@converter("Flatten")
+def _flatten(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
+    if mask is not None:
+        raise ValueError(f"layer {layer.name!r}: Flatten cannot take masked sequences (see lstmkit.layers.Flatten).")
+    return graph.op("Flatten", [x], axis=1), None
+
+
 @converter("TimeDistributed")
 def _time_distributed(layer: Any, graph: OnnxGraph, x: str, mask: str | None) -> tuple[str, str | None]:
     inner = type(layer.layer).__name__

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "forecast_accuracy.py"
@@ -27,6 +28,13 @@ def test_quick_benchmark_prints_every_model_and_the_ranks(accuracy, capsys):
     assert len(cells) == 5 and all(value > 0 for value in cells)
     assert "Median MASE rank over the data sets (1 best of 5): lstm " in printed
     assert "lstm vs auto_arima: lower MASE on" in printed
+    relative = next(line for line in lines if line.startswith("Geometric mean over the data sets of MASE relative"))
+    ratios = dict(part.rsplit(" ", 1) for part in relative.split(": ", 1)[1].split(", "))
+    mases = {name: [float(v) for v in row.split("|")[1].split()] for name, row in rows.items()}  # lstm snaive ets ...
+    for k, model in enumerate(["lstm", None, "auto_ets", "auto_arima", "theta"]):
+        if model is not None:
+            expected = np.exp(np.mean([np.log(m[k] / m[1]) for m in mases.values()]))
+            assert float(ratios[model]) == pytest.approx(expected, abs=2e-3)  # from the rounded table
 
 
 def test_every_data_set_ships_with_its_series(accuracy):

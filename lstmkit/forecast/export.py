@@ -65,9 +65,10 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         first = graph.op("Log", [graph.op("Max", [first, graph.constant(np.float32(np.finfo(np.float32).tiny))])])
         x = graph.op("Concat", [first, graph.op("Slice", [x, ends[0], ends[1], axis])], axis=2)
     x = graph.op("Add", [graph.op("Mul", [x, graph.constant(scale)]), graph.constant(shift)])
-    outputs, target_only = [], np.eye(features, dtype=np.float32)[0]
-    lookbacks = forecaster.member_lookbacks_ or [forecaster.lookback] * len(forecaster.members_)
-    for member, lookback in zip(forecaster.members_, lookbacks):
+    target_only = np.eye(features, dtype=np.float32)[0]
+
+    def member_output(member: Any, lookback: int) -> str:
+        """The member's forecast (B, S) in scaled units from its last `lookback` steps of x."""
         own = x if lookback == forecaster.lookback else graph.op(  # lookback="auto": the member's last steps
             "Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (forecaster.lookback - lookback, 2**62, 1))])
         base = None
@@ -94,8 +95,14 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         y = graph.op("Reshape", [y, graph.constant([-1, forecaster.steps], dtype=np.int64)])
         if base is not None:
             y = graph.op("Add", [graph.op("Mul", [y, unit]) if forecaster.window_scaled_ else y, base])
-        outputs.append(graph.op("Unsqueeze", [y, graph.constant([0], dtype=np.int64)]))
-    y = _median(graph, outputs)
+        return y
+
+    lookbacks = forecaster.member_lookbacks_ or [forecaster.lookback] * len(forecaster.members_)
+    y = _median(graph, [graph.op("Unsqueeze", [member_output(member, lookback), graph.constant([0], dtype=np.int64)])
+                        for member, lookback in zip(forecaster.members_, lookbacks)])
+    if forecaster.linear_ is not None:  # linear=True: the mean of the LSTMs' median and the linear model's forecast
+        y = graph.op("Mul", [graph.op("Add", [y, member_output(forecaster.linear_, forecaster.lookback)]),
+                             graph.constant(np.float32(0.5))])
     y = graph.op("Div", [graph.op("Sub", [y, graph.constant(shift[0])]), graph.constant(scale[0])])
     if logged:
         y = graph.op("Exp", [graph.op("Min", [y, graph.constant(np.float32(80.0))])])  # float32 exp: inf past ~88

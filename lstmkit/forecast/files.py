@@ -68,6 +68,10 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         tensors.update((f"quantile.{key}", value) for key, value in forecaster.quantile_head_.state_dict().items())
     if len(set(forecaster.member_lookbacks_)) > 1:  # lookback="auto" kept several: one network config each
         config["models"] = [member.get_config() for member in forecaster.members_]
+    if forecaster.linear_ is not None:  # Forecaster(linear=True)
+        config["linear_model"] = {"model": forecaster.linear_.get_config(), "best_epoch": forecaster.linear_best_epoch_,
+                                  "errors": forecaster.linear_errors_}
+        tensors.update((f"linear.{key}", value) for key, value in forecaster.linear_.state_dict().items())
     write_model_file(path, config, tensors)
 
 
@@ -97,6 +101,8 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "lookback_choice": Nullable(Anything()),  # lookback="auto": what was tried and kept; shown only
         "quantile_head": Fields({"best_epoch": Int(0), "coverage": Nullable(Float()),  # Forecaster(quantiles=...)
                                  "widen": _NUMBERS}, required={"best_epoch", "coverage", "widen"}),
+        "linear_model": Fields({"model": Anything(), "best_epoch": Int(0),  # Forecaster(linear=True)
+                                "errors": Nullable(MapOf(Float(allow_nan=True), 3))}, required={"model", "best_epoch"}),
         "comparison": Nullable(Fields({"note": Str(), "metrics": MapOf(ListOf(Anything(), _MANY))},
                                       required={"note", "metrics"})),  # the statistical models' scores
     }, required={"kind", "forecaster", "custom_model", "model", "columns", "past_names", "future_names", "season",
@@ -113,6 +119,7 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         config = _file_schema(cls).check(file.config, "config")
         settings = dict(config["forecaster"])
         statistical = settings.pop("statistical", False)  # True needs statsforecast only to fit again
+        settings.setdefault("linear", False)  # files written before the linear model: the LSTMs alone
         forecaster = cls(**settings)  # its own range checks
         forecaster.statistical = statistical
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
@@ -139,6 +146,14 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         if quantile_head is not None and len(config["quantile_head"]["widen"]) != forecaster.horizon:
             raise ConfigError("config.quantile_head.widen", config["quantile_head"]["widen"],
                               f"{forecaster.horizon} numbers, one per horizon step")
+        with_linear = forecaster.linear and not config["custom_model"]
+        if with_linear != ("linear_model" in config):
+            raise ConfigError("config.linear_model", "<present>" if "linear_model" in config else None,
+                              "a linear model exactly when `linear` is set without a custom model")
+        linear = None
+        if with_linear:
+            linear = Sequential.check_config(config["linear_model"]["model"], "config.linear_model.model")
+            _check_consistent(forecaster, config, linear, forecaster.lookback)
     except Exception as err:  # ConfigError, the constructor's ValueError/TypeError: the file is at fault
         raise file.error(str(err)) from None
     for j, member in enumerate(members):
@@ -147,6 +162,9 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
     if quantile_head is not None:
         file.check_weights(quantile_head.weight_shapes(), prefix="quantile.")
         prefixes += ("quantile.",)
+    if linear is not None:
+        file.check_weights(linear.weight_shapes(), prefix="linear.")
+        prefixes += ("linear.",)
     extra = [name for name in file.entries if not name.startswith(prefixes)]
     if extra:
         raise file.error(f"it holds tensors of no member: {extra[:3]}")
@@ -160,6 +178,13 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
             member.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=forecaster.learning_rate))
             member.eval()
             forecaster.members_.append(member)
+        if linear is not None:
+            materialize(linear, {k[len("linear."):]: v for k, v in tensors.items() if k.startswith("linear.")})
+            linear.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=forecaster.learning_rate))
+            linear.eval()
+            forecaster.linear_ = linear
+            forecaster.linear_best_epoch_ = config["linear_model"]["best_epoch"]
+            forecaster.linear_errors_ = config["linear_model"].get("errors")
         if quantile_head is not None:
             quantile_head.load({k[len("quantile."):]: v for k, v in tensors.items() if k.startswith("quantile.")})
             quantile_head.best_epoch = config["quantile_head"]["best_epoch"]

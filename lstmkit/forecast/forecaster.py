@@ -17,6 +17,11 @@ What "right" means here, each done without being asked:
   (lstmkit.forecast.transforms), chosen on its training part;
 - in a global model, series shorter than lookback + horizon train on padded windows and those
   too short for any window get seasonal-naive forecasts (lstmkit.forecast.padding).
+
+Asked for, not by default: `linear=True` trains a linear model of the same windows beside the
+LSTM and averages the two forecasts (a combination of two different models, as the M4
+competition's best entries were); the README's benchmark section says where that paid and
+where it did not.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from lstmkit.forecast.baselines import seasonal_naive
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose
 from lstmkit.forecast.metrics import format_table, score_table, verdict
-from lstmkit.forecast.network import CELLS, Padded, build_network, check_cell, forecast_scaled, narrowed, train_network
+from lstmkit.forecast.network import (CELLS, Padded, build_linear, build_network, check_cell, forecast_scaled,
+                                      linear_windows, narrowed, train_network)
 from lstmkit.forecast.quantiles import QuantileHead, band_label, check_quantiles, column_name, features, window_features
 from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
                                      window_origins)
@@ -95,6 +101,12 @@ class Forecaster:
         levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
         ensemble: train this many models (seeds seed, seed+1, ...) and take their median (with
             lookback="auto": this many per lookback kept).
+        linear: also train a linear model of the same windows (Flatten + Dense(H): each forecast step a
+            weighted sum of the window's normalised values, early-stopped on the same validation tail,
+            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it costs a
+            fraction of one LSTM's training, and `summary()` shows the validation error of each part.
+            Off by default: on the development benchmark it won over four origins and lost on the last
+            horizon (README). Ignored with `model=` (your network alone is used).
         validation_split: fraction of the windows, the latest, held out as the validation tail.
         missing: "interpolate" (with a warning), "drop" (skip windows touching a gap) or "error".
         seed: makes training repeatable on CPU.
@@ -135,6 +147,7 @@ class Forecaster:
         season: int | None = None,
         levels: Sequence[int] | None = None,
         ensemble: int = 1,
+        linear: bool = False,
         validation_split: float = 0.3,
         patience: int = 30,
         missing: str = "interpolate",
@@ -167,6 +180,9 @@ class Forecaster:
         self.season = None if season is None else _positive_int(season, "season")
         self.levels = intervals.check_levels(levels)
         self.ensemble = _positive_int(ensemble, "ensemble")
+        if not isinstance(linear, (bool, np.bool_)):
+            raise TypeError(f"`linear` must be True or False; got {linear!r}.")
+        self.linear = bool(linear)
         self.validation_split = _fraction(validation_split, "validation_split")
         self.patience = _positive_int(patience, "patience", minimum=0)
         self.missing = choice(missing, "missing", MISSING_POLICIES)
@@ -183,6 +199,9 @@ class Forecaster:
                              f"strategy='direct' without `model`, or leave `quantiles` out.")
         self.quantile_head_: QuantileHead | None = None
         self.members_: list[Sequential] = []
+        self.linear_: Sequential | None = None  # linear=True: the linear model, set by fit
+        self.linear_best_epoch_: int | None = None
+        self.linear_errors_: dict[str, float] | None = None  # validation MAE of the LSTMs, the linear model, the mean
         self.histories_: list[History] = []
         self.tuning_: dict[str, Any] | None = None  # what Forecaster.tune found
         self.lookback_choice_: dict[str, Any] | None = None  # lookback="auto": candidates, scores, choice
@@ -201,6 +220,7 @@ class Forecaster:
             "window_scale": self.window_scale,
             "season": self.season,
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
+            "linear": self.linear,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
             "seed": self.seed, "statistical": self.statistical,
             "quantiles": list(self.quantiles) if self.quantiles else None,
@@ -337,11 +357,12 @@ class Forecaster:
         every_series, series = series, split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
+        windows = {}  # lookback -> (training, validation) windows
         for lookback in tried:
             if any(len(item) < lookback + self.horizon for item in series):
-                train, validation = self._padded_windows(series, starts, lookback)
+                train, validation = windows[lookback] = self._padded_windows(series, starts, lookback)
             else:
-                train, validation = self._windows(series, starts, lookback)
+                train, validation = windows[lookback] = self._windows(series, starts, lookback)
             features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
             for member in range(self.ensemble):
                 model = build_network(self, features, lookback)
@@ -353,9 +374,26 @@ class Forecaster:
         val_origins = [(item, range(start, len(item) - self.horizon + 1))
                        for item, start in zip(series, starts) if start is not None]
         self.lookback_choice_ = self._choose_lookbacks(tried, val_origins) if self.auto_lookback else None
+        self.linear_, self.linear_best_epoch_, self.linear_errors_ = None, None, None
+        if self.linear and self.model is None:
+            self._fit_linear(*windows[self.lookback], features, val_origins, verbose, distributed)
         self.tails_ = [self._tail(item) for item in every_series]
         self.quantile_head_ = self._fit_quantiles(series, starts) if self.quantiles else None
         self._score_validation(val_origins)
+
+    def _fit_linear(self, train: "WindowedSeries | Padded", validation: "WindowedSeries | Padded | None",
+                    features: int, val_origins: list[tuple[SeriesData, range]], verbose: int,
+                    distributed: str) -> None:
+        """linear=True: train the linear model on the windows of the (kept) lookback, early-stopped on the
+        same validation tail, and score the LSTMs, it and their mean there (lstmkit.forecast.network)."""
+        model = build_linear(self, features, self.lookback)
+        _, self.linear_best_epoch_ = train_network(model, self, linear_windows(train), linear_windows(validation),
+                                                   self.ensemble, verbose, distributed, label="linear model")
+        self.linear_ = model
+        lstms = (self.members_, self.member_lookbacks_)
+        errors = self._validation_errors(val_origins, {"LSTM": (*lstms, None), "linear": ([], [], model),
+                                                       "mean of both": (*lstms, model)})
+        self.linear_errors_ = errors if any(np.isfinite(list(errors.values()))) else None
 
     def _fit_quantiles(self, series: list[SeriesData], starts: list[int | None]) -> QuantileHead:
         """The pinball-loss head on the first member's features (lstmkit.forecast.quantiles)."""
@@ -376,7 +414,24 @@ class Forecaster:
                   for lookback in tried}
         if len(tried) > 1:
             groups[ALL] = list(range(len(self.members_)))
-        errors: dict[str, list[np.ndarray]] = {name: [] for name in groups}
+        scores = self._validation_errors(val_origins, {
+            name: ([self.members_[j] for j in members], [self.member_lookbacks_[j] for j in members], None)
+            for name, members in groups.items()})
+        chosen = choose(scores) if len(tried) > 1 else str(tried[0])
+        kept = groups[chosen]
+        for name in ("members_", "histories_", "best_epochs_", "member_lookbacks_"):
+            setattr(self, name, [getattr(self, name)[j] for j in kept])
+        self.lookback = max(self.member_lookbacks_)
+        return {"candidates": tried, "errors": scores if any(np.isfinite(list(scores.values()))) else {},
+                "chosen": chosen}
+
+    def _validation_errors(self, val_origins: list[tuple[SeriesData, range]],
+                           options: dict[str, tuple[list[Sequential], list[int], Sequential | None]]
+                           ) -> dict[str, float]:
+        """The mean absolute error, in scaled units over every origin of the validation tail, of each
+        option: (LSTM members, the steps each reads, a linear model or None: see forecast_scaled); NaN with
+        no origins."""
+        errors: dict[str, list[np.ndarray]] = {name: [] for name in options}
         for item, origins in val_origins:
             for first in range(0, len(origins), _SCORE_CHUNK):
                 chunk = origins[first : first + _SCORE_CHUNK]
@@ -386,21 +441,13 @@ class Forecaster:
                 if not known.any():
                     continue
                 actual = scale_target(scalers, np.stack([item.values[o : o + self.horizon] for o in chunk]))[known]
-                for name, members in groups.items():
-                    scaled = forecast_scaled([self.members_[j] for j in members], contexts[known], ahead[known],
-                                             self.horizon, self.strategy, self.relative,
-                                             None if lengths is None else lengths[known],
-                                             [self.member_lookbacks_[j] for j in members], self.window_season_,
-                                             self.window_scaled_)
+                for name, (members, lookbacks, linear) in options.items():
+                    scaled = forecast_scaled(members, contexts[known], ahead[known], self.horizon, self.strategy,
+                                             self.relative, None if lengths is None else lengths[known], lookbacks,
+                                             self.window_season_, self.window_scaled_, linear)
                     errors[name].append(np.abs(actual - scaled).ravel())
-        scores = {name: float(np.nanmean(np.concatenate(parts))) if parts else float("nan")
-                  for name, parts in errors.items()}
-        chosen = choose(scores) if len(tried) > 1 else str(tried[0])
-        kept = groups[chosen]
-        for name in ("members_", "histories_", "best_epochs_", "member_lookbacks_"):
-            setattr(self, name, [getattr(self, name)[j] for j in kept])
-        self.lookback = max(self.member_lookbacks_)
-        return {"candidates": tried, "errors": scores if any(errors.values()) else {}, "chosen": chosen}
+        return {name: float(np.nanmean(np.concatenate(parts))) if parts else float("nan")
+                for name, parts in errors.items()}
 
     def _check_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str]) -> None:
         # Series shorter than lookback + horizon train on padded windows; only when none is that long
@@ -474,7 +521,7 @@ class Forecaster:
                          lengths: np.ndarray | None = None) -> np.ndarray:
         lookbacks = self.member_lookbacks_ if set(self.member_lookbacks_) != {self.lookback} else None
         return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths,
-                               lookbacks, self.window_season_, self.window_scaled_)
+                               lookbacks, self.window_season_, self.window_scaled_, self.linear_)
 
     def _quantiles_scaled(self, contexts: np.ndarray, lengths: np.ndarray | None, horizon: int) -> np.ndarray:
         """The quantile network's forecasts (N, horizon, Q) in scaled units, sorted along Q."""
@@ -738,6 +785,8 @@ class Forecaster:
             lines[-1] = (f"Kept {len(self.members_)} model(s) (lookbacks {self.member_lookbacks_}); best epochs "
                          f"{self.best_epochs_} of at most {self.epochs}.")
             lines.insert(-1, choice_text(self.lookback_choice_))
+        if self.linear_ is not None:
+            lines.append(self._linear_note())
         if self.validation_metrics_ is not None:
             lines += ["Validation tail (the latest windows, never trained on):",
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
@@ -763,6 +812,17 @@ class Forecaster:
             lines.append(f"Quantiles {', '.join(f'{q:g}' for q in self.quantiles)}: a pinball-loss head on the first "
                          f"model's LSTM state (best epoch {self.quantile_head_.best_epoch}){coverage}.")
         return "\n".join(lines)
+
+    def _linear_note(self) -> str:
+        """summary(): the linear model beside the LSTMs, and how each part scored on the validation tail."""
+        note = (f"Linear model (linear=True): Flatten + Dense({self.steps}) on the same windows, best epoch "
+                f"{self.linear_best_epoch_}; the forecast is the mean of the LSTM's and its.")
+        if self.linear_errors_:
+            errors = self.linear_errors_
+            scored = ", ".join(f"{name} {value:.4g}" for name, value in errors.items())
+            best = min(errors, key=lambda name: errors[name] if np.isfinite(errors[name]) else np.inf)
+            note += f" Validation MAE in scaled units: {scored} (lowest: {best})."
+        return note
 
     def _transform_note(self) -> str:
         logged = sum(scalers.logged for scalers in self.scalers_.values())

@@ -2,7 +2,9 @@
 
 Forecasts are made in scaled units: windows (N, L, F) in, (N, horizon) out, each member's
 output taken relative to the window's last value when the forecaster asks for it, and the
-members combined by their median.
+members combined by their median. With Forecaster(linear=True) a linear model of the same
+windows (Flatten + Dense: `build_linear`) is trained beside them, and the forecast is the mean
+of the LSTMs' median and the linear model's: two different models whose errors partly cancel.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from lstmkit.checks import choice
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import world_size_from_env
 from lstmkit.forecast.windows import relative_inputs
-from lstmkit.layers import GRU, LSTM, Dense, Dropout, Recurrent, RepeatVector, SimpleRNN, TimeDistributed
+from lstmkit.layers import GRU, LSTM, Dense, Dropout, Flatten, Recurrent, RepeatVector, SimpleRNN, TimeDistributed
 from lstmkit.models import Sequential
 from lstmkit.optimizers import Adam
 from lstmkit.training import History
@@ -72,19 +74,52 @@ def build_network(spec: "Forecaster", features: int, lookback: int | None = None
     return model
 
 
+def build_linear(spec: "Forecaster", features: int, lookback: int) -> Sequential:
+    """The linear model of Forecaster(linear=True): Flatten + Dense(steps) over the whole
+    (normalised) window, starting from zero weights, so its first forecast is the windows'
+    own level (and seasonal profile). Compiled as the LSTM members are."""
+    model = Sequential([Flatten(input_shape=(lookback, features)), Dense(spec.steps)], name="linear")
+    model.layers[-1].set_weights([np.zeros((lookback * features, spec.steps)), np.zeros(spec.steps)])
+    model.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=spec.learning_rate))
+    return model
+
+
+def right_aligned(inputs: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """Windows (N, L, F) whose first lengths[i] steps are real, with those steps moved to the end
+    and zeros (a relative window's own level) before them: what the linear model reads, since a
+    Dense weight belongs to a place in time (the last step, the one before, ...). None: as given."""
+    if lengths is None:
+        return inputs
+    out = np.zeros_like(inputs)
+    width = inputs.shape[1]
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        out[rows, width - length :] = inputs[rows, :length]
+    return out
+
+
+def linear_windows(windows: "WindowedSeries | Padded | None") -> "WindowedSeries | Padded | None":
+    """The training or validation windows of the LSTMs, as the linear model reads them."""
+    if windows is None or isinstance(windows, WindowedSeries):
+        return windows
+    inputs, targets, lengths = windows
+    return right_aligned(inputs, lengths), targets, None
+
+
 def train_network(model: Sequential, spec: "Forecaster", train: "WindowedSeries | Padded",
                   validation: "WindowedSeries | Padded | None", member: int, verbose: int,
-                  distributed: str = "auto") -> tuple[History, int]:
+                  distributed: str = "auto", label: str | None = None) -> tuple[History, int]:
     """Fit one member (seed spec.seed + member), early-stopped on `validation` with the best
     weights restored. Returns its History and the 1-based epoch whose weights it keeps.
     Windows come as a WindowedSeries, or as arrays (inputs, targets, lengths) when some have
     fewer than lookback real steps (lstmkit.forecast.padding).
-    Data-parallel, the batch grows to the next multiple of the number of processes."""
+    Data-parallel, the batch grows to the next multiple of the number of processes.
+    `label`: the progress line's name (default "model k/ensemble")."""
     world = world_size_from_env() if distributed == "auto" else 1
     stopper = None if validation is None else EarlyStopping(patience=spec.patience, restore_best_weights=True)
     callbacks: list[Callback] = [] if stopper is None else [stopper]
     if verbose == 1:
-        callbacks.append(_ProgressLine(f"model {member + 1}/{spec.ensemble}", spec.epochs))
+        callbacks.append(_ProgressLine(label or f"model {member + 1}/{spec.ensemble}", spec.epochs))
     callbacks += spec._extra_callbacks  # Forecaster.tune's pruning
     inputs = {"x": train} if isinstance(train, WindowedSeries) else {"x": train[0], "y": train[1], "lengths": train[2]}
     history = model.fit(**inputs, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
@@ -111,8 +146,11 @@ def narrowed(contexts: np.ndarray, lengths: np.ndarray | None, lookback: int
 
 def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.ndarray, horizon: int,
                     strategy: str, relative: bool, lengths: np.ndarray | None = None,
-                    lookbacks: list[int] | None = None, season: int = 1, scaled: bool = False) -> np.ndarray:
+                    lookbacks: list[int] | None = None, season: int = 1, scaled: bool = False,
+                    linear: Sequential | None = None) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
+    With a `linear` model (build_linear; it reads all L steps), the mean of that median and its forecast
+    (no `members`: its forecast alone).
 
     "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
@@ -121,14 +159,21 @@ def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.n
     `season`: > 1 when each window is deseasonalised by its own profile (lstmkit.data.window_levels);
     `scaled`: windows divided by their mean absolute step (lstmkit.data.window_scale).
     """
+    def output(member: Sequential, own: np.ndarray, own_lengths: np.ndarray | None, aligned: bool) -> np.ndarray:
+        width = int(np.prod(member.output_shape))  # the steps it forecasts, whatever `horizon` is asked
+        x, base, scale = relative_inputs(own, relative, own_lengths, season, width, scaled)
+        if aligned:
+            x, own_lengths = right_aligned(x, own_lengths), None
+        return member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1) * scale + base
+
     def predict(window: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
-        outputs = []
-        for j, member in enumerate(members):
-            own, own_lengths = (window, lengths) if lookbacks is None else narrowed(window, lengths, lookbacks[j])
-            width = int(np.prod(member.output_shape))  # the steps it forecasts, whatever `horizon` is asked
-            x, base, scale = relative_inputs(own, relative, own_lengths, season, width, scaled)
-            outputs.append(member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1) * scale + base)
-        return np.median(np.stack(outputs), axis=0)
+        outputs = [output(member, *((window, lengths) if lookbacks is None else
+                                    narrowed(window, lengths, lookbacks[j])), False)
+                   for j, member in enumerate(members)]
+        if linear is None:
+            return np.median(np.stack(outputs), axis=0)
+        alone = output(linear, window, lengths, True)
+        return alone if not outputs else (np.median(np.stack(outputs), axis=0) + alone) / 2
 
     if strategy != "recursive":
         return predict(contexts, lengths)[:, :horizon]
