@@ -34,6 +34,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -362,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (None if args.quick or args.only or args.variant or args.settings or args.origins != 1
                        else str(RESULTS / "forecast_accuracy.md"))
     if out is not None:
-        command = "python benchmarks/forecast_accuracy.py" + ("" if argv is None else " " + " ".join(argv)) \
-            if argv is not None else "python " + " ".join(["benchmarks/forecast_accuracy.py", *sys.argv[1:]])
+        command = "python " + shlex.join(["benchmarks/forecast_accuracy.py",  # quoted: "m1_yearly (181)"
+                                          *(sys.argv[1:] if argv is None else argv)])
         write_atomically(Path(out), markdown(results, details, command, len(seeds), args.origins))
     return 0
 
