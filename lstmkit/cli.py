@@ -122,6 +122,9 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--cell", default="lstm", help="the recurrent layer: lstm, gru or simple_rnn (default lstm)")
     forecast.add_argument("--ensemble", type=_positive_int, default=1,
                           help="models trained with different seeds, median taken (default 1)")
+    forecast.add_argument("--linear", action="store_true",
+                          help="also train a linear model of the same windows and forecast the mean of the two "
+                               "(Forecaster(linear=True); off by default, see the README's benchmark)")
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
                           help="what to do with gaps and NaNs (default interpolate, with a warning)")
     forecast.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
@@ -284,7 +287,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         lookback = args.lookback or suggest_lookback(sorted(len(s) for s in series)[len(series) // 2], horizon, season)
         forecaster = Forecaster(lookback, horizon, units=args.units, cell=args.cell, epochs=args.epochs,
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
-                                ensemble=args.ensemble, missing=args.missing, seed=args.seed,
+                                ensemble=args.ensemble, linear=args.linear, missing=args.missing, seed=args.seed,
                                 statistical={"auto": None, "on": True, "off": False}[args.statistical])
         _check_lengths(series, forecaster, args)
         if args.tune:

@@ -170,7 +170,19 @@ def test_help_documents_every_option(capsys):
     assert done.value.code == 0
     text = capsys.readouterr().out
     for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--season", "--strategy",
-                   "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--missing", "--seed", "--backtest",
+                   "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--linear", "--missing", "--seed",
+                   "--backtest",
                    "--out", "--quiet"):
         assert option in text
     assert "forecast.csv, metrics.csv, forecast.png, model.lstmkit and report.md" in " ".join(text.split())
+
+
+def test_linear_trains_the_linear_model_beside_the_lstm(tmp_path):
+    out = tmp_path / "out"
+    assert main(["forecast", "--dataset", "airline_passengers", "--out", str(out), "--quiet", "--statistical", "off",
+                 "--linear", *QUICK]) == 0
+    model = Forecaster.load(out / "model.lstmkit")
+    assert model.linear and model.linear_ is not None
+    forecast = pd.read_csv(out / "forecast.csv")
+    np.testing.assert_allclose(forecast["forecast"], model.predict()["forecast"], rtol=1e-6)
+    assert "- Linear model (linear=True): Flatten + Dense(12) on the same windows" in (out / "report.md").read_text()

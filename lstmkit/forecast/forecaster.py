@@ -46,7 +46,7 @@ from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose
 from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import (CELLS, Padded, build_linear, build_network, check_cell, forecast_scaled,
-                                      linear_windows, narrowed, train_network)
+                                      linear_text, linear_windows, narrowed, train_network)
 from lstmkit.forecast.quantiles import QuantileHead, band_label, check_quantiles, column_name, features, window_features
 from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
                                      window_origins)
@@ -786,7 +786,7 @@ class Forecaster:
                          f"{self.best_epochs_} of at most {self.epochs}.")
             lines.insert(-1, choice_text(self.lookback_choice_))
         if self.linear_ is not None:
-            lines.append(self._linear_note())
+            lines.append(linear_text(self.steps, self.linear_best_epoch_, self.linear_errors_))
         if self.validation_metrics_ is not None:
             lines += ["Validation tail (the latest windows, never trained on):",
                       format_table(self.validation_metrics_), verdict(self.validation_metrics_)]
@@ -812,17 +812,6 @@ class Forecaster:
             lines.append(f"Quantiles {', '.join(f'{q:g}' for q in self.quantiles)}: a pinball-loss head on the first "
                          f"model's LSTM state (best epoch {self.quantile_head_.best_epoch}){coverage}.")
         return "\n".join(lines)
-
-    def _linear_note(self) -> str:
-        """summary(): the linear model beside the LSTMs, and how each part scored on the validation tail."""
-        note = (f"Linear model (linear=True): Flatten + Dense({self.steps}) on the same windows, best epoch "
-                f"{self.linear_best_epoch_}; the forecast is the mean of the LSTM's and its.")
-        if self.linear_errors_:
-            errors = self.linear_errors_
-            scored = ", ".join(f"{name} {value:.4g}" for name, value in errors.items())
-            best = min(errors, key=lambda name: errors[name] if np.isfinite(errors[name]) else np.inf)
-            note += f" Validation MAE in scaled units: {scored} (lowest: {best})."
-        return note
 
     def _transform_note(self) -> str:
         logged = sum(scalers.logged for scalers in self.scalers_.values())

@@ -106,6 +106,18 @@ def linear_windows(windows: "WindowedSeries | Padded | None") -> "WindowedSeries
     return right_aligned(inputs, lengths), targets, None
 
 
+def linear_text(steps: int, best_epoch: int | None, errors: dict[str, float] | None) -> str:
+    """One line for summary() and the report: the linear model beside the LSTMs, and how each part scored on
+    the validation tail (`errors`: Forecaster.linear_errors_)."""
+    note = (f"Linear model (linear=True): Flatten + Dense({steps}) on the same windows, best epoch {best_epoch}; "
+            f"the forecast is the mean of the LSTM's and its.")
+    if errors:
+        scored = ", ".join(f"{name} {value:.4g}" for name, value in errors.items())
+        best = min(errors, key=lambda name: errors[name] if np.isfinite(errors[name]) else np.inf)
+        note += f" Validation MAE in scaled units: {scored} (lowest: {best})."
+    return note
+
+
 def train_network(model: Sequential, spec: "Forecaster", train: "WindowedSeries | Padded",
                   validation: "WindowedSeries | Padded | None", member: int, verbose: int,
                   distributed: str = "auto", label: str | None = None) -> tuple[History, int]:
