@@ -113,3 +113,18 @@ def test_flatten_is_keras_s_flatten():
     assert recurrent.output_shape == (1,) and recurrent(torch.zeros(2, 5, 3)).shape == (2, 1)
     with pytest.raises(ValueError, match="every input dimension known"):
         Sequential([LSTM(4, return_sequences=True, input_shape=(None, 3)), Flatten(), Dense(1)])
+
+
+@pytest.mark.parametrize("settings", [{"strategy": "recursive"}, {"strategy": "seq2seq"}, {"lookback": "auto"},
+                                      {"validation_split": 0.0}])
+def test_every_strategy_and_lookback_choice_takes_the_linear_model(tmp_path, settings):
+    args = {"lookback": 24, "horizon": 6, "units": 4, "epochs": 3, "linear": True, "seed": 0, **settings}
+    fc = Forecaster(**args).fit(_sine(100))
+    assert fc.linear_.output_shape == ((1,) if settings.get("strategy") == "recursive" else (6,))
+    assert fc.linear_.built_input_shape == (fc.lookback, 1)  # the kept lookback ("auto": the longest kept)
+    assert (fc.linear_errors_ is None) == (settings.get("validation_split") == 0.0)  # no tail, no scores
+    forecast = fc.predict()["forecast"]
+    fc.save(tmp_path / "f.lstmkit")
+    np.testing.assert_allclose(Forecaster.load(tmp_path / "f.lstmkit").predict()["forecast"], forecast, rtol=1e-6)
+    fc.linear_ = None
+    assert np.abs(fc.predict()["forecast"] - forecast).max() > 1e-6
