@@ -103,8 +103,9 @@ class Forecaster:
             lookback="auto": this many per lookback kept).
         linear: also train a linear model of the same windows (Flatten + Dense(H): each forecast step a
             weighted sum of the window's normalised values, early-stopped on the same validation tail,
-            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it costs a
-            fraction of one LSTM's training, and `summary()` shows the validation error of each part.
+            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it adds 10-20%
+            to the fit time of long series (more on tiny ones, where its many cheap epochs outlast the
+            LSTM's few), and `summary()` shows the validation error of each part.
             Off by default: on the development benchmark it won over four origins and lost on the last
             horizon (README). Ignored with `model=` (your network alone is used).
         validation_split: fraction of the windows, the latest, held out as the validation tail.
