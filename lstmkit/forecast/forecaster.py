@@ -358,12 +358,14 @@ class Forecaster:
         every_series, series = series, split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
-        windows = {}  # lookback -> (training, validation) windows
+        windows = {}  # lookback -> (training, validation) windows, kept only for the linear model
         for lookback in tried:
             if any(len(item) < lookback + self.horizon for item in series):
-                train, validation = windows[lookback] = self._padded_windows(series, starts, lookback)
+                train, validation = self._padded_windows(series, starts, lookback)
             else:
-                train, validation = windows[lookback] = self._windows(series, starts, lookback)
+                train, validation = self._windows(series, starts, lookback)
+            if self.linear and self.model is None:
+                windows[lookback] = train, validation
             features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
             for member in range(self.ensemble):
                 model = build_network(self, features, lookback)
