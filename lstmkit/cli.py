@@ -125,6 +125,9 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--linear", action="store_true",
                           help="also train a linear model of the same windows and forecast the mean of the two "
                                "(Forecaster(linear=True); off by default, see the README's benchmark)")
+    forecast.add_argument("--calendar", default="auto",
+                          help="time-of-day/week/year features for cycles longer than the lookback: auto (those the "
+                               "training part shows; default), none, or cycles, comma-separated: day,week,year")
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
                           help="what to do with gaps and NaNs (default interpolate, with a warning)")
     forecast.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
@@ -288,6 +291,8 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         forecaster = Forecaster(lookback, horizon, units=args.units, cell=args.cell, epochs=args.epochs,
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
                                 ensemble=args.ensemble, linear=args.linear, missing=args.missing, seed=args.seed,
+                                calendar=args.calendar if args.calendar in ("auto", "none") else
+                                [name.strip() for name in args.calendar.split(",") if name.strip()],
                                 statistical={"auto": None, "on": True, "off": False}[args.statistical])
         _check_lengths(series, forecaster, args)
         if args.tune:

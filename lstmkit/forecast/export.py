@@ -8,8 +8,10 @@ ensemble member (lstmkit.onnx_export), add the level back, take their median and
 target's scaling.
 
 Input "x" float32 (batch, lookback, features): rows of the feature matrix in original units,
-[target, past covariates, future-known covariates `horizon` steps ahead] (see
-lstmkit.forecast.windows). Output "y" float32 (batch, horizon).
+[target, past covariates, future-known covariates `horizon` steps ahead, then the calendar
+features of those same times when the forecaster chose some: `calendar_` names the cycles and
+lstmkit.forecast.calendar.features(times, cycles) computes them] (see lstmkit.forecast.windows).
+Output "y" float32 (batch, horizon).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lstmkit.data import window_levels
+from lstmkit.forecast.calendar import feature_names
 from lstmkit.onnx_export import OnnxGraph, model_proto, save_onnx, sequential_graph
 
 if TYPE_CHECKING:
@@ -48,7 +51,7 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
     if series_id is not None and series_id not in ids:
         raise ValueError(f"series_id={series_id!r} is not one of the fitted series {ids[:5]}.")
     scalers = forecaster.scalers_[ids[0] if series_id is None else series_id]
-    widths = (1, len(forecaster.past_names_), len(forecaster.future_names_))
+    widths = (1, len(forecaster.past_names_), len(forecaster.future_names_) + len(feature_names(forecaster.calendar_)))
     logged = scalers.logged  # transform="log" or chosen by "auto": log first, then the inner scaler
     target = scalers.target.inner if logged else scalers.target
     pieces = [_affine(scaler, width) for scaler, width in zip((target, *scalers[1:]), widths)]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lstmkit.forecast.calendar import CYCLES, feature_names
 from lstmkit.forecast.padding import MIN_CONTEXT
 from lstmkit.forecast.quantiles import QuantileHead
 from lstmkit.forecast.series import SeriesData, index_from_spec
@@ -50,6 +51,7 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "season": forecaster.season_, "season_note": forecaster.season_note_, "best_epochs": forecaster.best_epochs_,
         "window_season": forecaster.window_season_, "window_note": forecaster.window_note_,
         "window_scaled": forecaster.window_scaled_,
+        "calendar": list(forecaster.calendar_), "calendar_note": forecaster.calendar_note_,
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
         "validation_metrics": None if metrics is None else metrics.reset_index().to_dict(orient="list"),
@@ -94,6 +96,7 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "past_names": ListOf(Str(), _MANY), "future_names": ListOf(Str(), _MANY), "season": Int(1),
         "season_note": Str(), "best_epochs": ListOf(Int(0), _MANY), "quantiles": MapOf(_NUMBERS, 99),
         "window_season": Int(1), "window_note": Str(), "window_scaled": Bool(),  # lstmkit.forecast.seasonality; older files: none
+        "calendar": ListOf(Str(choices=tuple(CYCLES)), len(CYCLES)), "calendar_note": Str(),  # lstmkit.forecast.calendar
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
         "tuning": Nullable(Anything()),  # Forecaster.tune's record: shown, never built from
@@ -120,6 +123,7 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         settings = dict(config["forecaster"])
         statistical = settings.pop("statistical", False)  # True needs statsforecast only to fit again
         settings.setdefault("linear", False)  # files written before the linear model: the LSTMs alone
+        settings.setdefault("calendar", "none")  # files written before calendar features: none
         forecaster = cls(**settings)  # its own range checks
         forecaster.statistical = statistical
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
@@ -199,7 +203,7 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
 def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network: Sequential, lookback: int) -> None:
     """The settings against each other (`network` is a member reading `lookback` steps); raises
     ConfigError naming the key."""
-    features = 1 + len(config["past_names"]) + len(config["future_names"])
+    features = 1 + len(config["past_names"]) + len(config["future_names"]) + len(feature_names(config.get("calendar", [])))
     expected = (lookback, features)
     if network.built_input_shape is None or tuple(network.built_input_shape) != expected:
         raise ConfigError("config.model.build_input_shape", network.built_input_shape,
@@ -213,6 +217,8 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
         if len(widths) != forecaster.horizon or any(w < 0 for w in widths):
             raise ConfigError(f"config.quantiles.{level}", widths,
                               f"{forecaster.horizon} non-negative widths, one per horizon step")
+    if config.get("calendar") and any(entry["index"]["kind"] == "range" for entry in config["series"]):
+        raise ConfigError("config.calendar", config["calendar"], "no calendar features for series without dates")
     ids = [entry["id"] for entry in config["series"]]
     if len(set(map(repr, ids))) != len(ids):
         raise ConfigError("config.series", ids[:5], "series of distinct ids")
@@ -237,6 +243,8 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.window_season_ = config.get("window_season", 1)
     forecaster.window_scaled_ = config.get("window_scaled", False)
     forecaster.window_note_ = config.get("window_note", "Windows: relative to their last value.")
+    forecaster.calendar_ = tuple(config.get("calendar", ()))
+    forecaster.calendar_note_ = config.get("calendar_note", "Calendar: none.")
     forecaster.quantiles_ = {int(level): np.asarray(q, dtype=np.float64) for level, q in config["quantiles"].items()}
     forecaster.calibration_ = config["calibration"]
     forecaster.tuning_ = config.get("tuning")  # files written before tuning existed have none

@@ -27,6 +27,7 @@ where it did not.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -42,6 +43,7 @@ from lstmkit.forecast import intervals
 from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
 from lstmkit.forecast.baselines import seasonal_naive
+from lstmkit.forecast import calendar as calendars
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose
 from lstmkit.forecast.metrics import format_table, score_table, verdict
@@ -98,6 +100,10 @@ class Forecaster:
             one scale; a single series keeps its own scaler's units), "on" or "off".
         season: observations per season for the baselines and MASE; inferred from the time
             index when None (12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly).
+        calendar: "auto" (Fourier terms of the time of day, week or year reach the network as future-known
+            covariates for each cycle longer than the lookback that the training part shows: daily
+            temperatures get the time of year, half-hourly demand the day of week; lstmkit.forecast.calendar),
+            "none", or a list of cycles from "day", "week", "year" (always those).
         levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
         ensemble: train this many models (seeds seed, seed+1, ...) and take their median (with
             lookback="auto": this many per lookback kept).
@@ -146,6 +152,7 @@ class Forecaster:
         seasonal: str = "auto",
         window_scale: str = "auto",
         season: int | None = None,
+        calendar: str | Sequence[str] = "auto",
         levels: Sequence[int] | None = None,
         ensemble: int = 1,
         linear: bool = False,
@@ -179,6 +186,9 @@ class Forecaster:
         self.window_season_ = 1  # the season each window is deseasonalised by (1: none); set by fit
         self.window_scaled_ = False  # windows divided by their mean absolute step; set by fit
         self.season = None if season is None else _positive_int(season, "season")
+        self.calendar = calendars.check_calendar(calendar)
+        self.calendar_: tuple[str, ...] = ()  # the cycles whose calendar features the network reads; set by fit
+        self.calendar_note_ = "Calendar: none."
         self.levels = intervals.check_levels(levels)
         self.ensemble = _positive_int(ensemble, "ensemble")
         if not isinstance(linear, (bool, np.bool_)):
@@ -220,6 +230,7 @@ class Forecaster:
             "strategy": self.strategy, "relative": self.relative, "seasonal": self.seasonal,
             "window_scale": self.window_scale,
             "season": self.season,
+            "calendar": self.calendar if isinstance(self.calendar, str) else list(self.calendar),
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
             "linear": self.linear,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
@@ -342,6 +353,11 @@ class Forecaster:
             self.lookback = tried[-1]
         self._check_series(series, past_names, future_names)
         self.past_names_, self.future_names_ = past_names, future_names
+        plain = series  # the series as given: kept for predict(), which adds the calendar again
+        self.calendar_, self.calendar_note_ = calendars.choose(
+            self.calendar, [(item.values[:end], item.index[:end]) for item in series
+                            for end in [self._validation_start(len(item)) or len(item)]], min(tried), self.steps)
+        series = [self._with_calendar(item) for item in series]
         self.scalers_ = {item.id: fit_scalers(self.scaler, item, self._validation_start(len(item)) or len(item),
                                               self.transform, self.season_)
                          for item in series}  # too-short series too: predict() reads them
@@ -380,7 +396,7 @@ class Forecaster:
         self.linear_, self.linear_best_epoch_, self.linear_errors_ = None, None, None
         if self.linear and self.model is None:
             self._fit_linear(*windows[self.lookback], features, val_origins, verbose, distributed)
-        self.tails_ = [self._tail(item) for item in every_series]
+        self.tails_ = [self._tail(item) for item in plain]
         self.quantile_head_ = self._fit_quantiles(series, starts) if self.quantiles else None
         self._score_validation(val_origins)
 
@@ -682,7 +698,7 @@ class Forecaster:
                 results.append((times, forecast, {label: (np.full(horizon, np.nan),) * 2 for label in labels}))
                 continue
             scalers = self.scalers_[item.id]
-            contexts, ahead, lengths = self._contexts(item, scalers, [len(item)], horizon)
+            contexts, ahead, lengths = self._contexts(self._with_calendar(item), scalers, [len(item)], horizon)
             self._check_known(item, contexts, ahead, horizon)
             scaled = self._forecast_scaled(contexts, ahead, horizon, lengths)[0]
             bands: dict[Any, tuple[np.ndarray, np.ndarray]] = {
@@ -714,10 +730,21 @@ class Forecaster:
         item = self.tails_[0] if series_id is None else tails.get(series_id)
         if item is None:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
-        contexts, _, lengths = self._contexts(item, self.scalers_[item.id], [len(item)], 1)
+        contexts, _, lengths = self._contexts(self._with_calendar(item), self.scalers_[item.id], [len(item)], 1)
         contexts, lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])  # what member 0 reads
         x = relative_inputs(contexts, self.relative, lengths, self.window_season_, self.steps, self.window_scaled_)[0]
         return x, item.index[-self.member_lookbacks_[0]:]
+
+    def _with_calendar(self, item: SeriesData) -> SeriesData:
+        """`item` with the calendar features of `calendar_` after its future-known covariates, over its
+        times and the horizon after them (the user's covariates NaN where they stop earlier)."""
+        if not self.calendar_:
+            return item
+        rows = max(len(item.future), len(item) + self.horizon)
+        times = item.index.append(future_index(item.index, rows - len(item)))
+        given = np.full((rows, item.future.shape[1]), np.nan)
+        given[: len(item.future)] = item.future
+        return replace(item, future=np.hstack([given, calendars.features(times, self.calendar_)]))
 
     def _check_known(self, item: SeriesData, contexts: np.ndarray, ahead: np.ndarray, horizon: int) -> None:
         future_start = 1 + item.past.shape[1]
@@ -782,6 +809,7 @@ class Forecaster:
             f"Series: {len(self.tails_)}; {self.season_note_}.",
             self._transform_note(),
             self.window_note_,
+            self.calendar_note_,
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
         if self.lookback_choice_:
