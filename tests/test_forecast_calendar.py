@@ -160,3 +160,13 @@ def test_backtests_refit_with_the_calendar():
     result = Forecaster(3, 3, **{**FAST, "epochs": 5}).backtest(series, start=120, stride=3)
     rows = result.forecasts[result.forecasts["model"] == "lstm"]
     assert len(rows) == 3 * len(rows["origin"].unique()) and rows["forecast"].notna().all()
+
+
+def test_a_large_collection_is_judged_on_an_even_sample_of_its_series():
+    daily = _daily_with_year()
+    noise = pd.Series(RNG.standard_normal(len(daily)), index=daily.index)
+    parts = [(daily.to_numpy(), daily.index), (noise.to_numpy(), noise.index), (noise.to_numpy(), noise.index)] * 200
+    # 600 series, a third of them yearly: the vote of all would add nothing, but every third is judged
+    assert choose("auto", parts, 28, 14).cycles == ("year",)  # the sample: the 200 yearly ones
+    assert choose("auto", parts[1:], 28, 14).cycles == ()  # the sample: 200 noisy ones
+    assert choose("auto", parts[:200], 28, 14).cycles == ()  # 200 or fewer: every one judged, a third yearly
