@@ -100,6 +100,8 @@ def test_parquet_input_and_rewriting_an_existing_folder(tmp_path, stores_csv):
     ([], "give a data file or --dataset NAME"),
     (["{csv}", "--dataset", "nile"], "give a data file or --dataset NAME"),
     (["--dataset", "nile", "--levels", "80,150"], "--levels '80,150': give whole percents"),
+    (["--dataset", "nile", "--calendar", "week,month"], "`calendar` names unknown cycle(s) ['month']; the cycles are "
+                                                        "['day', 'week', 'year']"),
 ])
 def test_bad_input_is_one_stderr_line_exit_2_and_nothing_written(argv, wording, tmp_path, stores_csv, capsys):
     out = tmp_path / "results"
@@ -170,7 +172,7 @@ def test_help_documents_every_option(capsys):
     assert done.value.code == 0
     text = capsys.readouterr().out
     for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--season", "--strategy",
-                   "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--linear", "--missing", "--seed",
+                   "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--linear", "--calendar", "--missing", "--seed",
                    "--backtest",
                    "--out", "--quiet"):
         assert option in text
