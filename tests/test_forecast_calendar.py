@@ -170,3 +170,11 @@ def test_a_large_collection_is_judged_on_an_even_sample_of_its_series():
     assert choose("auto", parts, 28, 14).cycles == ("year",)  # the sample: the 200 yearly ones
     assert choose("auto", parts[1:], 28, 14).cycles == ()  # the sample: 200 noisy ones
     assert choose("auto", parts[:200], 28, 14).cycles == ()  # 200 or fewer: every one judged, a third yearly
+
+
+@pytest.mark.parametrize("strategy", ["recursive", "seq2seq"])
+def test_every_strategy_reads_the_calendar(strategy, weekday_fit):
+    series, _ = weekday_fit
+    fc = Forecaster(3, 3, strategy=strategy, **FAST).fit(series.iloc[:-3])  # recursive: each step's own time
+    assert fc.calendar_ == ("week",)
+    assert np.abs(fc.predict()["forecast"].to_numpy() - series.to_numpy()[-3:]).mean() < 0.6
