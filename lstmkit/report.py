@@ -55,6 +55,8 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"{forecaster.best_epochs_} of at most {config['epochs']}, early stopping on the latest "
         f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {config['ensemble']}.",
     ]
+    if getattr(forecaster, "calendar_", ()):
+        lines.append(f"- {forecaster.calendar_note_}")
     if getattr(forecaster, "linear_", None) is not None:
         lines.append(f"- {linear_text(forecaster.steps, forecaster.linear_best_epoch_, forecaster.linear_errors_)}")
     if getattr(forecaster, "tuning_", None):

@@ -188,3 +188,16 @@ def test_linear_trains_the_linear_model_beside_the_lstm(tmp_path):
     forecast = pd.read_csv(out / "forecast.csv")
     np.testing.assert_allclose(forecast["forecast"], model.predict()["forecast"], rtol=1e-6)
     assert "- Linear model (linear=True): Flatten + Dense(12) on the same windows" in (out / "report.md").read_text()
+
+
+def test_calendar_features_are_chosen_saved_and_reported(tmp_path):
+    days = pd.date_range("2021-01-04", periods=140, freq="D")
+    sales = np.where(days.day_of_week < 5, 10.0, 2.0) + np.random.default_rng(0).normal(0, 0.3, len(days))
+    pd.DataFrame({"date": days, "sales": sales}).to_csv(tmp_path / "sales.csv", index=False)
+    for calendar, expected in [("auto", ("week",)), ("none", ())]:
+        out = tmp_path / calendar
+        assert main(["forecast", str(tmp_path / "sales.csv"), "--lookback", "3", "--horizon", "3", "--calendar",
+                     calendar, "--out", str(out), "--quiet", "--statistical", "off", *QUICK]) == 0
+        assert Forecaster.load(out / "model.lstmkit").calendar_ == expected
+        report = (out / "report.md").read_text()
+        assert ("- Calendar: time-of-week features added" in report) == bool(expected)

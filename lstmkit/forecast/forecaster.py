@@ -109,7 +109,7 @@ class Forecaster:
             lookback="auto": this many per lookback kept).
         linear: also train a linear model of the same windows (Flatten + Dense(H): each forecast step a
             weighted sum of the window's normalised values, early-stopped on the same validation tail,
-            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it adds 11-21%
+            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it adds 5-23%
             to the fit time of long series (more on tiny ones, where its many cheap epochs outlast the
             LSTM's few), and `summary()` shows the validation error of each part.
             Off by default: on the development benchmark it won over four origins and lost on the last
@@ -892,7 +892,9 @@ class Forecaster:
     def export_onnx(self, path: str | os.PathLike, series_id: Any = None) -> None:
         """Write the fitted forecaster as one ONNX graph (lstmkit.forecast.export): input "x" float32
         (batch, lookback, features) of raw values, as the last `lookback` rows of the series (and its
-        covariates); output "y" (batch, horizon) in the series' units, as `predict()`. Direct or seq2seq strategy;
+        covariates, then the calendar features of `calendar_` at the times the covariates are for:
+        lstmkit.forecast.calendar.features); output "y" (batch, horizon) in the series' units, as `predict()`.
+        Direct or seq2seq strategy;
         for many series, `series_id` picks whose scalers the graph holds."""
         from lstmkit.forecast.export import export_forecaster
 
