@@ -95,3 +95,23 @@ def test_a_log_scaled_forecaster_exports_the_log_and_its_inverse(tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "log.onnx"), providers=["CPUExecutionProvider"])
     window = series.to_numpy()[-12:].astype(np.float32)[None, :, None]
     np.testing.assert_allclose(session.run(None, {"x": window})[0][0], fc.predict()["forecast"], rtol=1e-5)
+
+
+def test_a_time_budget_skips_the_candidates_not_begun_once_it_is_spent(tmp_path):
+    series = _seasonal()
+    fc = Forecaster("auto", 6, units=4, epochs=12, seed=0, time_budget=1e-6).fit(series)  # spent by the first
+    assert fc.member_lookbacks_ == [12] and fc.lookback == 12
+    assert fc.lookback_choice_["candidates"] == [12, 24, 36] and fc.lookback_choice_["skipped"] == [24, 36]
+    assert "Skipped 24, 36: time_budget=1e-06 s was spent on the shorter ones." in fc.summary()
+    forecast = fc.predict()["forecast"]
+    assert len(forecast) == 6 and forecast.notna().all()
+    fc.save(tmp_path / "budget.lstmkit")
+    loaded = Forecaster.load(tmp_path / "budget.lstmkit")
+    assert loaded.time_budget == 1e-6 and loaded.lookback_choice_["skipped"] == [24, 36]
+    pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
+    roomy = Forecaster("auto", 6, units=4, epochs=12, seed=0, time_budget=3600).fit(series)
+    assert sorted(set(roomy.member_lookbacks_)) <= [12, 24, 36] and roomy.lookback_choice_["skipped"] == []
+    with pytest.raises(ValueError, match="`time_budget` bounds the candidates of lookback='auto'"):
+        Forecaster(24, 6, time_budget=10)
+    with pytest.raises(ValueError, match="time_budget"):
+        Forecaster("auto", 6, time_budget=-1)

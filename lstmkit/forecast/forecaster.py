@@ -27,6 +27,7 @@ where it did not.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from typing import Any, Sequence
 
@@ -107,6 +108,9 @@ class Forecaster:
         levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
         ensemble: train this many models (seeds seed, seed+1, ...) and take their median (with
             lookback="auto": this many per lookback kept).
+        time_budget: lookback="auto" only: seconds for training the candidates, shortest first; once they are
+            spent, the candidates not yet begun are skipped (the first is always trained) and `summary()` names
+            them. None (the default): every candidate, and the same result on every machine.
         linear: also train a linear model of the same windows (Flatten + Dense(H): each forecast step a
             weighted sum of the window's normalised values, early-stopped on the same validation tail,
             seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it adds 5-23%
@@ -155,6 +159,7 @@ class Forecaster:
         calendar: str | Sequence[str] = "auto",
         levels: Sequence[int] | None = None,
         ensemble: int = 1,
+        time_budget: float | None = None,
         linear: bool = False,
         validation_split: float = 0.3,
         patience: int = 30,
@@ -191,6 +196,10 @@ class Forecaster:
         self.calendar_note_ = "Calendar: none."
         self.levels = intervals.check_levels(levels)
         self.ensemble = _positive_int(ensemble, "ensemble")
+        self.time_budget = positive_number(time_budget, "time_budget", optional=True, hint="It is in seconds.")
+        if self.time_budget is not None and not self.auto_lookback:
+            raise ValueError(f"`time_budget` bounds the candidates of lookback='auto'; with lookback={lookback!r} one "
+                             f"model is trained. Pass lookback='auto', or leave time_budget out.")
         if not isinstance(linear, (bool, np.bool_)):
             raise TypeError(f"`linear` must be True or False; got {linear!r}.")
         self.linear = bool(linear)
@@ -232,7 +241,7 @@ class Forecaster:
             "season": self.season,
             "calendar": self.calendar if isinstance(self.calendar, str) else list(self.calendar),
             "levels": None if not self.levels else list(self.levels), "ensemble": self.ensemble,
-            "linear": self.linear,
+            "time_budget": self.time_budget, "linear": self.linear,
             "validation_split": self.validation_split, "patience": self.patience, "missing": self.missing,
             "seed": self.seed, "statistical": self.statistical,
             "quantiles": list(self.quantiles) if self.quantiles else None,
@@ -375,7 +384,11 @@ class Forecaster:
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
         windows = {}  # lookback -> (training, validation) windows, kept only for the linear model
+        started, skipped = time.perf_counter(), []
         for lookback in tried:
+            if self.time_budget is not None and self.members_ and time.perf_counter() - started > self.time_budget:
+                skipped.append(lookback)
+                continue
             if any(len(item) < lookback + self.horizon for item in series):
                 train, validation = self._padded_windows(series, starts, lookback)
             else:
@@ -392,7 +405,10 @@ class Forecaster:
                 self.member_lookbacks_.append(lookback)
         val_origins = [(item, range(start, len(item) - self.horizon + 1))
                        for item, start in zip(series, starts) if start is not None]
-        self.lookback_choice_ = self._choose_lookbacks(tried, val_origins) if self.auto_lookback else None
+        self.lookback_choice_ = None
+        if self.auto_lookback:
+            self.lookback_choice_ = self._choose_lookbacks([l for l in tried if l not in skipped], val_origins)
+            self.lookback_choice_.update(candidates=tried, skipped=skipped, time_budget=self.time_budget)
         self.linear_, self.linear_best_epoch_, self.linear_errors_ = None, None, None
         if self.linear and self.model is None:
             self._fit_linear(*windows[self.lookback], features, val_origins, verbose, distributed)

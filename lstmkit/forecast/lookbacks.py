@@ -50,5 +50,8 @@ def choice_text(record: dict[str, Any]) -> str:
     what = "the median of all" if kept == ALL else f"lookback {kept} alone"
     why = (f"validation MAE in scaled units: {scored}" if errors else
            "no validation tail to choose on (validation_split=0)")
+    skipped = record.get("skipped") or []
+    budget = (f" Skipped {', '.join(map(str, skipped))}: time_budget={record['time_budget']:g} s was spent on the "
+              f"shorter ones." if skipped else "")
     return (f"Lookback auto: candidates {', '.join(map(str, record['candidates']))} (1-3 x max(season, horizon)); "
-            f"{why}; kept {what}.")
+            f"{why}; kept {what}.{budget}")
