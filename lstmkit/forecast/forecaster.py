@@ -380,7 +380,7 @@ class Forecaster:
         if self.window_scaled_:
             self.window_note_ += (" Each divided by its mean absolute step" + (
                 f" (auto: a global model of {len(series)} series)." if self.window_scale == "auto" else "."))
-        every_series, series = series, split_short(series, self.steps, self.season_)
+        series = split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
         windows = {}  # lookback -> (training, validation) windows, kept only for the linear model
