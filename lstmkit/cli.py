@@ -34,6 +34,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _lookback(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or 'auto'; got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0; got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lstmkit",
@@ -106,8 +125,13 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--target", help="column to forecast (default: the only other column)")
     forecast.add_argument("--id", help="series id column, for many series in long format (one global model)")
     forecast.add_argument("--horizon", type=_positive_int, help="steps to forecast (default: one season, else 10)")
-    forecast.add_argument("--lookback", type=_positive_int,
-                          help="past steps the LSTM reads (default: 3 seasons or 2 horizons, as the data allow)")
+    forecast.add_argument("--lookback", type=_lookback,
+                          help="past steps the LSTM reads (default: 3 seasons or 2 horizons, as the data allow), "
+                               "or auto: 1, 2 and 3 x max(season, horizon) each trained, the best on the validation "
+                               "tail kept (about 3x the time)")
+    forecast.add_argument("--time-budget", type=_seconds, metavar="SECONDS",
+                          help="with --lookback auto: seconds for the candidates; those not begun once they are "
+                               "spent are skipped")
     forecast.add_argument("--season", type=_positive_int,
                           help="observations per season for the baselines and MASE (default: from the time step)")
     forecast.add_argument("--strategy", choices=["direct", "recursive", "seq2seq"], default="direct",
@@ -274,6 +298,9 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--levels {args.levels!r}: give whole percents like 80,95, or 'none'.") from None
     check_cell(args.cell)  # before the data is read
+    if args.time_budget is not None and args.lookback != "auto":
+        raise ValueError("--time-budget bounds the candidates of --lookback auto; pass --lookback auto, or leave "
+                         "--time-budget out.")
     data, source, columns = _read_table(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -288,7 +315,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
         lookback = args.lookback or suggest_lookback(sorted(len(s) for s in series)[len(series) // 2], horizon, season)
-        forecaster = Forecaster(lookback, horizon, units=args.units, cell=args.cell, epochs=args.epochs,
+        forecaster = Forecaster(lookback, horizon, time_budget=args.time_budget, units=args.units, cell=args.cell, epochs=args.epochs,
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
                                 ensemble=args.ensemble, linear=args.linear, missing=args.missing, seed=args.seed,
                                 calendar=args.calendar if args.calendar in ("auto", "none") else
@@ -319,7 +346,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
     if metrics is not None:
         writers["metrics.csv"] = lambda path: metrics.to_csv(path)
     writers["forecast.png"] = lambda path: plot.save_figure(
-        plot.forecast_grid(histories, forecast, last=max(4 * horizon, 3 * lookback))[0], path)
+        plot.forecast_grid(histories, forecast, last=max(4 * horizon, 3 * forecaster.lookback))[0], path)
     if result is not None:
         writers["backtest.csv"] = lambda path: result.forecasts.to_csv(path, index=False)
         writers["backtest.png"] = lambda path: plot.save_figure(plot.backtest_plot(result, value_name=name), path)

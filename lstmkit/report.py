@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lstmkit.forecast.metrics import verdict
+from lstmkit.forecast.lookbacks import choice_text
 from lstmkit.forecast.network import CELLS, linear_text
 from lstmkit.forecast.series import time_text
 from lstmkit.forecast.tuning import tuning_text
@@ -59,6 +60,8 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         lines.append(f"- {forecaster.calendar_note_}")
     if getattr(forecaster, "linear_", None) is not None:
         lines.append(f"- {linear_text(forecaster.steps, forecaster.linear_best_epoch_, forecaster.linear_errors_)}")
+    if getattr(forecaster, "lookback_choice_", None):
+        lines.append(f"- {choice_text(forecaster.lookback_choice_)}")
     if getattr(forecaster, "tuning_", None):
         lines.append(f"- {tuning_text(forecaster.tuning_)}")
     sections = []

@@ -100,6 +100,8 @@ def test_parquet_input_and_rewriting_an_existing_folder(tmp_path, stores_csv):
     ([], "give a data file or --dataset NAME"),
     (["{csv}", "--dataset", "nile"], "give a data file or --dataset NAME"),
     (["--dataset", "nile", "--levels", "80,150"], "--levels '80,150': give whole percents"),
+    (["--dataset", "nile", "--time-budget", "5"], "--time-budget bounds the candidates of --lookback auto; pass "
+                                                   "--lookback auto, or leave --time-budget out."),
     (["--dataset", "nile", "--calendar", "week,month"], "`calendar` names unknown cycle(s) ['month']; the cycles are "
                                                         "['day', 'week', 'year']"),
 ])
@@ -171,7 +173,7 @@ def test_help_documents_every_option(capsys):
         main(["forecast", "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--season", "--strategy",
+    for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--time-budget", "--season", "--strategy",
                    "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--linear", "--calendar", "--missing", "--seed",
                    "--backtest",
                    "--out", "--quiet"):
@@ -201,3 +203,25 @@ def test_calendar_features_are_chosen_saved_and_reported(tmp_path):
         assert Forecaster.load(out / "model.lstmkit").calendar_ == expected
         report = (out / "report.md").read_text()
         assert ("- Calendar: time-of-week features added" in report) == bool(expected)
+
+
+def test_lookback_auto_with_a_time_budget(tmp_path):
+    out = tmp_path / "auto"
+    assert main(["forecast", "--dataset", "airline_passengers", "--lookback", "auto", "--time-budget", "1e-6",
+                 "--out", str(out), "--quiet", "--statistical", "off", *QUICK]) == 0
+    model = Forecaster.load(out / "model.lstmkit")
+    assert model.auto_lookback and model.member_lookbacks_ == [12]  # the shortest; 24 and 36 skipped
+    assert "- Lookback auto: candidates 12, 24, 36" in (out / "report.md").read_text()
+    assert "Skipped 24, 36: time_budget=1e-06 s" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("argv, wording", [
+    (["--lookback", "soon"], "argument --lookback: must be an integer >= 1 or 'auto'; got 'soon'"),
+    (["--lookback", "auto", "--time-budget", "-3"], "argument --time-budget: must be a number of seconds > 0"),
+])
+def test_a_bad_lookback_or_budget_is_refused_by_the_parser(argv, wording, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["forecast", "--dataset", "nile", *argv])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert wording in err and len(err.strip().splitlines()) == 1
