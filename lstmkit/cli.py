@@ -6,6 +6,7 @@ User mistakes become one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import NoReturn, Sequence
@@ -47,8 +48,8 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0; got {text!r}")
     return value
 
@@ -315,7 +316,8 @@ def run_forecast_command(args: argparse.Namespace) -> int:
         season, _ = infer_season(series[0].index, args.season)
         horizon = args.horizon or (season if season > 1 else 10)
         lookback = args.lookback or suggest_lookback(sorted(len(s) for s in series)[len(series) // 2], horizon, season)
-        forecaster = Forecaster(lookback, horizon, time_budget=args.time_budget, units=args.units, cell=args.cell, epochs=args.epochs,
+        forecaster = Forecaster(lookback, horizon, time_budget=args.time_budget, units=args.units, cell=args.cell,
+                                epochs=args.epochs,
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
                                 ensemble=args.ensemble, linear=args.linear, missing=args.missing, seed=args.seed,
                                 calendar=args.calendar if args.calendar in ("auto", "none") else

@@ -6,8 +6,9 @@ of daily temperatures do not say whether spring or winter comes next, and 3 days
 half-hourly electricity demand do not say whether a weekend does. The answer of the field's
 global models (DeepAR's and the Temporal Fusion Transformer's time features) is to give the
 network the time itself: for each cycle, Fourier terms sin(2πkφ) and cos(2πkφ), k = 1..K, of
-the phase φ in [0, 1) of every step within its day, week (from Monday) or calendar year. They are known for any future time, so
-they reach the network as future-known covariates (lstmkit.forecast.windows).
+the phase φ in [0, 1) of every step within its day, week (from Monday) or calendar year. They
+are known for any future time, so they reach the network as future-known covariates
+(lstmkit.forecast.windows).
 
 `calendar="auto"` adds a cycle when all of these hold on the training part of the series:
 
