@@ -153,6 +153,10 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--calendar", default="auto",
                           help="time-of-day/week/year features for cycles longer than the lookback: auto (those the "
                                "training part shows; default), none, or cycles, comma-separated: day,week,year")
+    forecast.add_argument("--relative", choices=["auto", "on", "off"], default="auto",
+                          help="windows relative to their last value (on) or levels (off); auto (default): a single "
+                               "series is trained both ways and the better on the validation tail kept (about 2x "
+                               "the time), many series (--id) take relative windows")
     forecast.add_argument("--missing", choices=["interpolate", "drop", "error"], default="interpolate",
                           help="what to do with gaps and NaNs (default interpolate, with a warning)")
     forecast.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
@@ -320,6 +324,7 @@ def run_forecast_command(args: argparse.Namespace) -> int:
                                 epochs=args.epochs,
                                 scaler=args.scaler, strategy=args.strategy, season=args.season, levels=levels,
                                 ensemble=args.ensemble, linear=args.linear, missing=args.missing, seed=args.seed,
+                                relative={"auto": "auto", "on": True, "off": False}[args.relative],
                                 calendar=args.calendar if args.calendar in ("auto", "none") else
                                 [name.strip() for name in args.calendar.split(",") if name.strip()],
                                 statistical={"auto": None, "on": True, "off": False}[args.statistical])

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from lstmkit.forecast.metrics import verdict
 from lstmkit.forecast.lookbacks import choice_text
+from lstmkit.forecast.relative import choice_text as relative_text
 from lstmkit.forecast.network import CELLS, linear_text
 from lstmkit.forecast.series import time_text
 from lstmkit.forecast.tuning import tuning_text
@@ -51,11 +52,14 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"- Series: {len(forecaster.tails_)}; {forecaster.season_note_}.",
         f"- Model: {config['layers']} x {CELLS[config['cell']].__name__}({config['units']}) + Dense, strategy `{config['strategy']}`, "
         f"lookback {config['lookback']}, horizon {config['horizon']}, scaler `{config['scaler']}` fitted on the "
-        f"training part of each series{', windows relative to their last value' if config['relative'] else ''}.",
+        f"training part of each series, "
+        f"{'windows relative to their last value' if forecaster.relative_ else 'windows of levels'}.",
         f"- Training: Adam (learning rate {config['learning_rate']}), batch {config['batch_size']}, best epoch(s) "
         f"{forecaster.best_epochs_} of at most {config['epochs']}, early stopping on the latest "
         f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {config['ensemble']}.",
     ]
+    if config["relative"] == "auto":
+        lines.append(f"- {relative_text(forecaster.relative_choice_, len(forecaster.tails_))}")
     if getattr(forecaster, "calendar_", ()):
         lines.append(f"- {forecaster.calendar_note_}")
     if getattr(forecaster, "linear_", None) is not None:

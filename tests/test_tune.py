@@ -25,7 +25,7 @@ def test_tune_is_repeatable_and_never_worse_than_the_defaults(tmp_path):
     assert first.tuning_ == second.tuning_
     tuning = first.tuning_
     assert tuning["trials"] == 3 and tuning["default_params"]["lookback"] == 12
-    assert set(tuning["best_params"]) == {"lookback", "units", "layers", "dropout", "learning_rate", "cell"}
+    assert set(tuning["best_params"]) == {"lookback", "units", "layers", "dropout", "learning_rate", "cell", "relative"}
     assert tuning["best_score"] <= tuning["default_score"]
     assert first.lookback == tuning["best_params"]["lookback"] and first.units == tuning["best_params"]["units"]
     first.save(tmp_path / "tuned.lstmkit")

@@ -75,7 +75,7 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         own = x if lookback == forecaster.lookback else graph.op(  # lookback="auto": the member's last steps
             "Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (forecaster.lookback - lookback, 2**62, 1))])
         base = None
-        if forecaster.relative:  # the target column less its level (and profile), which the output gets back
+        if forecaster.relative_:  # the target column less its level (and profile), which the output gets back
             shift_in, shift_out = (np.asarray(m, dtype=np.float32) for m in window_levels(
                 np.eye(lookback), forecaster.steps, forecaster.window_season_))  # linear in the window: matrices
             target = graph.op("Slice", [own, *(graph.constant(v, dtype=np.int64) for v in ([0], [1], [2]))])

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecast.calendar import CYCLES, feature_names
+from lstmkit.forecast.lookbacks import AUTO
 from lstmkit.forecast.padding import MIN_CONTEXT
 from lstmkit.forecast.quantiles import QuantileHead
 from lstmkit.forecast.series import SeriesData, index_from_spec
@@ -51,6 +52,7 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "season": forecaster.season_, "season_note": forecaster.season_note_, "best_epochs": forecaster.best_epochs_,
         "window_season": forecaster.window_season_, "window_note": forecaster.window_note_,
         "window_scaled": forecaster.window_scaled_,
+        "relative_windows": forecaster.relative_, "relative_choice": forecaster.relative_choice_,
         "calendar": list(forecaster.calendar_), "calendar_note": forecaster.calendar_note_,
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
@@ -96,6 +98,9 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "past_names": ListOf(Str(), _MANY), "future_names": ListOf(Str(), _MANY), "season": Int(1),
         "season_note": Str(), "best_epochs": ListOf(Int(0), _MANY), "quantiles": MapOf(_NUMBERS, 99),
         "window_season": Int(1), "window_note": Str(), "window_scaled": Bool(),  # lstmkit.forecast.seasonality; older files: none
+        "relative_windows": Bool(),  # what relative="auto" kept (lstmkit.forecast.relative); older files: the setting
+        "relative_choice": Nullable(Fields({"errors": MapOf(Float(allow_nan=True), 2), "skipped": Bool(),
+                                            "time_budget": Nullable(Float())}, required={"errors", "skipped"})),
         "calendar": ListOf(Str(choices=tuple(CYCLES)), len(CYCLES)), "calendar_note": Str(),  # lstmkit.forecast.calendar
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
@@ -217,6 +222,11 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
         if len(widths) != forecaster.horizon or any(w < 0 for w in widths):
             raise ConfigError(f"config.quantiles.{level}", widths,
                               f"{forecaster.horizon} non-negative widths, one per horizon step")
+    windows = config.get("relative_windows", forecaster.relative is not False)
+    if forecaster.relative != AUTO and windows != forecaster.relative:
+        raise ConfigError("config.relative_windows", windows, f"{forecaster.relative} (the file's relative setting)")
+    if config.get("window_scaled") and not windows:
+        raise ConfigError("config.window_scaled", True, "false: only relative windows are scaled")
     if config.get("calendar") and any(entry["index"]["kind"] == "range" for entry in config["series"]):
         raise ConfigError("config.calendar", config["calendar"], "no calendar features for series without dates")
     ids = [entry["id"] for entry in config["series"]]
@@ -242,6 +252,8 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.best_epochs_ = config["best_epochs"]
     forecaster.window_season_ = config.get("window_season", 1)
     forecaster.window_scaled_ = config.get("window_scaled", False)
+    forecaster.relative_ = config.get("relative_windows", forecaster.relative is not False)
+    forecaster.relative_choice_ = config.get("relative_choice")
     forecaster.window_note_ = config.get("window_note", "Windows: relative to their last value.")
     forecaster.calendar_ = tuple(config.get("calendar", ()))
     forecaster.calendar_note_ = config.get("calendar_note", "Calendar: none.")

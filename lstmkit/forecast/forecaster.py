@@ -8,8 +8,9 @@ What "right" means here, each done without being asked:
 - scalers (one per series) fitted on the training part only and undone on the way out;
 - windows are cut from the series batch by batch (lstmkit.data.WindowedSeries), so memory
   stays O(series length); no window's input reaches its own forecast origin;
-- each window is taken relative to its last value (`relative=True`), so trends that leave
-  the training range can still be forecast;
+- each window is taken relative to its last value, so trends that leave the training range
+  can still be forecast, unless a single series forecasts better on the validation tail from
+  windows of levels, as a series that returns to its mean does (`relative="auto"`);
 - the four baselines (naive, seasonal naive, drift, mean) are scored beside the model on the
   validation tail, and `summary()` says plainly when one of them wins (and, with
   `statistical=True`, AutoETS, AutoARIMA and Theta: lstmkit.forecast.statistical);
@@ -45,6 +46,7 @@ from lstmkit.forecast.backtest import BacktestResult, TidyRows
 from lstmkit.forecast.backtest import backtest as run_backtest
 from lstmkit.forecast.baselines import seasonal_naive
 from lstmkit.forecast import calendar as calendars
+from lstmkit.forecast import relative as relative_options
 from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose
 from lstmkit.forecast.metrics import format_table, score_table, verdict
@@ -92,7 +94,11 @@ class Forecaster:
             on its training part; see lstmkit.forecast.transforms), "log" or "none".
         strategy: "direct" (one model, H outputs), "recursive" (one step, fed back H times) or
             "seq2seq" (an encoder whose summary a decoder of the same `cell` unrolls over the H steps).
-        relative: take each window relative to its last value (see the module docstring).
+        relative: "auto" (a single series is trained both ways, with relative windows and with windows of
+            levels, and the one with the lower validation MAE is kept, at the cost of a second training; a
+            global model of several series, or a fit without a validation tail, takes relative windows:
+            lstmkit.forecast.relative), True (each window relative to its last value: see the module
+            docstring) or False (the scaled levels themselves).
         seasonal: "auto" (each window of a seasonal series is deseasonalised by its own profile:
             lstmkit.data.window_levels; chosen on the training parts, see lstmkit.forecast.seasonality),
             "window" (always, when the lookback holds two seasons) or "none".
@@ -152,7 +158,7 @@ class Forecaster:
         scaler: str = "minmax",
         transform: str = "auto",
         strategy: str = "direct",
-        relative: bool = True,
+        relative: bool | str = "auto",
         seasonal: str = "auto",
         window_scale: str = "auto",
         season: int | None = None,
@@ -185,7 +191,11 @@ class Forecaster:
         self.scaler = choice(scaler, "scaler", SCALERS)
         self.transform = choice(transform, "transform", TRANSFORMS)
         self.strategy = choice(strategy, "strategy", STRATEGIES)
-        self.relative = bool(relative)
+        if isinstance(relative, str) and relative != AUTO:
+            raise ValueError(f"`relative` must be True, False or 'auto'; got {relative!r}.")
+        self.relative: bool | str = relative if relative == AUTO else bool(relative)
+        self.relative_ = self.relative is not False  # what the windows are; "auto" settles it at fit
+        self.relative_choice_: dict[str, Any] | None = None  # relative="auto": the options' validation MAE
         self.seasonal = choice(seasonal, "seasonal", SEASONAL)
         self.window_scale = choice(window_scale, "window_scale", WINDOW_SCALES)
         self.window_season_ = 1  # the season each window is deseasonalised by (1: none); set by fit
@@ -315,7 +325,8 @@ class Forecaster:
     def tune(self, data: Any, n_trials: int = 20, timeout: float | None = None, cells: Sequence[str] | None = None,
              id_col: str | None = None, time_col: str | None = None, value_col: str | None = None,
              past_covariates: Any = None, future_covariates: Any = None, verbose: int = 0) -> "Forecaster":
-        """Search lookback, units, layers, dropout and learning rate with Optuna, then fit the best; returns self.
+        """Search lookback, units, layers, dropout and learning rate (and relative windows or levels, with
+        relative="auto" on one series) with Optuna, then fit the best; returns self.
 
         Every trial (the settings given, first) is scored the same way: trained without the latest points of
         the series, then scored by the MAE of its forecasts from origins inside them (lstmkit.forecast.tuning).
@@ -355,6 +366,40 @@ class Forecaster:
 
     def _fit_series(self, series: list[SeriesData], past_names: list[str], future_names: list[str],
                     verbose: int = 0, distributed: str = "auto") -> None:
+        """Train on `series`. With relative="auto" and a single series: once with relative windows, once with
+        windows of levels (a clone each, same seeds and split), keeping the fitted state of the one whose
+        validation MAE is lower (lstmkit.forecast.relative)."""
+        self.relative_choice_ = None
+        if self.relative != AUTO or len(series) > 1 or self.validation_split == 0:
+            self.relative_ = self.relative is not False
+            self._fit_windows(series, past_names, future_names, verbose, distributed)
+            return
+        started, trials, skipped = time.perf_counter(), {}, False
+        for option in (True, False):
+            budget = None if self.time_budget is None else self.time_budget - (time.perf_counter() - started)
+            if trials and budget is not None and budget <= 0:
+                skipped = True
+                break
+            trial = self.clone()
+            trial.relative, trial.relative_, trial._extra_callbacks = option, option, self._extra_callbacks
+            trial.time_budget = budget if budget is None else max(budget, 1e-9)
+            trial._fit_windows(series, past_names, future_names, verbose, distributed)
+            trials[option] = trial
+        errors = {option: (float(trial.validation_metrics_.loc["lstm", "MAE"])
+                           if trial.validation_metrics_ is not None else float("nan"))
+                  for option, trial in trials.items()}
+        kept = trials[relative_options.choose(errors)]
+        self.__dict__.update({name: value for name, value in vars(kept).items()
+                              if name not in ("relative", "time_budget", "_extra_callbacks")})
+        if self.lookback_choice_:  # the trials were given what was left of the budget; the record shows it whole
+            self.lookback_choice_["time_budget"] = self.time_budget
+        self.relative_choice_ = {"errors": {"relative" if option else "levels": value
+                                            for option, value in errors.items()},
+                                 "skipped": skipped, "time_budget": self.time_budget}
+
+    def _fit_windows(self, series: list[SeriesData], past_names: list[str], future_names: list[str],
+                     verbose: int = 0, distributed: str = "auto") -> None:
+        """Train on `series` with the windows `relative_` says."""
         self.season_, self.season_note_ = infer_season(series[0].index, self.season)
         tried = [self.lookback]
         if self.auto_lookback:  # every candidate shares the split of the longest (lstmkit.forecast.lookbacks)
@@ -375,7 +420,9 @@ class Forecaster:
             self.seasonal, [scale_target(self.scalers_[item.id], item.values[: self._validation_start(len(item))
                                                                               or len(item)])
                             for item in series], self.season_)
-        self.window_scaled_ = self.relative and (self.window_scale == "on" or (self.window_scale == "auto"
+        if not self.relative_:  # a profile is taken out of relative windows only
+            self.window_season_, self.window_note_ = 1, "Windows: levels, as scaled (no seasonal profile is taken out of them)."
+        self.window_scaled_ = self.relative_ and (self.window_scale == "on" or (self.window_scale == "auto"
                                                                                and len(series) > 1))
         if self.window_scaled_:
             self.window_note_ += (" Each divided by its mean absolute step" + (
@@ -478,7 +525,7 @@ class Forecaster:
                 actual = scale_target(scalers, np.stack([item.values[o : o + self.horizon] for o in chunk]))[known]
                 for name, (members, lookbacks, linear) in options.items():
                     scaled = forecast_scaled(members, contexts[known], ahead[known], self.horizon, self.strategy,
-                                             self.relative, None if lengths is None else lengths[known], lookbacks,
+                                             self.relative_, None if lengths is None else lengths[known], lookbacks,
                                              self.window_season_, self.window_scaled_, linear)
                     errors[name].append(np.abs(actual - scaled).ravel())
         return {name: float(np.nanmean(np.concatenate(parts))) if parts else float("nan")
@@ -520,7 +567,7 @@ class Forecaster:
         if len(train_starts) == 0:
             raise ValueError("no training window is free of missing values; use missing='interpolate'.")
         windows = WindowedSeries(np.concatenate(matrices), lookback, self.steps, target_columns=[0],
-                                 relative=self.relative, starts=np.concatenate([train_starts, validation_starts]),
+                                 relative=self.relative_, starts=np.concatenate([train_starts, validation_starts]),
                                  season=self.window_season_, scaled=self.window_scaled_)
         validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
         return windows.subset(slice(0, len(train_starts))), validation_windows
@@ -541,7 +588,7 @@ class Forecaster:
         def stacked(parts: list[Padded]) -> Padded:
             inputs, targets, lengths = (np.concatenate(column) for column in zip(*parts))
             inputs = np.where(np.isnan(inputs), 0.0, inputs)  # unknown future covariates past the data
-            if self.relative:
+            if self.relative_:
                 inputs, base, scale = relative_inputs(inputs, True, lengths, self.window_season_, self.steps,
                                                       self.window_scaled_)
                 targets = (targets - base) / scale
@@ -555,13 +602,13 @@ class Forecaster:
     def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int,
                          lengths: np.ndarray | None = None) -> np.ndarray:
         lookbacks = self.member_lookbacks_ if set(self.member_lookbacks_) != {self.lookback} else None
-        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative, lengths,
+        return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative_, lengths,
                                lookbacks, self.window_season_, self.window_scaled_, self.linear_)
 
     def _quantiles_scaled(self, contexts: np.ndarray, lengths: np.ndarray | None, horizon: int) -> np.ndarray:
         """The quantile network's forecasts (N, horizon, Q) in scaled units, sorted along Q."""
         own, own_lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])
-        x, base, scale = relative_inputs(own, self.relative, own_lengths, self.window_season_, self.steps,
+        x, base, scale = relative_inputs(own, self.relative_, own_lengths, self.window_season_, self.steps,
                                           self.window_scaled_)
         outputs = self.quantile_head_.predict(window_features(self.members_[0], x, own_lengths))
         return outputs[:, :horizon] * scale[:, :, None] + base[:, :horizon, None]
@@ -748,7 +795,7 @@ class Forecaster:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
         contexts, _, lengths = self._contexts(self._with_calendar(item), self.scalers_[item.id], [len(item)], 1)
         contexts, lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])  # what member 0 reads
-        x = relative_inputs(contexts, self.relative, lengths, self.window_season_, self.steps, self.window_scaled_)[0]
+        x = relative_inputs(contexts, self.relative_, lengths, self.window_season_, self.steps, self.window_scaled_)[0]
         return x, item.index[-self.member_lookbacks_[0]:]
 
     def _with_calendar(self, item: SeriesData) -> SeriesData:
@@ -821,13 +868,15 @@ class Forecaster:
         lines = [
             f"Forecaster: lookback {self.lookback}, horizon {self.horizon}, strategy {self.strategy}, "
             f"{self.layers} x {CELLS[self.cell].__name__}({self.units}) on {self.members_[0].built_input_shape[-1]} feature(s), "
-            f"scaler {self.scaler}{', relative windows' if self.relative else ''}",
+            f"scaler {self.scaler}{', relative windows' if self.relative_ else ', windows of levels'}",
             f"Series: {len(self.tails_)}; {self.season_note_}.",
             self._transform_note(),
             self.window_note_,
             self.calendar_note_,
             f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
+        if self.relative == AUTO:
+            lines.insert(3, relative_options.choice_text(self.relative_choice_, len(self.tails_)))
         if self.lookback_choice_:
             lines[-1] = (f"Kept {len(self.members_)} model(s) (lookbacks {self.member_lookbacks_}); best epochs "
                          f"{self.best_epochs_} of at most {self.epochs}.")

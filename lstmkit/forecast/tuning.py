@@ -10,6 +10,9 @@ How a setting is scored, the same way for every trial (the defaults' included, a
 - trials report their validation loss each epoch, and Optuna's median pruner stops those worse
   than the median of earlier trials at the same epoch.
 
+With relative="auto" on a single series, relative windows or levels is searched too (each trial
+trains one of them; the given settings' trial, relative windows).
+
 The sampler (TPE) and every trial's training are seeded from the forecaster's `seed`, so the
 same call gives the same result on CPU (unless `timeout` cuts it short at a different trial).
 The best settings are then fitted on the whole series; `tuning_` records them beside the
@@ -93,6 +96,9 @@ def tune_forecaster(forecaster: "Forecaster", series: list[SeriesData], names: t
     lookbacks = _lookback_range(forecaster, shortest - holdout)
     defaults: dict[str, Any] = {name: getattr(forecaster, name) for name in SEARCHED}
     defaults["lookback"] = min(max(defaults["lookback"], lookbacks[0]), lookbacks[1])
+    search_relative = forecaster.relative == "auto" and len(series) == 1  # lstmkit.forecast.relative's rule
+    if search_relative:
+        defaults["relative"] = True
 
     def objective(trial: Any) -> float:
         settings = {
@@ -103,6 +109,8 @@ def tune_forecaster(forecaster: "Forecaster", series: list[SeriesData], names: t
             "learning_rate": trial.suggest_float("learning_rate", min(1e-4, defaults["learning_rate"]),
                                                  max(3e-2, defaults["learning_rate"]), log=True),
         }
+        if search_relative:  # relative="auto" is settled here, by the same score as the rest
+            settings["relative"] = trial.suggest_categorical("relative", [True, False])
         cell = trial.suggest_categorical("cell", cells)
         if "cell" in config:  # a Forecaster that builds other cells than LSTM
             settings["cell"] = cell
