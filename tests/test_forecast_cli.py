@@ -173,7 +173,8 @@ def test_help_documents_every_option(capsys):
         main(["forecast", "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--time-budget", "--season", "--strategy",
+    for option in ("--dataset", "--time", "--target", "--id", "--horizon", "--lookback", "--time-budget", "--season",
+                   "--strategy", "--relative",
                    "--scaler", "--levels", "--epochs", "--units", "--ensemble", "--linear", "--calendar", "--missing", "--seed",
                    "--backtest",
                    "--out", "--quiet"):

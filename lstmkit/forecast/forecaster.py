@@ -119,7 +119,7 @@ class Forecaster:
             them. None (the default): every candidate, and the same result on every machine.
         linear: also train a linear model of the same windows (Flatten + Dense(H): each forecast step a
             weighted sum of the window's normalised values, early-stopped on the same validation tail,
-            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it adds 5-23%
+            seed seed+ensemble) and forecast the mean of the LSTMs' median and its forecast; it adds 14-38%
             to the fit time of long series (more on tiny ones, where its many cheap epochs outlast the
             LSTM's few), and `summary()` shows the validation error of each part.
             Off by default: on the development benchmark it won over four origins and lost on the last
