@@ -147,3 +147,19 @@ def test_tune_searches_relative_windows_or_levels_only_when_auto():
     assert tuned.relative is tuned.tuning_["best_params"]["relative"] and tuned.relative_choice_ is None
     fixed = Forecaster(6, 3, units=4, epochs=3, seed=0, relative=True).tune(series, n_trials=2)
     assert "relative" not in fixed.tuning_["best_params"] and fixed.relative is True
+
+
+def test_the_statistical_models_are_fitted_once_beside_the_option_kept(monkeypatch):
+    pytest.importorskip("statsforecast")
+    from lstmkit.forecast.statistical import StatisticalModels
+
+    calls = []
+    original = StatisticalModels.forecasts
+    monkeypatch.setattr(StatisticalModels, "forecasts",
+                        lambda self, history, horizon: calls.append(len(history)) or original(self, history, horizon))
+    series = _around_a_mean(120)
+    fc = Forecaster(6, 3, statistical=True, **FAST).fit(series)
+    assert len(calls) == 3  # three validation origins, for the kept option only
+    alone = Forecaster(6, 3, statistical=True, relative=fc.relative_, **FAST).fit(series)
+    pd.testing.assert_frame_equal(fc.comparison_metrics_, alone.comparison_metrics_)
+    assert fc.statistical is True and "Beside AutoETS, AutoARIMA and Theta" in fc.summary()

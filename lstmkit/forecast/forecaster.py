@@ -383,14 +383,16 @@ class Forecaster:
             trial = self.clone()
             trial.relative, trial.relative_, trial._extra_callbacks = option, option, self._extra_callbacks
             trial.time_budget = budget if budget is None else max(budget, 1e-9)
-            trial._fit_windows(series, past_names, future_names, verbose, distributed)
-            trials[option] = trial
+            trial.statistical = False  # scored once, beside the option kept
+            trials[option] = trial, trial._fit_windows(series, past_names, future_names, verbose, distributed)
         errors = {option: (float(trial.validation_metrics_.loc["lstm", "MAE"])
                            if trial.validation_metrics_ is not None else float("nan"))
-                  for option, trial in trials.items()}
-        kept = trials[relative_options.choose(errors)]
+                  for option, (trial, _) in trials.items()}
+        kept, val_origins = trials[relative_options.choose(errors)]
         self.__dict__.update({name: value for name, value in vars(kept).items()
-                              if name not in ("relative", "time_budget", "_extra_callbacks")})
+                              if name not in ("relative", "time_budget", "statistical", "_extra_callbacks")})
+        if resolve_statistical(self.statistical):
+            self._score_validation(val_origins)
         if self.lookback_choice_:  # the trials were given what was left of the budget; the record shows it whole
             self.lookback_choice_["time_budget"] = self.time_budget
         self.relative_choice_ = {"errors": {"relative" if option else "levels": value
@@ -398,8 +400,8 @@ class Forecaster:
                                  "skipped": skipped, "time_budget": self.time_budget}
 
     def _fit_windows(self, series: list[SeriesData], past_names: list[str], future_names: list[str],
-                     verbose: int = 0, distributed: str = "auto") -> None:
-        """Train on `series` with the windows `relative_` says."""
+                     verbose: int = 0, distributed: str = "auto") -> list[tuple[SeriesData, range]]:
+        """Train on `series` with the windows `relative_` says; returns the validation origins of each series."""
         self.season_, self.season_note_ = infer_season(series[0].index, self.season)
         tried = [self.lookback]
         if self.auto_lookback:  # every candidate shares the split of the longest (lstmkit.forecast.lookbacks)
@@ -462,6 +464,7 @@ class Forecaster:
         self.tails_ = [self._tail(item) for item in plain]
         self.quantile_head_ = self._fit_quantiles(series, starts) if self.quantiles else None
         self._score_validation(val_origins)
+        return val_origins
 
     def _fit_linear(self, train: "WindowedSeries | Padded", validation: "WindowedSeries | Padded | None",
                     features: int, val_origins: list[tuple[SeriesData, range]], verbose: int,
