@@ -390,7 +390,7 @@ class Forecaster:
                   for option, (trial, _) in trials.items()}
         kept, val_origins = trials[relative_options.choose(errors)]
         self.__dict__.update({name: value for name, value in vars(kept).items()
-                              if name not in ("relative", "time_budget", "statistical", "_extra_callbacks")})
+                              if name not in ("relative", "time_budget", "statistical", "tuning_", "_extra_callbacks")})
         if resolve_statistical(self.statistical):
             self._score_validation(val_origins)
         if self.lookback_choice_:  # the trials were given what was left of the budget; the record shows it whole
@@ -423,7 +423,8 @@ class Forecaster:
                                                                               or len(item)])
                             for item in series], self.season_)
         if not self.relative_:  # a profile is taken out of relative windows only
-            self.window_season_, self.window_note_ = 1, "Windows: levels, as scaled (no seasonal profile is taken out of them)."
+            self.window_season_ = 1
+            self.window_note_ = "Windows: levels, as scaled (no seasonal profile is taken out of them)."
         self.window_scaled_ = self.relative_ and (self.window_scale == "on" or (self.window_scale == "auto"
                                                                                and len(series) > 1))
         if self.window_scaled_:
