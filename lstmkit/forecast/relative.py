@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+
 def choose(errors: dict[bool, float]) -> bool:
     """The option with the lower validation error; relative (True) on a tie or when none is finite."""
     finite = {option: value for option, value in errors.items() if np.isfinite(value)}
-    if False not in finite or True not in finite:
-        return True if True in finite or not finite else False
-    return finite[False] >= finite[True]
+    if True in finite and False in finite:
+        return finite[False] >= finite[True]
+    return False not in finite
 
 
 def choice_text(record: dict[str, Any] | None, series: int) -> str:
