@@ -124,7 +124,7 @@ def test_bad_input_is_one_stderr_line_exit_2_and_nothing_written(argv, wording, 
 
 def test_a_rerun_removes_files_of_the_earlier_run_it_does_not_write(tmp_path, capsys):
     out = tmp_path / "results"
-    base = ["forecast", "--dataset", "nile", "--horizon", "5", "--quiet", *QUICK]
+    base = ["forecast", "--dataset", "nile", "--horizon", "5", "--quiet", "--statistical", "off", *QUICK]
     assert main([*base, "--backtest", "--out", f"{out}/"]) == 0
     assert {"backtest.csv", "backtest.png"} <= {p.name for p in out.iterdir()}
     (out / "notes.txt").write_text("mine")
@@ -163,7 +163,8 @@ def test_interpolation_warning_is_one_stderr_line(tmp_path, capsys):
     dates = pd.date_range("2000-01-01", periods=80, freq="D")
     table = pd.DataFrame({"day": dates, "y": np.sin(np.arange(80) / 3)}).drop(index=[40, 41])
     table.to_csv(tmp_path / "gappy.csv", index=False)
-    assert main(["forecast", str(tmp_path / "gappy.csv"), "--out", str(tmp_path / "out"), "--quiet", *QUICK]) == 0
+    assert main(["forecast", str(tmp_path / "gappy.csv"), "--out", str(tmp_path / "out"), "--quiet",
+                 "--statistical", "off", *QUICK]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lstmkit: warning: filled 2 missing point(s)" in err
 

@@ -5,7 +5,9 @@ the tests. Run in that order they once left a broken install: the demo's compile
 cached inside site-packages/lstmkit, which pip does not know, so the uninstall left a folder
 that Python took for an empty namespace package. This test runs both commands as the README
 writes them (the second's test run narrowed to one small test file, since this test is part of
-that run), then imports lstmkit and runs the demo from another folder.
+that run), then imports lstmkit and runs the demo from another folder. To keep it short, the
+second command builds without pip's isolated build environment (the first covers that path, and
+installing numba, NumPy and SciPy into a second one takes a quarter of a minute).
 
 The build compiles the kernels into the wheel (setup.py, lstmkit.warmup), so the first demo after
 the first command compiles nothing: it loads them from the installed package, read only, and its
@@ -107,9 +109,11 @@ def test_readme_commands_in_order_leave_a_working_install(tmp_path):
     # Nothing was written into the installed package at run time: every file there is pip's.
     assert [name for name in installed_files(package_dir) if f"lstmkit/{name}," not in record] == []
 
-    # The second command, its test run narrowed to one small file.
-    second = commands[1].replace("python -m pytest -q", "python -m pytest -q -p no:cacheprovider tests/test_data.py")
-    assert second != commands[1]
+    # The second command, its test run narrowed to one small file on one process, and built in
+    # this environment: the first command's build already ran in pip's isolated one.
+    second = (commands[1].replace("pip install", "pip install --no-build-isolation")
+              .replace("python -m pytest -q -n 2", "python -m pytest -q -p no:cacheprovider tests/test_data.py"))
+    assert second.count("--no-build-isolation") == 1 and "-n 2" not in second
     out = run(second, source, env)
     assert re.search(r"\d+ passed", out)
     assert not package_dir.exists(), f"the editable install left {installed_files(package_dir)[:5]} behind"
