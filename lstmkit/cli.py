@@ -35,7 +35,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _lookback(text: str) -> int | str:
+def _whole_or_auto(text: str) -> int | str:
     if text == "auto":
         return text
     try:
@@ -126,7 +126,7 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
     forecast.add_argument("--target", help="column to forecast (default: the only other column)")
     forecast.add_argument("--id", help="series id column, for many series in long format (one global model)")
     forecast.add_argument("--horizon", type=_positive_int, help="steps to forecast (default: one season, else 10)")
-    forecast.add_argument("--lookback", type=_lookback,
+    forecast.add_argument("--lookback", type=_whole_or_auto,
                           help="past steps the LSTM reads (default: 3 seasons or 2 horizons, as the data allow), "
                                "or auto: 1, 2 and 3 x max(season, horizon) each trained, the best on the validation "
                                "tail kept (about 3x the time)")
@@ -145,8 +145,9 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
                           help="most epochs; early stopping ends sooner (default 200)")
     forecast.add_argument("--units", type=_positive_int, default=32, help="units of the recurrent layer (default 32)")
     forecast.add_argument("--cell", default="lstm", help="the recurrent layer: lstm, gru or simple_rnn (default lstm)")
-    forecast.add_argument("--ensemble", type=_positive_int, default=1,
-                          help="models trained with different seeds, median taken (default 1)")
+    forecast.add_argument("--ensemble", type=_whole_or_auto, default="auto",
+                          help="models trained with different seeds, median taken; auto (default): 3 where the "
+                               "series' points times the lookback are at most 100,000, else 1")
     forecast.add_argument("--linear", action="store_true",
                           help="also train a linear model of the same windows and forecast the mean of the two "
                                "(Forecaster(linear=True); off by default, see the README's benchmark)")

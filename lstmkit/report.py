@@ -56,7 +56,7 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"{'windows relative to their last value' if forecaster.relative_ else 'windows of levels'}.",
         f"- Training: Adam (learning rate {config['learning_rate']}), batch {config['batch_size']}, best epoch(s) "
         f"{forecaster.best_epochs_} of at most {config['epochs']}, early stopping on the latest "
-        f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {config['ensemble']}.",
+        f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {forecaster.ensemble_note_}.",
     ]
     if config["relative"] == "auto":
         lines.append(f"- {relative_text(forecaster.relative_choice_, len(forecaster.tails_))}")

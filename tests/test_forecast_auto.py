@@ -37,7 +37,7 @@ def test_narrowed_keeps_the_last_real_steps():
 
 def test_auto_lookback_scores_every_candidate_and_keeps_what_validates_best(tmp_path):
     series = _seasonal()
-    fc = Forecaster("auto", 6, units=4, epochs=12, seed=0, levels=(80,)).fit(series)
+    fc = Forecaster("auto", 6, units=4, epochs=12, seed=0, levels=(80,), ensemble=1).fit(series)
     record = fc.lookback_choice_
     assert record["candidates"] == [12, 24, 36]
     assert set(record["errors"]) == {"12", "24", "36", ALL}
@@ -62,7 +62,7 @@ def test_auto_lookback_ensemble_of_lookbacks_exports_to_onnx(tmp_path):
     import onnxruntime
 
     series = _seasonal(110)
-    refit = Forecaster("auto", 6, units=4, epochs=3, seed=0, validation_split=0).fit(series)  # no tail: all kept
+    refit = Forecaster("auto", 6, units=4, epochs=3, seed=0, validation_split=0, ensemble=1).fit(series)  # all kept
     assert refit.member_lookbacks_ == [12, 24, 36] and refit.lookback_choice_["chosen"] == ALL
     assert "no validation tail to choose on" in refit.summary()
     refit.export_onnx(tmp_path / "auto.onnx")
@@ -99,7 +99,7 @@ def test_a_log_scaled_forecaster_exports_the_log_and_its_inverse(tmp_path):
 
 def test_a_time_budget_skips_the_candidates_not_begun_once_it_is_spent(tmp_path):
     series = _seasonal()
-    fc = Forecaster("auto", 6, units=4, epochs=12, seed=0, time_budget=1e-6).fit(series)  # spent by the first
+    fc = Forecaster("auto", 6, units=4, epochs=12, seed=0, time_budget=1e-6, ensemble=1).fit(series)  # spent by the first
     assert fc.member_lookbacks_ == [12] and fc.lookback == 12
     assert fc.lookback_choice_["candidates"] == [12, 24, 36] and fc.lookback_choice_["skipped"] == [24, 36]
     assert "Skipped 24, 36: time_budget=1e-06 s was spent on the shorter ones." in fc.summary()

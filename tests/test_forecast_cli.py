@@ -210,7 +210,7 @@ def test_calendar_features_are_chosen_saved_and_reported(tmp_path):
 def test_lookback_auto_with_a_time_budget(tmp_path):
     out = tmp_path / "auto"
     assert main(["forecast", "--dataset", "airline_passengers", "--lookback", "auto", "--time-budget", "1e-6",
-                 "--out", str(out), "--quiet", "--statistical", "off", *QUICK]) == 0
+                 "--ensemble", "1", "--out", str(out), "--quiet", "--statistical", "off", *QUICK]) == 0
     model = Forecaster.load(out / "model.lstmkit")
     assert model.auto_lookback and model.member_lookbacks_ == [12]  # the shortest; 24 and 36 skipped
     assert "- Lookback auto: candidates 12, 24, 36" in (out / "report.md").read_text()

@@ -47,7 +47,12 @@ def test_training_curves_one_pair_per_model_and_the_kept_epoch(fitted):
     _, fc = fitted
     ax = plot.training_curves(fc)
     labels = [line.get_label() for line in ax.lines]
-    assert labels[:2] == ["loss", "val_loss"] and len(ax.lines[0].get_xdata()) == len(fc.histories_[0].epoch)
+    assert len(fc.histories_) == 3  # ensemble="auto" on 72 points: three models, a pair of curves and a kept epoch each
+    assert labels[:2] == ["loss (model 1)", "val_loss (model 1)"] and labels[4] == "val_loss (model 2)"
+    assert [len(ax.lines[3 * k].get_xdata()) for k in range(3)] == [len(h.epoch) for h in fc.histories_]
+    assert [ax.lines[3 * k + 2].get_xdata()[0] for k in range(3)] == fc.best_epochs_
+    single = plot.training_curves(fc.histories_[0])
+    assert [line.get_label() for line in single.lines] == ["loss", "val_loss"]
     assert ax.lines[2].get_xdata()[0] == fc.best_epochs_[0]  # the dotted line at the epoch kept
     assert ax.get_yscale() == "log"
 

@@ -53,6 +53,7 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "window_season": forecaster.window_season_, "window_note": forecaster.window_note_,
         "window_scaled": forecaster.window_scaled_,
         "relative_windows": forecaster.relative_, "relative_choice": forecaster.relative_choice_,
+        "ensemble_members": forecaster.ensemble_, "ensemble_note": forecaster.ensemble_note_,
         "calendar": list(forecaster.calendar_), "calendar_note": forecaster.calendar_note_,
         "quantiles": {str(level): q.tolist() for level, q in forecaster.quantiles_.items()},
         "calibration": forecaster.calibration_, "series": series,
@@ -101,6 +102,7 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "relative_windows": Bool(),  # what relative="auto" kept (lstmkit.forecast.relative); older files: the setting
         "relative_choice": Nullable(Fields({"errors": MapOf(Float(allow_nan=True), 2), "skipped": Bool(),
                                             "time_budget": Nullable(Float())}, required={"errors", "skipped"})),
+        "ensemble_members": Int(1), "ensemble_note": Str(),  # what ensemble="auto" trained; older files: the setting
         "calendar": ListOf(Str(choices=tuple(CYCLES)), len(CYCLES)), "calendar_note": Str(),  # lstmkit.forecast.calendar
         "calibration": Nullable(Str()), "series": ListOf(_SERIES, _MANY, min_items=1),
         "validation_metrics": Nullable(MapOf(ListOf(Anything(), _MANY))),
@@ -132,12 +134,18 @@ def load_forecaster(cls: type["Forecaster"], path: str | os.PathLike) -> "Foreca
         forecaster = cls(**settings)  # its own range checks
         forecaster.statistical = statistical
         check_round_trip(config["forecaster"], forecaster.get_config(), "config.forecaster")
-        lookbacks = config.get("lookbacks", [forecaster.lookback] * forecaster.ensemble)  # older files: one
+        members = config.get("ensemble_members", forecaster.ensemble)  # older files: the setting, a number
+        if forecaster.ensemble != AUTO and members != forecaster.ensemble:
+            raise ConfigError("config.ensemble_members", members, f"{forecaster.ensemble} (the file's ensemble setting)")
+        if members == AUTO:
+            raise ConfigError("config.ensemble_members", members, "the number of models trained per lookback")
+        forecaster.ensemble_ = members
+        forecaster.ensemble_note_ = config.get("ensemble_note", f"{members} model(s)")
+        lookbacks = config.get("lookbacks", [forecaster.lookback] * members)  # older files: one
         if not forecaster.auto_lookback and set(lookbacks) != {forecaster.lookback}:
             raise ConfigError("config.lookbacks", lookbacks, f"lookback={forecaster.lookback} for every member")
-        if not lookbacks or len(lookbacks) % forecaster.ensemble or (
-                not forecaster.auto_lookback and len(lookbacks) != forecaster.ensemble):
-            raise ConfigError("config.lookbacks", lookbacks, f"a multiple of ensemble={forecaster.ensemble} entries")
+        if not lookbacks or len(lookbacks) % members or (not forecaster.auto_lookback and len(lookbacks) != members):
+            raise ConfigError("config.lookbacks", lookbacks, f"a multiple of {members} entries (models per lookback)")
         forecaster.lookback, forecaster.member_lookbacks_ = max(lookbacks), list(lookbacks)
         if len(config["best_epochs"]) != len(lookbacks):  # before building a member per entry
             raise ConfigError("config.best_epochs", config["best_epochs"], f"{len(lookbacks)} entries (one per member)")

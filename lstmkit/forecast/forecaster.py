@@ -11,6 +11,8 @@ What "right" means here, each done without being asked:
 - each window is taken relative to its last value, so trends that leave the training range
   can still be forecast, unless a single series forecasts better on the validation tail from
   windows of levels, as a series that returns to its mean does (`relative="auto"`);
+- on small data, where one model's forecasts depend most on its seed and a model costs seconds,
+  three models are trained and their median forecast (`ensemble="auto"`);
 - the four baselines (naive, seasonal naive, drift, mean) are scored beside the model on the
   validation tail, and `summary()` says plainly when one of them wins (and, with
   `statistical=True`, AutoETS, AutoARIMA and Theta: lstmkit.forecast.statistical);
@@ -48,7 +50,7 @@ from lstmkit.forecast.baselines import seasonal_naive
 from lstmkit.forecast import calendar as calendars
 from lstmkit.forecast import relative as relative_options
 from lstmkit.forecast.files import load_forecaster, save_forecaster
-from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose
+from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose, ensemble_size, ensemble_text
 from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import (CELLS, Padded, build_linear, build_network, check_cell, forecast_scaled,
                                       linear_text, linear_windows, narrowed, train_network)
@@ -113,7 +115,9 @@ class Forecaster:
             "none", or a list of cycles from "day", "week", "year" (always those).
         levels: prediction-interval levels in percent, e.g. (80, 95); None for none.
         ensemble: train this many models (seeds seed, seed+1, ...) and take their median (with
-            lookback="auto": this many per lookback kept).
+            lookback="auto": this many per lookback kept); "auto" (the default): 3 where the data are
+            small (the series' points times the lookback at most 100,000: a few seconds per model),
+            1 above (lstmkit.forecast.lookbacks.ensemble_size); summary() says which and why.
         time_budget: lookback="auto" only: seconds for training the candidates, shortest first; once they are
             spent, the candidates not yet begun are skipped (the first is always trained) and `summary()` names
             them. None (the default): every candidate, and the same result on every machine.
@@ -164,7 +168,7 @@ class Forecaster:
         season: int | None = None,
         calendar: str | Sequence[str] = "auto",
         levels: Sequence[int] | None = None,
-        ensemble: int = 1,
+        ensemble: int | str = "auto",
         time_budget: float | None = None,
         linear: bool = False,
         validation_split: float = 0.3,
@@ -205,7 +209,11 @@ class Forecaster:
         self.calendar_: tuple[str, ...] = ()  # the cycles whose calendar features the network reads; set by fit
         self.calendar_note_ = "Calendar: none."
         self.levels = intervals.check_levels(levels)
-        self.ensemble = _positive_int(ensemble, "ensemble")
+        if isinstance(ensemble, str) and ensemble != AUTO:
+            raise ValueError(f"`ensemble` must be a whole number of models or 'auto'; got {ensemble!r}.")
+        self.ensemble: int | str = ensemble if ensemble == AUTO else _positive_int(ensemble, "ensemble")
+        self.ensemble_ = 1 if ensemble == AUTO else self.ensemble  # models per lookback; "auto" settles it at fit
+        self.ensemble_note_ = f"{self.ensemble_} model(s)"
         self.time_budget = positive_number(time_budget, "time_budget", optional=True, hint="It is in seconds.")
         if self.time_budget is not None and not self.auto_lookback:
             raise ValueError(f"`time_budget` bounds the candidates of lookback='auto'; with lookback={lookback!r} one "
@@ -408,6 +416,9 @@ class Forecaster:
             tried = candidates(max(len(item) for item in series), self.horizon, self.season_)
             self.lookback = tried[-1]
         self._check_series(series, past_names, future_names)
+        points = sum(len(item) for item in series)
+        self.ensemble_ = ensemble_size(self.ensemble, points, max(tried))
+        self.ensemble_note_ = ensemble_text(self.ensemble, self.ensemble_, points, max(tried))
         self.past_names_, self.future_names_ = past_names, future_names
         plain = series  # the series as given: kept for predict(), which adds the calendar again
         self.calendar_, self.calendar_note_ = calendars.choose(
@@ -446,7 +457,7 @@ class Forecaster:
             if self.linear and self.model is None:
                 windows[lookback] = train, validation
             features = train[0].shape[-1] if isinstance(train, tuple) else train.input_shape[-1]
-            for member in range(self.ensemble):
+            for member in range(self.ensemble_):
                 model = build_network(self, features, lookback)
                 history, best_epoch = train_network(model, self, train, validation, member, verbose, distributed)
                 self.members_.append(model)
@@ -474,7 +485,7 @@ class Forecaster:
         same validation tail, and score the LSTMs, it and their mean there (lstmkit.forecast.network)."""
         model = build_linear(self, features, self.lookback)
         _, self.linear_best_epoch_ = train_network(model, self, linear_windows(train), linear_windows(validation),
-                                                   self.ensemble, verbose, distributed, label="linear model")
+                                                   self.ensemble_, verbose, distributed, label="linear model")
         self.linear_ = model
         lstms = (self.members_, self.member_lookbacks_)
         errors = self._validation_errors(val_origins, {"LSTM": (*lstms, None), "linear": ([], [], model),
@@ -877,7 +888,7 @@ class Forecaster:
             self._transform_note(),
             self.window_note_,
             self.calendar_note_,
-            f"Trained {self.ensemble} model(s); best epochs {self.best_epochs_} of at most {self.epochs}.",
+            f"Trained {self.ensemble_note_}; best epochs {self.best_epochs_} of at most {self.epochs}.",
         ]
         if self.relative == AUTO:
             lines.insert(3, relative_options.choice_text(self.relative_choice_, len(self.tails_)))

@@ -131,7 +131,7 @@ def train_network(model: Sequential, spec: "Forecaster", train: "WindowedSeries 
     stopper = None if validation is None else EarlyStopping(patience=spec.patience, restore_best_weights=True)
     callbacks: list[Callback] = [] if stopper is None else [stopper]
     if verbose == 1:
-        callbacks.append(_ProgressLine(label or f"model {member + 1}/{spec.ensemble}", spec.epochs))
+        callbacks.append(_ProgressLine(label or f"model {member + 1}/{spec.ensemble_}", spec.epochs))
     callbacks += spec._extra_callbacks  # Forecaster.tune's pruning
     inputs = {"x": train} if isinstance(train, WindowedSeries) else {"x": train[0], "y": train[1], "lengths": train[2]}
     history = model.fit(**inputs, epochs=spec.epochs, batch_size=-(-spec.batch_size // world) * world,
