@@ -101,10 +101,10 @@ def test_float64_trajectory_matches_torch(loss, threads):
 def test_stacked_trajectory_matches_torch(threads):
     """Two layers in float32. After 52 steps torch's own float32 run is 1.6e-6 from its float64
     run, and ours 2.3e-6 (the per-sample kernels' 2.4e-6), so the two float32 runs may differ
-    by their sum."""
+    by their sum; on an AVX-512 Xeon, whose torch kernels round otherwise, they differed by 5.8e-6."""
     (weights, losses, _), (parameters, expected_losses, _) = _fit_both([12, 8], _adam(), 3, threads=threads)
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-4, atol=1e-6)
-    assert_weights_close(weights, parameters, rtol=0, atol=5e-6)
+    assert_weights_close(weights, parameters, rtol=0, atol=1e-5)
 
 
 def test_same_numbers_as_the_per_sample_kernels():
