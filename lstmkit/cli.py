@@ -517,7 +517,8 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
         description=(
             "Write a model file (model.save) or a Forecaster file (lstmkit forecast) as an ONNX graph. A model's "
             "graph takes x (batch, timesteps, features) and gives what predict gives; a Forecaster's takes the raw "
-            "last lookback values (batch, lookback, features) and gives the forecast (batch, horizon) in the "
+            "last values (batch, context, features), context the lookback or the seasonal profile's four "
+            "seasons (the forecaster's context_), and gives the forecast (batch, horizon) in the "
             "series' units. Needs the onnx extra: pip install \"lstmkit[onnx]\"."
         ),
     )

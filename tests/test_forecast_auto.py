@@ -7,7 +7,7 @@ import pytest
 
 from lstmkit.forecast import Forecaster
 from lstmkit.forecast.lookbacks import ALL, candidates, choose
-from lstmkit.forecast.network import narrowed
+from lstmkit.forecast.padding import narrowed
 
 
 def _seasonal(n=130, seed=0):
@@ -67,7 +67,8 @@ def test_auto_lookback_ensemble_of_lookbacks_exports_to_onnx(tmp_path):
     assert "no validation tail to choose on" in refit.summary()
     refit.export_onnx(tmp_path / "auto.onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "auto.onnx"), providers=["CPUExecutionProvider"])
-    window = series.to_numpy()[-36:].astype(np.float32)[None, :, None]
+    assert refit.context_ == 48  # every member's profile reads four seasons; the longest lookback, 36 steps
+    window = series.to_numpy()[-48:].astype(np.float32)[None, :, None]
     np.testing.assert_allclose(session.run(None, {"x": window})[0][0], refit.predict()["forecast"], rtol=1e-4)
 
 
@@ -90,10 +91,10 @@ def test_a_log_scaled_forecaster_exports_the_log_and_its_inverse(tmp_path):
 
     series = _seasonal(80)
     fc = Forecaster(12, 3, units=4, epochs=2, seed=0, transform="log").fit(series)
-    assert fc.scalers_[None].logged
+    assert fc.scalers_[None].logged and fc.context_ == 48  # a lookback of one season, a profile of four
     fc.export_onnx(tmp_path / "log.onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "log.onnx"), providers=["CPUExecutionProvider"])
-    window = series.to_numpy()[-12:].astype(np.float32)[None, :, None]
+    window = series.to_numpy()[-48:].astype(np.float32)[None, :, None]
     np.testing.assert_allclose(session.run(None, {"x": window})[0][0], fc.predict()["forecast"], rtol=1e-5)
 
 

@@ -7,7 +7,10 @@ import pytest
 
 from lstmkit.data import WindowedSeries, window_levels
 from lstmkit.forecast import Forecaster
-from lstmkit.forecast.seasonality import has_season, window_season
+from lstmkit.forecast.padding import padded_contexts
+from lstmkit.forecast.seasonality import has_season, profile_context, window_season
+from lstmkit.forecast.windows import ContextWindows, context_inputs, relative_inputs
+from lstmkit.saving import read_model_file, write_model_file
 
 PATTERN = np.array([3.0, -1.0, 0.5, -2.5])  # a season of 4, centred
 
@@ -84,17 +87,33 @@ def test_a_seasonal_series_is_forecast_from_deseasonalised_windows_and_says_so(t
     series = _monthly()
     train, test = series.iloc[:-12], series.to_numpy()[-12:]
     fc = Forecaster(36, 12, units=8, epochs=30, seed=0).fit(train)
-    assert fc.window_season_ == 12
+    assert fc.window_season_ == 12 and fc.context_ == 48 and len(fc.tails_[0]) == 48
     assert "Windows: each deseasonalised by its own season-12 profile (auto: 1 of 1 series" in fc.summary()
+    assert "The profile reads up to 48 steps (4 seasons) before the origin" in fc.summary()
     plain = Forecaster(36, 12, units=8, epochs=30, seed=0, seasonal="none").fit(train)
     assert plain.window_season_ == 1 and "seasonal='none'" in plain.summary()
+    assert plain.context_ == 36 and "The profile reads" not in plain.summary()
     error = np.abs(fc.predict()["forecast"].to_numpy() - test).mean()
     assert error < np.abs(plain.predict()["forecast"].to_numpy() - test).mean()
     assert error < 8.0  # the season is 40 high: a network that missed it would be far off
     fc.save(tmp_path / "seasonal.lstmkit")
     loaded = Forecaster.load(tmp_path / "seasonal.lstmkit")
-    assert loaded.window_season_ == 12
+    assert loaded.window_season_ == 12 and loaded.context_ == 48
     pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
+    config, tensors = read_model_file(tmp_path / "seasonal.lstmkit")
+    config["context"] = 10**9  # a file that would have predict() allocate a window of a billion rows
+    write_model_file(tmp_path / "tampered.lstmkit", config, tensors)
+    with pytest.raises(ValueError, match="config.context"):
+        Forecaster.load(tmp_path / "tampered.lstmkit")
+    config["context"] = 36  # a file from before the wider profile: its 36-step tails and profile
+    config["series"][0]["values"] = config["series"][0]["values"][-36:]
+    for key in ("past", "future"):
+        config["series"][0][key] = config["series"][0][key][-36:]
+    config["series"][0]["index"]["length"] = 36
+    write_model_file(tmp_path / "older.lstmkit", config, tensors)
+    older = Forecaster.load(tmp_path / "older.lstmkit")
+    assert older.context_ == 36 and len(older.tails_[0]) == 36
+    assert not np.allclose(older.predict()["forecast"], fc.predict()["forecast"])
 
 
 def test_a_deseasonalising_forecaster_exports_its_profile_to_onnx(tmp_path):
@@ -105,7 +124,8 @@ def test_a_deseasonalising_forecaster_exports_its_profile_to_onnx(tmp_path):
     assert fc.window_season_ == 12 and fc.scalers_[None].logged
     fc.export_onnx(tmp_path / "seasonal.onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "seasonal.onnx"), providers=["CPUExecutionProvider"])
-    window = series.to_numpy()[-36:].astype(np.float32)[None, :, None]
+    assert fc.context_ == 48  # the profile's four seasons, the network's last 36 steps
+    window = series.to_numpy()[-48:].astype(np.float32)[None, :, None]
     np.testing.assert_allclose(session.run(None, {"x": window})[0][0], fc.predict()["forecast"], rtol=1e-4)
 
 
@@ -158,3 +178,73 @@ def test_a_global_model_scales_its_windows_and_exports_them(tmp_path):
     window = data[data["id"] == "s2"]["value"].to_numpy()[-12:].astype(np.float32)[None, :, None]
     expected = fc.predict().query("id == 's2'")["forecast"].to_numpy()
     np.testing.assert_allclose(session.run(None, {"x": window})[0][0], expected, rtol=1e-4)
+
+
+def test_the_context_is_four_seasons_where_the_lookback_holds_fewer():
+    assert profile_context(36, 12) == 48 and profile_context(16, 4) == 16 and profile_context(60, 12) == 60
+    assert profile_context(36, 1) == 36  # no profile, no wider context
+
+
+def test_a_context_starts_after_its_last_unknown_row_before_the_steps_read():
+    matrix = np.arange(12.0)[:, None]
+    matrix[3] = np.nan
+    contexts, lengths = padded_contexts(matrix, [10, 11, 6], lookback=8, reads=4)
+    np.testing.assert_array_equal(lengths, [6, 7, 6])  # rows 4..9, 4..10; origin 6: rows 0..5, the gap read
+    np.testing.assert_array_equal(contexts[0, :6, 0], np.arange(4.0, 10.0))
+    np.testing.assert_array_equal(contexts[0, 6:, 0], 0.0)
+    assert np.isnan(contexts[2, :, 0]).sum() == 1  # a gap in the steps read is kept, for the caller to refuse
+    assert padded_contexts(matrix, [10], lookback=8)[1] is None  # no `reads`: the whole lookback, as before
+
+
+def _context_pair(series, lookback, context, horizon, season, origins):
+    """Training windows (ContextWindows) and forecast-time inputs (context_inputs) at `origins`."""
+    matrix = series[:, None]
+    pad = context - lookback
+    known = np.r_[np.zeros(pad, dtype=bool), ~np.isnan(series)]
+    first_known = np.maximum.accumulate(np.where(known, 0, np.arange(len(known)) + 1))
+    padded = np.r_[np.zeros((pad, 1)), np.where(np.isnan(matrix), 0.0, matrix)]
+    windows = ContextWindows(padded, context, horizon, np.asarray(origins) - lookback, lookback, first_known,
+                             season, scaled=False)
+    trained = windows.batch(np.arange(len(origins)))
+    contexts, lengths = padded_contexts(matrix, origins, context, reads=lookback)
+    x, base, scale, reads = context_inputs(contexts, True, lengths, season, horizon, False, lookback)
+    targets = np.stack([series[o : o + horizon] for o in origins])
+    return trained, (x, (targets - base) / scale, reads)
+
+
+def test_training_windows_and_forecast_inputs_read_the_same_profile():
+    rng = np.random.default_rng(2)
+    t = np.arange(60)
+    series = 50.0 + 0.3 * t + 10.0 * PATTERN[t % 4] + rng.normal(0, 2.0, 60)
+    series[30] = np.nan  # a gap: profiles stop at it
+    origins = [8, 12, 16, 20, 24, 29 - 3, 40, 44, 50, 56]  # windows and targets clear of row 30
+    (x, y), (expected_x, expected_y, reads) = _context_pair(series, 8, 16, 3, 4, origins)
+    assert reads is None and x.shape == (10, 8, 1)
+    np.testing.assert_allclose(x, expected_x, atol=1e-5)
+    np.testing.assert_allclose(y, expected_y, atol=1e-5)
+    # the first window has only its own 8 steps (two seasons) of history; the last reads four seasons
+    own = relative_inputs(series[None, 0:8, None], True, season=4, steps=3)[0]
+    np.testing.assert_allclose(x[0], own[0], atol=1e-5)
+    shift_in, _ = window_levels(series[None, 40:56], steps=3, season=4)
+    np.testing.assert_allclose(x[-1, :, 0], series[48:56] - shift_in[0, -8:], atol=1e-4)
+    assert not np.allclose(x[-1], relative_inputs(series[None, 48:56, None], True, season=4, steps=3)[0][0],
+                           atol=1e-3)
+
+
+def test_short_seasonal_series_in_a_global_model_read_the_profile_they_have():
+    rng = np.random.default_rng(4)
+    frames = []
+    for k, n in enumerate([10, 14, 20, 28, 40, 60]):  # padded windows for the short ones
+        t = np.arange(n)
+        values = 100 + 5 * k + 0.2 * t + 8 * PATTERN[t % 4] + rng.normal(0, 0.5, n)
+        frames.append(pd.DataFrame({"id": f"s{k}", "time": pd.date_range("2000", periods=n, freq="QS"),
+                                    "value": values}))
+    data = pd.concat(frames, ignore_index=True)
+    fc = Forecaster(8, 4, units=4, epochs=3, seed=0, seasonal="window").fit(
+        data, id_col="id", time_col="time", value_col="value")
+    assert fc.window_season_ == 4 and fc.context_ == 16
+    forecast = fc.predict()
+    assert forecast["forecast"].notna().all() and len(forecast) == 24
+    for key, n in [("s3", 28), ("s5", 60)]:  # the next four quarters carry the season's shape
+        ahead = forecast.query(f"id == '{key}'")["forecast"].to_numpy()
+        assert np.corrcoef(ahead - ahead.mean(), PATTERN[np.arange(n, n + 4) % 4])[0, 1] > 0.9

@@ -52,6 +52,6 @@ def test_seq2seq_forecaster_exports_to_onnx(tmp_path):
     series = noisy_sine()
     fc = Forecaster(12, 3, strategy="seq2seq", cell="gru", units=4, epochs=2, seed=0).fit(series)
     fc.export_onnx(tmp_path / "s.onnx")
-    window = series.to_numpy()[-12:].reshape(1, 12, 1).astype(np.float32)
+    window = series.to_numpy()[-fc.context_:].reshape(1, fc.context_, 1).astype(np.float32)  # lookback + profile
     got = onnxruntime.InferenceSession(str(tmp_path / "s.onnx")).run(None, {"x": window})[0]
     np.testing.assert_allclose(got[0], fc.predict()["forecast"].to_numpy(), rtol=1e-6, atol=1e-5)

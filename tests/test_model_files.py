@@ -323,7 +323,7 @@ def forecaster_copy(forecaster_file, tmp_path) -> Path:
     (lambda c: c["quantiles"].update({"80": [0.1]}), r"config.quantiles.80 = \[0.1\]: expected 3 non-negative widths"),
     (lambda c: c["forecaster"].update(levels=[150]), r"`levels` must be whole percents between 1 and 99"),
     (lambda c: c["forecaster"].update(levels=["80"]), r"config.forecaster.levels\[0\] = '80': expected an integer"),
-    (lambda c: c["series"][0].update(values=[1.0]), r"config.series\[0\].past = <6 rows>: expected 1 rows"),
+    (lambda c: c["series"][0].update(values=[1.0]), r"config.series\[0\].past = <\d+ rows>: expected 1 rows"),
 ])
 def test_crafted_forecaster_files_are_refused(forecaster_copy, mutate, match):
     _rewrite(forecaster_copy, mutate)

@@ -41,7 +41,8 @@ def test_holdout_score_uses_only_the_held_out_tail():
     spec = Forecaster(lookback=12, horizon=6, epochs=3, seed=0)
     score = holdout_score(spec, items, (past, future), holdout=18)
     spec.columns_ = {"id_col": None, "time_col": None, "value_col": None}  # what fit(series) records
-    assert len(spec.tails_[0].values) == 12 and spec.tails_[0].index[-1] == series.index[-19]  # fitted on 72 points
+    assert spec.tails_[0].index[-1] == series.index[-19]  # fitted on 72 points
+    assert len(spec.tails_[0].values) == spec.context_ == 48  # the lookback, 12, and the seasonal profile's 4 years
     origins = [72, 78, 84]  # one horizon apart inside the last 18
     errors = [np.abs(spec.predict(data=series.iloc[:o])["forecast"].to_numpy() - series.iloc[o:o + 6].to_numpy())
               for o in origins]

@@ -7,7 +7,9 @@ lstmkit.data.window_levels, a linear map of the window, so two constant matrices
 ensemble member (lstmkit.onnx_export), add the level back, take their median and undo the
 target's scaling.
 
-Input "x" float32 (batch, lookback, features): rows of the feature matrix in original units,
+Input "x" float32 (batch, context, features): the last `forecaster.context_` rows of the feature
+matrix in original units (the lookback, or more where the windows' seasonal profile reads more
+seasons than the lookback holds: lstmkit.forecast.seasonality.profile_context),
 [target, past covariates, future-known covariates `horizon` steps ahead, then the calendar
 features of those same times when the forecaster chose some: `calendar_` names the cycles and
 lstmkit.forecast.calendar.features(times, cycles) computes them] (see lstmkit.forecast.windows).
@@ -69,21 +71,27 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
         x = graph.op("Concat", [first, graph.op("Slice", [x, ends[0], ends[1], axis])], axis=2)
     x = graph.op("Add", [graph.op("Mul", [x, graph.constant(scale)]), graph.constant(shift)])
     target_only = np.eye(features, dtype=np.float32)[0]
+    context = forecaster.context_  # the rows x holds: the lookback, or more for a seasonal profile
+
+    def target_of(window: str, width: int) -> str:
+        """The target column (B, width) of `window` (B, width, F)."""
+        target = graph.op("Slice", [window, *(graph.constant(v, dtype=np.int64) for v in ([0], [1], [2]))])
+        return graph.op("Reshape", [target, graph.constant([-1, width], dtype=np.int64)])
 
     def member_output(member: Any, lookback: int) -> str:
-        """The member's forecast (B, S) in scaled units from its last `lookback` steps of x."""
-        own = x if lookback == forecaster.lookback else graph.op(  # lookback="auto": the member's last steps
-            "Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (forecaster.lookback - lookback, 2**62, 1))])
+        """The member's forecast (B, S) in scaled units from its last `lookback` steps of x, shifted by the
+        level and profile of all `context` steps."""
+        own = x if lookback == context else graph.op(  # the steps the member reads: the last of the context
+            "Slice", [x, *(graph.constant([v], dtype=np.int64) for v in (context - lookback, 2**62, 1))])
         base = None
         if forecaster.relative_:  # the target column less its level (and profile), which the output gets back
             shift_in, shift_out = (np.asarray(m, dtype=np.float32) for m in window_levels(
-                np.eye(lookback), forecaster.steps, forecaster.window_season_))  # linear in the window: matrices
-            target = graph.op("Slice", [own, *(graph.constant(v, dtype=np.int64) for v in ([0], [1], [2]))])
-            target = graph.op("Reshape", [target, graph.constant([-1, lookback], dtype=np.int64)])  # (B, L)
-            shifts = graph.op("Unsqueeze", [graph.op("MatMul", [target, graph.constant(shift_in)]),
+                np.eye(context), forecaster.steps, forecaster.window_season_))  # linear in the window: matrices
+            history, target = target_of(x, context), target_of(own, lookback)  # (B, C), (B, L)
+            shifts = graph.op("Unsqueeze", [graph.op("MatMul", [history, graph.constant(shift_in[:, -lookback:])]),
                                             graph.constant([2], dtype=np.int64)])  # (B, L, 1)
             own = graph.op("Sub", [own, graph.op("Mul", [shifts, graph.constant(target_only)])])
-            base = graph.op("MatMul", [target, graph.constant(shift_out)])  # (B, S)
+            base = graph.op("MatMul", [history, graph.constant(shift_out)])  # (B, S)
             if forecaster.window_scaled_:  # the target column over the window's mean absolute step
                 steps = graph.op("Abs", [graph.op("Sub", [
                     graph.op("Slice", [target, *(graph.constant(v, dtype=np.int64) for v in ([1], [2**62], [1]))]),
@@ -109,9 +117,10 @@ def forecaster_to_onnx(forecaster: "Forecaster", series_id: Any = None) -> Any:
     y = graph.op("Div", [graph.op("Sub", [y, graph.constant(shift[0])]), graph.constant(scale[0])])
     if logged:
         y = graph.op("Exp", [graph.op("Min", [y, graph.constant(np.float32(80.0))])])  # float32 exp: inf past ~88
-    inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", forecaster.lookback, features])]
+    inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", context, features])]
     return model_proto(graph, inputs, y, ["batch", forecaster.horizon],
-                       f"lstmkit Forecaster (lookback {forecaster.lookback}, horizon {forecaster.horizon})")
+                       f"lstmkit Forecaster (lookback {forecaster.lookback}, context {context}, "
+                       f"horizon {forecaster.horizon})")
 
 
 def _median(graph: OnnxGraph, outputs: list[str]) -> str:

@@ -1,10 +1,11 @@
 """Forecaster files: one lstmkit model file (lstmkit.saving) holding every member's weights as
-safetensors and, as JSON, the settings, the per-series scalers, the last `lookback` values of
-each series (so `predict()` works after loading) and the interval widths. Nothing is pickled;
+safetensors and, as JSON, the settings, the per-series scalers, the last `context` values of
+each series (the lookback, or the more a seasonal profile reads: so `predict()` works after
+loading) and the interval widths. Nothing is pickled;
 loading never runs code from the file.
 
 Loading checks the whole config (FORECASTER_FILE, then the settings against each other: the
-network's input and output against lookback and horizon, one lookback of values per series, one
+network's input and output against lookback and horizon, at most one context of values per series, one
 interval width per horizon step) and every member's tensors against the network's shapes before
 anything is built; every failure is a lstmkit.saving.ModelFileError.
 """
@@ -21,6 +22,7 @@ from lstmkit.forecast.calendar import CYCLES, feature_names
 from lstmkit.forecast.lookbacks import AUTO
 from lstmkit.forecast.padding import MIN_CONTEXT
 from lstmkit.forecast.quantiles import QuantileHead
+from lstmkit.forecast.seasonality import profile_context
 from lstmkit.forecast.series import SeriesData, index_from_spec
 from lstmkit.forecast.windows import Scalers
 from lstmkit.models import Sequential, materialize
@@ -51,7 +53,7 @@ def save_forecaster(forecaster: "Forecaster", path: str | os.PathLike) -> None:
         "past_names": forecaster.past_names_, "future_names": forecaster.future_names_,
         "season": forecaster.season_, "season_note": forecaster.season_note_, "best_epochs": forecaster.best_epochs_,
         "window_season": forecaster.window_season_, "window_note": forecaster.window_note_,
-        "window_scaled": forecaster.window_scaled_,
+        "window_scaled": forecaster.window_scaled_, "context": forecaster.context_,
         "relative_windows": forecaster.relative_, "relative_choice": forecaster.relative_choice_,
         "ensemble_members": forecaster.ensemble_, "ensemble_note": forecaster.ensemble_note_,
         "calendar": list(forecaster.calendar_), "calendar_note": forecaster.calendar_note_,
@@ -99,6 +101,7 @@ def _file_schema(cls: type["Forecaster"]) -> Fields:
         "past_names": ListOf(Str(), _MANY), "future_names": ListOf(Str(), _MANY), "season": Int(1),
         "season_note": Str(), "best_epochs": ListOf(Int(0), _MANY), "quantiles": MapOf(_NUMBERS, 99),
         "window_season": Int(1), "window_note": Str(), "window_scaled": Bool(),  # lstmkit.forecast.seasonality; older files: none
+        "context": Int(1),  # rows of history each window carries (profile_context); older files: the lookback
         "relative_windows": Bool(),  # what relative="auto" kept (lstmkit.forecast.relative); older files: the setting
         "relative_choice": Nullable(Fields({"errors": MapOf(Float(allow_nan=True), 2), "skipped": Bool(),
                                             "time_budget": Nullable(Float())}, required={"errors", "skipped"})),
@@ -237,16 +240,21 @@ def _check_consistent(forecaster: "Forecaster", config: dict[str, Any], network:
         raise ConfigError("config.window_scaled", True, "false: only relative windows are scaled")
     if config.get("calendar") and any(entry["index"]["kind"] == "range" for entry in config["series"]):
         raise ConfigError("config.calendar", config["calendar"], "no calendar features for series without dates")
+    context = config.get("context", forecaster.lookback)
+    allowed = sorted({forecaster.lookback, profile_context(forecaster.lookback, config.get("window_season", 1))})
+    if context not in allowed:
+        raise ConfigError("config.context", context, f"one of {allowed} (the lookback, or the seasonal profile's "
+                                                      "history: lstmkit.forecast.seasonality.profile_context)")
     ids = [entry["id"] for entry in config["series"]]
     if len(set(map(repr, ids))) != len(ids):
         raise ConfigError("config.series", ids[:5], "series of distinct ids")
     for index, entry in enumerate(config["series"]):
         key, past, future = f"config.series[{index}]", len(config["past_names"]), len(config["future_names"])
-        kept = len(entry["values"])  # the last lookback points; a short series keeps all it has
-        most = max(forecaster.lookback, MIN_CONTEXT + forecaster.steps)  # Forecaster._tail
+        kept = len(entry["values"])  # the last `context` points; a short series keeps all it has
+        most = max(context, MIN_CONTEXT + forecaster.steps)  # Forecaster._tail
         if not 1 <= kept <= most:
             raise ConfigError(f"{key}.values", f"<{kept} values>",
-                              f"1 to {most} values (lookback={forecaster.lookback})")
+                              f"1 to {most} values (lookback={forecaster.lookback}, context={context})")
         if len(entry["past"]) != kept or any(len(row) != past for row in entry["past"]):
             raise ConfigError(f"{key}.past", f"<{len(entry['past'])} rows>", f"{kept} rows of {past}")
         if len(entry["future"]) < kept or any(len(row) != future for row in entry["future"]):
@@ -260,6 +268,7 @@ def _restore(forecaster: "Forecaster", config: dict[str, Any]) -> None:
     forecaster.best_epochs_ = config["best_epochs"]
     forecaster.window_season_ = config.get("window_season", 1)
     forecaster.window_scaled_ = config.get("window_scaled", False)
+    forecaster.context_ = config.get("context", forecaster.lookback)
     forecaster.relative_ = config.get("relative_windows", forecaster.relative is not False)
     forecaster.relative_choice_ = config.get("relative_choice")
     forecaster.window_note_ = config.get("window_note", "Windows: relative to their last value.")

@@ -53,20 +53,20 @@ from lstmkit.forecast.files import load_forecaster, save_forecaster
 from lstmkit.forecast.lookbacks import ALL, AUTO, candidates, choice_text, choose, ensemble_size, ensemble_text
 from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import (CELLS, Padded, build_linear, build_network, check_cell, forecast_scaled,
-                                      linear_text, linear_windows, narrowed, train_network)
+                                      linear_text, linear_windows, train_network)
 from lstmkit.forecast.quantiles import QuantileHead, band_label, check_quantiles, column_name, features, window_features
 from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
                                      window_origins)
 from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec,
                                      infer_season, read_series, with_future_covariates)
-from lstmkit.forecast.seasonality import SEASONAL, WINDOW_SCALES, window_season
+from lstmkit.forecast.seasonality import SEASONAL, WINDOW_SCALES, profile_context, window_season
 from lstmkit.forecast.statistical import StatisticalModels
 from lstmkit.forecast.statistical import available as statistical_available
 from lstmkit.forecast.statistical import resolve as resolve_statistical
 from lstmkit.forecast.transforms import TRANSFORMS
 from lstmkit.forecast.tuning import tune_forecaster, tuning_text
-from lstmkit.forecast.windows import (SCALERS, Scalers, feature_matrix, fit_scalers, known_origins, relative_inputs,
-                                      scale_target, scaled_residuals, unscale_target)
+from lstmkit.forecast.windows import (SCALERS, ContextWindows, Scalers, context_inputs, feature_matrix, fit_scalers,
+                                      known_origins, scale_target, scaled_residuals, unscale_target)
 from lstmkit.models import Sequential
 from lstmkit.training import History
 
@@ -102,8 +102,9 @@ class Forecaster:
             lstmkit.forecast.relative), True (each window relative to its last value: see the module
             docstring) or False (the scaled levels themselves).
         seasonal: "auto" (each window of a seasonal series is deseasonalised by its own profile:
-            lstmkit.data.window_levels; chosen on the training parts, see lstmkit.forecast.seasonality),
-            "window" (always, when the lookback holds two seasons) or "none".
+            lstmkit.data.window_levels, over four seasons before the origin where the series has them,
+            `context_` steps, even when the lookback holds fewer; chosen on the training parts, see
+            lstmkit.forecast.seasonality), "window" (always, when two seasons are known) or "none".
         window_scale: "auto" (a global model of several series divides each window by its mean
             absolute step, lstmkit.data.window_scale, so calm and volatile series reach the network on
             one scale; a single series keeps its own scaler's units), "on" or "off".
@@ -204,6 +205,7 @@ class Forecaster:
         self.window_scale = choice(window_scale, "window_scale", WINDOW_SCALES)
         self.window_season_ = 1  # the season each window is deseasonalised by (1: none); set by fit
         self.window_scaled_ = False  # windows divided by their mean absolute step; set by fit
+        self.context_: int | None = None  # rows of history each window carries (profile_context); set by fit
         self.season = None if season is None else _positive_int(season, "season")
         self.calendar = calendars.check_calendar(calendar)
         self.calendar_: tuple[str, ...] = ()  # the cycles whose calendar features the network reads; set by fit
@@ -441,6 +443,11 @@ class Forecaster:
         if self.window_scaled_:
             self.window_note_ += (" Each divided by its mean absolute step" + (
                 f" (auto: a global model of {len(series)} series)." if self.window_scale == "auto" else "."))
+        self.context_ = profile_context(self.lookback, self.window_season_)
+        if self.context_ > self.lookback:
+            self.window_note_ += (f" The profile reads up to {self.context_} steps ({self.context_ // self.window_season_}"
+                                  f" seasons) before the origin where the series has them; the network reads the "
+                                  f"last {self.lookback}.")
         series = split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
@@ -566,24 +573,37 @@ class Forecaster:
                  ) -> tuple[WindowedSeries, WindowedSeries | None]:
         """Training windows (targets end before the validation tail) and validation windows
         (origins in the tail) of all series, ready for the network: the feature matrices of the
-        series one after another, and the start of every window that stays inside one series."""
-        matrices, train, validation, offset = [], [], [], 0
+        series one after another, and the start of every window that stays inside one series.
+        With a context wider than `lookback` (profile_context), each matrix is preceded by that many
+        unknown rows, so every window is cut context-wide; its profile reads only the known ones."""
+        pad = self.context_ - lookback
+        matrices, known, train, validation, offset = [], [], [], [], 0
         for item, start in zip(series, starts):
             matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
             origins = known_origins(matrix, lookback, self.steps)
             end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
-            train.append(offset + origins[:end] - lookback)
+            first = offset + pad  # the series' first row; a window starts `context_` rows before its origin
+            train.append(first + origins[:end] - self.context_)
             if start is not None:
-                validation.append(offset + origins[origins >= start] - lookback)
-            matrices.append(np.where(np.isnan(matrix), 0.0, matrix))  # unknown values lie outside those windows
-            offset += len(matrix)
+                validation.append(first + origins[origins >= start] - self.context_)
+            known += [np.zeros(pad, dtype=bool), ~np.isnan(matrix).any(axis=1)]
+            # unknown values lie outside the rows the network reads; a profile stops at them (`known`)
+            matrices += [np.zeros((pad, matrix.shape[1])), np.where(np.isnan(matrix), 0.0, matrix)]
+            offset = first + len(matrix)
         train_starts = np.concatenate(train)
         validation_starts = np.concatenate(validation) if validation else train_starts[:0]
         if len(train_starts) == 0:
             raise ValueError("no training window is free of missing values; use missing='interpolate'.")
-        windows = WindowedSeries(np.concatenate(matrices), lookback, self.steps, target_columns=[0],
-                                 relative=self.relative_, starts=np.concatenate([train_starts, validation_starts]),
-                                 season=self.window_season_, scaled=self.window_scaled_)
+        every = np.concatenate([train_starts, validation_starts])
+        if pad:
+            rows = np.concatenate(known)
+            first_known = np.maximum.accumulate(np.where(rows, 0, np.arange(len(rows)) + 1))
+            windows = ContextWindows(np.concatenate(matrices), self.context_, self.steps, every, lookback,
+                                     first_known, self.window_season_, self.window_scaled_)
+        else:
+            windows = WindowedSeries(np.concatenate(matrices), lookback, self.steps, target_columns=[0],
+                                     relative=self.relative_, starts=every, season=self.window_season_,
+                                     scaled=self.window_scaled_)
         validation_windows = windows.subset(slice(len(train_starts), None)) if len(validation_starts) else None
         return windows.subset(slice(0, len(train_starts))), validation_windows
 
@@ -596,18 +616,19 @@ class Forecaster:
             matrix = feature_matrix(item, self.scalers_[item.id], self.steps, len(item))
             origins = window_origins(matrix, lookback, self.steps)
             end = len(origins) if start is None else np.searchsorted(origins, start - self.steps, side="right")
-            train.append(padded_windows(matrix, origins[:end], lookback, self.steps))
+            train.append(padded_windows(matrix, origins[:end], self.context_, self.steps, lookback))
             if start is not None:
-                validation.append(padded_windows(matrix, origins[origins >= start], lookback, self.steps))
+                validation.append(padded_windows(matrix, origins[origins >= start], self.context_, self.steps,
+                                                 lookback))
 
         def stacked(parts: list[Padded]) -> Padded:
             inputs, targets, lengths = (np.concatenate(column) for column in zip(*parts))
             inputs = np.where(np.isnan(inputs), 0.0, inputs)  # unknown future covariates past the data
-            if self.relative_:
-                inputs, base, scale = relative_inputs(inputs, True, lengths, self.window_season_, self.steps,
-                                                      self.window_scaled_)
-                targets = (targets - base) / scale
-            return inputs.astype(np.float32), targets.astype(np.float32), lengths
+            inputs, base, scale, reads = context_inputs(inputs, self.relative_, lengths, self.window_season_,
+                                                        self.steps, self.window_scaled_, lookback)
+            targets = (targets - base) / scale
+            return (inputs.astype(np.float32), targets.astype(np.float32),
+                    np.full(len(inputs), lookback) if reads is None else reads)
 
         train_set = stacked(train)
         if len(train_set[0]) == 0:
@@ -616,25 +637,24 @@ class Forecaster:
 
     def _forecast_scaled(self, contexts: np.ndarray, ahead: np.ndarray, horizon: int,
                          lengths: np.ndarray | None = None) -> np.ndarray:
-        lookbacks = self.member_lookbacks_ if set(self.member_lookbacks_) != {self.lookback} else None
         return forecast_scaled(self.members_, contexts, ahead, horizon, self.strategy, self.relative_, lengths,
-                               lookbacks, self.window_season_, self.window_scaled_, self.linear_)
+                               self.member_lookbacks_, self.window_season_, self.window_scaled_, self.linear_)
 
     def _quantiles_scaled(self, contexts: np.ndarray, lengths: np.ndarray | None, horizon: int) -> np.ndarray:
         """The quantile network's forecasts (N, horizon, Q) in scaled units, sorted along Q."""
-        own, own_lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])
-        x, base, scale = relative_inputs(own, self.relative_, own_lengths, self.window_season_, self.steps,
-                                          self.window_scaled_)
+        x, base, scale, own_lengths = context_inputs(contexts, self.relative_, lengths, self.window_season_,
+                                                     self.steps, self.window_scaled_, self.member_lookbacks_[0])
         outputs = self.quantile_head_.predict(window_features(self.members_[0], x, own_lengths))
         return outputs[:, :horizon] * scale[:, :, None] + base[:, :horizon, None]
 
     def _contexts(self, item: SeriesData, scalers: Scalers, origins: Sequence[int], horizon: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Inputs at each origin (N, L, F), the covariates recursive steps append (N, horizon, K),
-        and the real steps of each input (N,) when some origins have fewer than L before them."""
+        """Inputs at each origin (N, C, F) (C: the context, profile_context), the covariates recursive steps
+        append (N, horizon, K), and the real steps of each input (N,) when some origins have fewer than C
+        before them."""
         rows = max(max(origins) + horizon, len(item))  # the whole series, plus steps past its end
         matrix = feature_matrix(item, scalers, self.steps, rows)
-        contexts, lengths = padded_contexts(matrix, origins, self.lookback)
+        contexts, lengths = padded_contexts(matrix, origins, self.context_, self.lookback)
         future_start = 1 + item.past.shape[1]
         ahead = np.stack([matrix[o : o + horizon, future_start:] for o in origins])
         return contexts, ahead, lengths
@@ -809,8 +829,8 @@ class Forecaster:
         if item is None:
             raise ValueError(f"series_id={series_id!r} is not one of the fitted series {list(tails)[:5]}.")
         contexts, _, lengths = self._contexts(self._with_calendar(item), self.scalers_[item.id], [len(item)], 1)
-        contexts, lengths = narrowed(contexts, lengths, self.member_lookbacks_[0])  # what member 0 reads
-        x = relative_inputs(contexts, self.relative_, lengths, self.window_season_, self.steps, self.window_scaled_)[0]
+        x = context_inputs(contexts, self.relative_, lengths, self.window_season_, self.steps, self.window_scaled_,
+                           self.member_lookbacks_[0])[0]  # what member 0 reads
         return x, item.index[-self.member_lookbacks_[0]:]
 
     def _with_calendar(self, item: SeriesData) -> SeriesData:
@@ -840,9 +860,10 @@ class Forecaster:
                 f"predict(future_covariates=...), or in fit's future_covariates covering the horizon.")
 
     def _tail(self, item: SeriesData) -> SeriesData:
-        """The last `lookback` points (and the future-known covariates after them), kept for predict(); at
-        least MIN_CONTEXT + steps, so a lookback shorter than that is not taken for a series too short."""
-        start = max(0, len(item) - max(self.lookback, MIN_CONTEXT + self.steps))
+        """The last `context_` points (the lookback, or more for a seasonal profile: profile_context) and the
+        future-known covariates after them, kept for predict(); at least MIN_CONTEXT + steps, so a lookback
+        shorter than that is not taken for a series too short."""
+        start = max(0, len(item) - max(self.context_, MIN_CONTEXT + self.steps))
         return SeriesData(item.id, item.index[start:], item.values[start:], item.past[start:],
                           item.future[start:])
 
@@ -965,13 +986,14 @@ class Forecaster:
 
     # -- files -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted forecaster (weights, scalers, the last lookback values) to one file."""
+        """Write the fitted forecaster (weights, scalers, the last `context_` values) to one file."""
         self._require_fitted("save()")
         save_forecaster(self, path)
 
     def export_onnx(self, path: str | os.PathLike, series_id: Any = None) -> None:
         """Write the fitted forecaster as one ONNX graph (lstmkit.forecast.export): input "x" float32
-        (batch, lookback, features) of raw values, as the last `lookback` rows of the series (and its
+        (batch, context_, features) of raw values, as the last `context_` rows of the series (the lookback,
+        or four seasons where the seasonal profile reads more than the lookback holds; and its
         covariates, then the calendar features of `calendar_` at the times the covariates are for:
         lstmkit.forecast.calendar.features); output "y" (batch, horizon) in the series' units, as `predict()`.
         Direct or seq2seq strategy;

@@ -18,7 +18,7 @@ from lstmkit.callbacks import Callback, EarlyStopping
 from lstmkit.checks import choice
 from lstmkit.data import WindowedSeries
 from lstmkit.distributed import world_size_from_env
-from lstmkit.forecast.windows import relative_inputs
+from lstmkit.forecast.windows import context_inputs
 from lstmkit.layers import GRU, LSTM, Dense, Dropout, Flatten, Recurrent, RepeatVector, SimpleRNN, TimeDistributed
 from lstmkit.models import Sequential
 from lstmkit.optimizers import Adam
@@ -141,50 +141,36 @@ def train_network(model: Sequential, spec: "Forecaster", train: "WindowedSeries 
     return history, best + 1
 
 
-def narrowed(contexts: np.ndarray, lengths: np.ndarray | None, lookback: int
-             ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The last `lookback` real steps of each window (N, L, F) (real steps first, as
-    lstmkit.forecast.padding lays them out) and their lengths (None when all are full)."""
-    if lookback == contexts.shape[1] and lengths is None:
-        return contexts, None
-    if lengths is None:
-        return contexts[:, contexts.shape[1] - lookback :], None
-    kept = np.minimum(lengths, lookback)
-    out = np.zeros((len(contexts), lookback, contexts.shape[2]), dtype=contexts.dtype)
-    for k, (length, keep) in enumerate(zip(lengths, kept)):
-        out[k, :keep] = contexts[k, length - keep : length]
-    return out, None if (kept == lookback).all() else kept
-
-
 def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.ndarray, horizon: int,
                     strategy: str, relative: bool, lengths: np.ndarray | None = None,
                     lookbacks: list[int] | None = None, season: int = 1, scaled: bool = False,
                     linear: Sequential | None = None) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
-    With a `linear` model (build_linear; it reads all L steps), the mean of that median and its forecast
+    With a `linear` model (build_linear; it reads the last steps it was built for), the mean of that median and its forecast
     (no `members`: its forecast alone).
 
     "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.
     `lengths` (N,): windows whose first lengths[i] steps are real (None: all L are).
-    `lookbacks`: the steps each member reads, the last of each window (None: all L).
+    `lookbacks`: the steps each member reads, the last of each window (None: all L); the level and
+    seasonal profile come from the whole window (lstmkit.forecast.windows.context_inputs).
     `season`: > 1 when each window is deseasonalised by its own profile (lstmkit.data.window_levels);
     `scaled`: windows divided by their mean absolute step (lstmkit.data.window_scale).
     """
-    def output(member: Sequential, own: np.ndarray, own_lengths: np.ndarray | None, aligned: bool) -> np.ndarray:
+    def output(member: Sequential, window: np.ndarray, lengths: np.ndarray | None, reads: int,
+               aligned: bool) -> np.ndarray:
         width = int(np.prod(member.output_shape))  # the steps it forecasts, whatever `horizon` is asked
-        x, base, scale = relative_inputs(own, relative, own_lengths, season, width, scaled)
+        x, base, scale, own_lengths = context_inputs(window, relative, lengths, season, width, scaled, reads)
         if aligned:
             x, own_lengths = right_aligned(x, own_lengths), None
         return member.predict(x, batch_size=256, lengths=own_lengths).reshape(len(x), -1) * scale + base
 
     def predict(window: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
-        outputs = [output(member, *((window, lengths) if lookbacks is None else
-                                    narrowed(window, lengths, lookbacks[j])), False)
+        outputs = [output(member, window, lengths, window.shape[1] if lookbacks is None else lookbacks[j], False)
                    for j, member in enumerate(members)]
         if linear is None:
             return np.median(np.stack(outputs), axis=0)
-        alone = output(linear, window, lengths, True)
+        alone = output(linear, window, lengths, linear.built_input_shape[0], True)
         return alone if not outputs else (np.median(np.stack(outputs), axis=0) + alone) / 2
 
     if strategy != "recursive":

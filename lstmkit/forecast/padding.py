@@ -29,12 +29,20 @@ class ShortSeriesWarning(UserWarning):
     """Some series are too short for any window: they get a baseline forecast."""
 
 
-def padded_contexts(matrix: np.ndarray, origins: Sequence[int], lookback: int
+def padded_contexts(matrix: np.ndarray, origins: Sequence[int], lookback: int, reads: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs at each origin (N, L, F), real steps first, and their lengths (N,) (None when every
-    window has all L steps)."""
+    window has all L steps). With `reads` < L (a context wider than what the network reads: the
+    steps before the last `reads` only inform the seasonal profile), a window's steps start after
+    the last row with an unknown value before its last `reads`, so a profile reads known rows only."""
     origins = np.asarray(origins, dtype=np.int64)
     lengths = np.minimum(origins, lookback)
+    if reads is not None and reads < lookback and len(origins):
+        unknown = np.isnan(matrix).any(axis=1)
+        after_unknown = np.maximum.accumulate(np.where(unknown, np.arange(len(matrix)) + 1, 0))
+        edges = np.clip(origins - reads - 1, 0, len(matrix) - 1)  # the last row before the `reads` steps
+        earliest = np.where(origins - reads >= 1, after_unknown[edges], 0)
+        lengths = np.maximum(np.minimum(lengths, origins - earliest), np.minimum(origins, reads))
     contexts = np.zeros((len(origins), lookback, matrix.shape[1]))
     for k, (origin, length) in enumerate(zip(origins, lengths)):
         contexts[k, :length] = matrix[origin - length : origin]
@@ -51,12 +59,28 @@ def window_origins(matrix: np.ndarray, lookback: int, steps: int) -> np.ndarray:
     return np.asarray(origins, dtype=np.int64)
 
 
-def padded_windows(matrix: np.ndarray, origins: np.ndarray, lookback: int, steps: int
+def padded_windows(matrix: np.ndarray, origins: np.ndarray, lookback: int, steps: int, reads: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inputs (N, L, F), targets (N, steps) from column 0, lengths (N,)) at `origins`."""
-    contexts, lengths = padded_contexts(matrix, origins, lookback)
+    """(inputs (N, L, F), targets (N, steps) from column 0, lengths (N,)) at `origins` (`reads`: as
+    for padded_contexts)."""
+    contexts, lengths = padded_contexts(matrix, origins, lookback, reads)
     targets = np.stack([matrix[o : o + steps, 0] for o in origins]) if len(origins) else np.zeros((0, steps))
-    return contexts, targets, np.minimum(origins, lookback)
+    return contexts, targets, np.full(len(origins), lookback) if lengths is None else lengths
+
+
+def narrowed(contexts: np.ndarray, lengths: np.ndarray | None, lookback: int
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The last `lookback` real steps of each window (N, L, F) (real steps first, as
+    padded_contexts lays them out) and their lengths (None when all are full)."""
+    if lookback == contexts.shape[1] and lengths is None:
+        return contexts, None
+    if lengths is None:
+        return contexts[:, contexts.shape[1] - lookback :], None
+    kept = np.minimum(lengths, lookback)
+    out = np.zeros((len(contexts), lookback, contexts.shape[2]), dtype=contexts.dtype)
+    for k, (length, keep) in enumerate(zip(lengths, kept)):
+        out[k, :keep] = contexts[k, length - keep : length]
+    return out, None if (kept == lookback).all() else kept
 
 
 def split_short(series: list[SeriesData], steps: int, season: int) -> list[SeriesData]:

@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lstmkit.data import MinMaxScaler, StandardScaler, window_levels, window_scale
+from lstmkit.data import MinMaxScaler, StandardScaler, WindowedSeries, window_levels, window_scale
+from lstmkit.forecast.padding import narrowed
 from lstmkit.forecast.series import SeriesData
 from lstmkit.forecast.transforms import LogScaler, choose_transform
 
@@ -152,3 +153,60 @@ def relative_inputs(inputs: np.ndarray, relative: bool, lengths: np.ndarray | No
     if lengths is not None:
         x[np.arange(x.shape[1])[None, :] >= np.asarray(lengths)[:, None], 0] = 0.0
     return x, shift_out.astype(np.float32), scale.astype(np.float32)
+
+
+def context_inputs(contexts: np.ndarray, relative: bool, lengths: np.ndarray | None, season: int, steps: int,
+                   scaled: bool, reads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """relative_inputs for a network that reads the last `reads` real steps of wider contexts (N, C, F)
+    (real steps first, `lengths` (N,) of them; None: all C). The level and seasonal profile come from every
+    real step of the context, so a profile can average more seasons than the lookback holds; the window
+    scale from the steps read. Returns the inputs (N, reads, F), base and scale as relative_inputs does,
+    and the real steps of each input (None: all `reads`)."""
+    own, own_lengths = narrowed(contexts, lengths, reads)
+    x, base, scale = relative_inputs(own, relative, own_lengths, season, steps, scaled)
+    if relative and season > 1 and contexts.shape[1] > reads:
+        shift_in, shift_out = window_levels(contexts[:, :, 0], steps, season, lengths)
+        shifts = narrowed(shift_in[:, :, None], lengths, reads)[0][:, :, 0]
+        x[:, :, 0] = (own[:, :, 0] - shifts) / scale
+        if own_lengths is not None:
+            x[np.arange(reads)[None, :] >= own_lengths[:, None], 0] = 0.0
+        base = shift_out.astype(np.float32)
+    return x, base, scale, own_lengths
+
+
+class ContextWindows(WindowedSeries):
+    """Training windows whose seasonal profile reads more history than the network does.
+
+    Each window is cut `lookback` (the context C) rows wide; the network reads its last `reads`
+    rows, shifted by the level and profile of the whole known part of the context (context_inputs
+    does the same at forecast time, so training and forecasting agree). `first_known` (T,): for each
+    row, the first row of the run of rows without unknown values that ends there (the row after
+    it when the row itself is unknown); a window's profile starts there or at its own start, so the
+    rows before a series, padded in, and missing values are never read as history.
+    """
+
+    def __init__(self, series: np.ndarray, lookback: int, horizon: int, starts: np.ndarray, reads: int,
+                 first_known: np.ndarray, season: int, scaled: bool) -> None:
+        super().__init__(series, lookback, horizon, target_columns=[0], relative=True, starts=starts,
+                         season=season, scaled=scaled)
+        self.reads, self.first_known = reads, first_known
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (self.reads, self._n_features)
+
+    def batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = self._starts.at(np.asarray(index))
+        window = self._read(starts)  # (B, C + H, F)
+        context, reads = self.lookback, self.reads
+        x = np.ascontiguousarray(window[:, context - reads : context], dtype=np.float32)
+        targets = np.array(window[:, context:, 0], dtype=np.float64)  # (B, H)
+        history = np.asarray(window[:, :context, 0], dtype=np.float64)
+        first = np.maximum(starts, self.first_known[starts + context - 1]) - starts
+        scale = window_scale(x[:, :, 0])[:, None] if self.scaled else np.ones((len(x), 1))
+        for skip in np.unique(first):
+            rows = np.flatnonzero(first == skip)
+            shift_in, shift_out = window_levels(history[rows, skip:], self.horizon, self.season)
+            x[rows, :, 0] = (x[rows, :, 0] - shift_in[:, -reads:]) / scale[rows]
+            targets[rows] = (targets[rows] - shift_out) / scale[rows]
+        return x, targets.astype(np.float32)
