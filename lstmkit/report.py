@@ -58,6 +58,7 @@ def forecast_report(forecaster: Any, forecast: Any, backtest: Any = None, source
         f"{forecaster.best_epochs_} of at most {config['epochs']}, early stopping on the latest "
         f"{config['validation_split']:.0%} of the windows (never trained on); ensemble of {forecaster.ensemble_note_}.",
     ]
+    lines.append(f"- {forecaster.window_note_}")  # the seasonal profile and window scale, as summary() says
     if config["relative"] == "auto":
         lines.append(f"- {relative_text(forecaster.relative_choice_, len(forecaster.tails_))}")
     if getattr(forecaster, "calendar_", ()):

@@ -248,3 +248,16 @@ def test_short_seasonal_series_in_a_global_model_read_the_profile_they_have():
     for key, n in [("s3", 28), ("s5", 60)]:  # the next four quarters carry the season's shape
         ahead = forecast.query(f"id == '{key}'")["forecast"].to_numpy()
         assert np.corrcoef(ahead - ahead.mean(), PATTERN[np.arange(n, n + 4) % 4])[0, 1] > 0.9
+
+
+def test_the_command_line_report_says_how_windows_are_deseasonalised(tmp_path):
+    from lstmkit.cli import main
+
+    csv = tmp_path / "monthly.csv"
+    _monthly().rename_axis("month").to_frame("sales").to_csv(csv)
+    assert main(["forecast", str(csv), "--lookback", "36", "--horizon", "12", "--epochs", "2", "--units", "4",
+                 "--quiet", "--statistical", "off", "--levels", "none", "--relative", "on",
+                 "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "- Windows: each deseasonalised by its own season-12 profile" in report
+    assert "The profile reads up to 48 steps (4 seasons) before the origin" in report
