@@ -7,7 +7,7 @@ import pytest
 
 from lstmkit.data import WindowedSeries, window_levels
 from lstmkit.forecast import Forecaster
-from lstmkit.forecast.padding import padded_contexts
+from lstmkit.forecast.padding import first_known, padded_contexts
 from lstmkit.forecast.seasonality import has_season, profile_context, window_season
 from lstmkit.forecast.windows import ContextWindows, context_inputs, relative_inputs
 from lstmkit.saving import read_model_file, write_model_file
@@ -200,10 +200,10 @@ def _context_pair(series, lookback, context, horizon, season, origins):
     """Training windows (ContextWindows) and forecast-time inputs (context_inputs) at `origins`."""
     matrix = series[:, None]
     pad = context - lookback
-    known = np.r_[np.zeros(pad, dtype=bool), ~np.isnan(series)]
-    first_known = np.maximum.accumulate(np.where(known, 0, np.arange(len(known)) + 1))
+    known = first_known(np.r_[np.zeros(pad, dtype=bool), ~np.isnan(series)])
+    np.testing.assert_array_equal(first_known(np.array([False, True, True, False, True])), [1, 1, 1, 4, 4])
     padded = np.r_[np.zeros((pad, 1)), np.where(np.isnan(matrix), 0.0, matrix)]
-    windows = ContextWindows(padded, context, horizon, np.asarray(origins) - lookback, lookback, first_known,
+    windows = ContextWindows(padded, context, horizon, np.asarray(origins) - lookback, lookback, known,
                              season, scaled=False)
     trained = windows.batch(np.arange(len(origins)))
     contexts, lengths = padded_contexts(matrix, origins, context, reads=lookback)

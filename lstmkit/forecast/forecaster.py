@@ -55,8 +55,8 @@ from lstmkit.forecast.metrics import format_table, score_table, verdict
 from lstmkit.forecast.network import (CELLS, Padded, build_linear, build_network, check_cell, forecast_scaled,
                                       linear_text, linear_windows, train_network)
 from lstmkit.forecast.quantiles import QuantileHead, band_label, check_quantiles, column_name, features, window_features
-from lstmkit.forecast.padding import (MIN_CONTEXT, padded_contexts, padded_windows, split_short, too_short,
-                                     window_origins)
+from lstmkit.forecast.padding import (MIN_CONTEXT, first_known, padded_contexts, padded_windows, split_short,
+                                     too_short, window_origins)
 from lstmkit.forecast.series import (MISSING_POLICIES, SeriesData, check_length, future_index, index_spec,
                                      infer_season, read_series, with_future_covariates)
 from lstmkit.forecast.seasonality import SEASONAL, WINDOW_SCALES, profile_context, window_season
@@ -445,9 +445,9 @@ class Forecaster:
                 f" (auto: a global model of {len(series)} series)." if self.window_scale == "auto" else "."))
         self.context_ = profile_context(self.lookback, self.window_season_)
         if self.context_ > self.lookback:
-            self.window_note_ += (f" The profile reads up to {self.context_} steps ({self.context_ // self.window_season_}"
-                                  f" seasons) before the origin where the series has them; the network reads the "
-                                  f"last {self.lookback}.")
+            seasons = self.context_ // self.window_season_
+            self.window_note_ += (f" The profile reads up to {self.context_} steps ({seasons} seasons) before the "
+                                  f"origin where the series has them; the network reads the last {self.lookback}.")
         series = split_short(series, self.steps, self.season_)
         starts = [self._validation_start(len(item)) for item in series]
         self.members_, self.histories_, self.best_epochs_, self.member_lookbacks_ = [], [], [], []
@@ -596,10 +596,8 @@ class Forecaster:
             raise ValueError("no training window is free of missing values; use missing='interpolate'.")
         every = np.concatenate([train_starts, validation_starts])
         if pad:
-            rows = np.concatenate(known)
-            first_known = np.maximum.accumulate(np.where(rows, 0, np.arange(len(rows)) + 1))
             windows = ContextWindows(np.concatenate(matrices), self.context_, self.steps, every, lookback,
-                                     first_known, self.window_season_, self.window_scaled_)
+                                     first_known(np.concatenate(known)), self.window_season_, self.window_scaled_)
         else:
             windows = WindowedSeries(np.concatenate(matrices), lookback, self.steps, target_columns=[0],
                                      relative=self.relative_, starts=every, season=self.window_season_,

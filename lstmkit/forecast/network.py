@@ -146,8 +146,8 @@ def forecast_scaled(members: list[Sequential], contexts: np.ndarray, ahead: np.n
                     lookbacks: list[int] | None = None, season: int = 1, scaled: bool = False,
                     linear: Sequential | None = None) -> np.ndarray:
     """Median over `members` of the forecasts from `contexts` (N, L, F); returns (N, horizon).
-    With a `linear` model (build_linear; it reads the last steps it was built for), the mean of that median and its forecast
-    (no `members`: its forecast alone).
+    With a `linear` model (build_linear; it reads the last steps it was built for), the mean of that median and its
+    forecast (no `members`: its forecast alone).
 
     "direct" and "seq2seq" read all steps from one output; "recursive" appends each one-step forecast to
     the window, with the future-known covariates `ahead` (N, horizon, K) of that step.

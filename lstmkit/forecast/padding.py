@@ -38,8 +38,7 @@ def padded_contexts(matrix: np.ndarray, origins: Sequence[int], lookback: int, r
     origins = np.asarray(origins, dtype=np.int64)
     lengths = np.minimum(origins, lookback)
     if reads is not None and reads < lookback and len(origins):
-        unknown = np.isnan(matrix).any(axis=1)
-        after_unknown = np.maximum.accumulate(np.where(unknown, np.arange(len(matrix)) + 1, 0))
+        after_unknown = first_known(~np.isnan(matrix).any(axis=1))
         edges = np.clip(origins - reads - 1, 0, len(matrix) - 1)  # the last row before the `reads` steps
         earliest = np.where(origins - reads >= 1, after_unknown[edges], 0)
         lengths = np.maximum(np.minimum(lengths, origins - earliest), np.minimum(origins, reads))
@@ -47,6 +46,12 @@ def padded_contexts(matrix: np.ndarray, origins: Sequence[int], lookback: int, r
     for k, (origin, length) in enumerate(zip(origins, lengths)):
         contexts[k, :length] = matrix[origin - length : origin]
     return contexts, None if (lengths == lookback).all() else lengths
+
+
+def first_known(known: np.ndarray) -> np.ndarray:
+    """For each row of a (T,) mask of rows without unknown values, the first row of the known run
+    that ends there (the row after it when the row itself is unknown)."""
+    return np.maximum.accumulate(np.where(known, 0, np.arange(len(known)) + 1))
 
 
 def window_origins(matrix: np.ndarray, lookback: int, steps: int) -> np.ndarray:

@@ -180,9 +180,9 @@ class ContextWindows(WindowedSeries):
     Each window is cut `lookback` (the context C) rows wide; the network reads its last `reads`
     rows, shifted by the level and profile of the whole known part of the context (context_inputs
     does the same at forecast time, so training and forecasting agree). `first_known` (T,): for each
-    row, the first row of the run of rows without unknown values that ends there (the row after
-    it when the row itself is unknown); a window's profile starts there or at its own start, so the
-    rows before a series, padded in, and missing values are never read as history.
+    row, the first row of the run of rows without unknown values that ends there (padding.first_known);
+    a window's profile starts there or at its own start, so the rows before a series, padded in, and
+    missing values are never read as history.
     """
 
     def __init__(self, series: np.ndarray, lookback: int, horizon: int, starts: np.ndarray, reads: int,
