@@ -163,15 +163,16 @@ def context_inputs(contexts: np.ndarray, relative: bool, lengths: np.ndarray | N
     scale from the steps read. Returns the inputs (N, reads, F), base and scale as relative_inputs does,
     and the real steps of each input (None: all `reads`)."""
     own, own_lengths = narrowed(contexts, lengths, reads)
-    x, base, scale = relative_inputs(own, relative, own_lengths, season, steps, scaled)
-    if relative and season > 1 and contexts.shape[1] > reads:
-        shift_in, shift_out = window_levels(contexts[:, :, 0], steps, season, lengths)
-        shifts = narrowed(shift_in[:, :, None], lengths, reads)[0][:, :, 0]
-        x[:, :, 0] = (own[:, :, 0] - shifts) / scale
-        if own_lengths is not None:
-            x[np.arange(reads)[None, :] >= own_lengths[:, None], 0] = 0.0
-        base = shift_out.astype(np.float32)
-    return x, base, scale, own_lengths
+    if not (relative and season > 1 and contexts.shape[1] > reads):  # the window holds all its profile reads
+        return (*relative_inputs(own, relative, own_lengths, season, steps, scaled), own_lengths)
+    x = np.array(own, dtype=np.float32)
+    shift_in, shift_out = window_levels(contexts[:, :, 0], steps, season, lengths)
+    shifts = narrowed(shift_in[:, :, None], lengths, reads)[0][:, :, 0]
+    scale = window_scale(own[:, :, 0], own_lengths)[:, None] if scaled else np.ones((len(x), 1))
+    x[:, :, 0] = (own[:, :, 0] - shifts) / scale
+    if own_lengths is not None:
+        x[np.arange(reads)[None, :] >= own_lengths[:, None], 0] = 0.0
+    return x, shift_out.astype(np.float32), scale.astype(np.float32), own_lengths
 
 
 class ContextWindows(WindowedSeries):
