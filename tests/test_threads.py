@@ -76,3 +76,62 @@ def test_a_spinning_process_counts_as_busy():
         spinner.kill()
         spinner.wait()
     assert busy is not None and busy > 0.5  # Linux: one core spinning
+
+
+def _record_threads(monkeypatch, module, name):
+    """Wrap module.name so that each call records torch's intra-op thread count at that moment."""
+    seen, original = [], getattr(module, name)
+
+    def recorded(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recorded)
+    return seen
+
+
+@pytest.fixture
+def torch_on_two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # PyTorch's default on the 2-core machines; a thread limit must lower it
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("op, layer", [("lstm", "LSTM"), ("gru", "GRU"), ("rnn_tanh", "SimpleRNN")])
+def test_a_small_recurrent_op_runs_on_one_thread_whoever_calls_it(torch_on_two_threads, monkeypatch, op, layer):
+    # A layer used as a plain torch module, outside fit and predict: PyTorch would give its op both
+    # threads, and each call then waits on a core another process holds (dispatch._small_on_one_thread).
+    import lstmkit.layers
+
+    seen = _record_threads(monkeypatch, torch, op)
+    small = getattr(lstmkit.layers, layer)(32)
+    with torch.no_grad():
+        small(torch.randn(16, 36, 1))
+        small(torch.randn(16, 36, 1), mask=torch.arange(36).expand(16, 36) < 20)  # the masked path too
+    assert seen == [1, 1] and torch.get_num_threads() == 2  # restored after each call
+    big = getattr(lstmkit.layers, layer)(256)
+    with torch.no_grad(), lstmkit.ops.use_backend("torch"):
+        big(torch.randn(64, 50, 64))  # 2·64·50·4·256·320 = 2.1e9 flops for an LSTM: the caller's threads
+    assert seen[2:] == [2]
+    threads.set_num_threads(2)  # the user's count stands, small work or not
+    try:
+        with torch.no_grad():
+            small(torch.randn(16, 36, 1))
+    finally:
+        threads.set_num_threads(None)
+    assert seen[3:] == [2]
+
+
+def test_validation_in_a_fused_fit_runs_on_one_thread(torch_on_two_threads, monkeypatch):
+    from lstmkit import Sequential
+    from lstmkit.layers import LSTM, Dense
+    from lstmkit.training import fused_engine
+
+    seen = _record_threads(monkeypatch, fused_engine, "evaluate_batches")  # only a fused engine calls this one
+    x = torch.randn(40, 12, 1).numpy()
+    model = Sequential([LSTM(16, input_shape=(12, 1)), Dense(1)])
+    model.compile(loss="mse", optimizer="adam")
+    history = model.fit(x, x[:, -1, 0], epochs=3, batch_size=8, validation_split=0.25, verbose=0, seed=0)
+    assert len(history.history["val_loss"]) == 3 and seen == [1, 1, 1]
+    assert torch.get_num_threads() == 2

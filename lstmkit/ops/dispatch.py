@@ -34,7 +34,7 @@ from lstmkit.ops.reference import (
     lstm_sequence,
     simple_rnn_step,
 )
-from lstmkit.ops.threads import lstm_flops
+from lstmkit.ops.threads import SMALL_WORK_FLOPS, lstm_flops, thread_limit, threads_for
 
 BACKENDS = ("auto", "torch", "reference", "blocked")
 # "auto" trains on "blocked" from this many forward FLOPs per call, 2·B·T·4H·(F+H). Measured on
@@ -176,11 +176,12 @@ def lstm_forward(
         weights = [kernel.t().contiguous(), recurrent_kernel.t().contiguous(), bias, torch.zeros_like(bias)]
         # cuDNN keeps what backward needs only in "train" mode, so follow autograd's switch.
         train = torch.is_grad_enabled()
-        if mask is not None:
-            return masked_torch_lstm(x, mask, h0, c0, weights, train, cell_state)
-        outputs, h_n, c_n = torch.lstm(
-            x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
-        )
+        with _small_on_one_thread(x, lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])):
+            if mask is not None:
+                return masked_torch_lstm(x, mask, h0, c0, weights, train, cell_state)
+            outputs, h_n, c_n = torch.lstm(
+                x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
+            )
         return outputs, h_n[0], c_n[0]
     return lstm_sequence(
         x,
@@ -242,7 +243,8 @@ def gru_forward(
         def run(inputs: torch.Tensor) -> torch.Tensor:
             return torch.gru(inputs, h0.unsqueeze(0), weights, bias is not None, 1, 0.0, train, False, True)[0]
 
-        return _run_fused(run, x, mask)
+        with _small_on_one_thread(x, 0.75 * lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])):
+            return _run_fused(run, x, mask)
 
     def step(x_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return gru_gates(
@@ -277,12 +279,25 @@ def simple_rnn_forward(
         def run(inputs: torch.Tensor) -> torch.Tensor:
             return fused(inputs, h0.unsqueeze(0), weights, bias is not None, 1, 0.0, train, False, True)[0]
 
-        return _run_fused(run, x, mask)
+        with _small_on_one_thread(x, 0.25 * lstm_flops(x.shape[0], x.shape[1], x.shape[2], h0.shape[1])):
+            return _run_fused(run, x, mask)
 
     def step(x_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return simple_rnn_step(x_t, h, kernel, recurrent_kernel, bias, ACTIVATIONS[activation], recurrent_mask)
 
     return hidden_sequence(step, x, h0, mask)
+
+
+def _small_on_one_thread(x: torch.Tensor, flops: float) -> contextlib.AbstractContextManager:
+    """One intra-op thread (or the count lstmkit.ops.threads.set_num_threads gave) for a PyTorch
+    recurrent op on the CPU whose forward is under SMALL_WORK_FLOPS (lstmkit.ops.threads), whoever
+    calls it: fit's validation, text generation, a layer in the user's own torch loop. Bigger work,
+    or work on a GPU, keeps the caller's threads. PyTorch's default is every core: an LSTM(32) over
+    16 windows of 36 steps took 0.2 ms on one thread or two, and 22 ms on two while another process
+    held one of the 2 cores (benchmarks/busy_core.py)."""
+    if x.device.type == "cpu" and flops < SMALL_WORK_FLOPS:
+        return thread_limit(threads_for(flops))  # 1, or the count set_num_threads gave
+    return contextlib.nullcontext()
 
 
 def _run_fused(

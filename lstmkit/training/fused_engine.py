@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from lstmkit.ops.threads import thread_limit, threads_for
 from lstmkit.training.batches import FitData
 from lstmkit.training.history import ProgressBar
 from lstmkit.training.sampling import epoch_orders
@@ -100,5 +101,9 @@ class FusedEngine:
         return losses
 
     def validate(self, validation: Any) -> dict[str, float]:
-        return evaluate_batches(self.model, self.model.loss_fn, *validation, self.data.batch_size, [])
+        """The validation logs, through the model's torch forward on the threads its work merits: a
+        small model on one (lstmkit.ops.threads; left to torch's default two, each validation batch of
+        a tutorial-sized LSTM took 80 ms instead of 0.3 ms while another process held a core)."""
+        with thread_limit(threads_for(self.model.forward_flops(self.data.batch_size))):
+            return evaluate_batches(self.model, self.model.loss_fn, *validation, self.data.batch_size, [])
 
