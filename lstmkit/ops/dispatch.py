@@ -292,9 +292,8 @@ def _small_on_one_thread(x: torch.Tensor, flops: float) -> contextlib.AbstractCo
     """One intra-op thread (or the count lstmkit.ops.threads.set_num_threads gave) for a PyTorch
     recurrent op on the CPU whose forward is under SMALL_WORK_FLOPS (lstmkit.ops.threads), whoever
     calls it: fit's validation, text generation, a layer in the user's own torch loop. Bigger work,
-    or work on a GPU, keeps the caller's threads. PyTorch's default is every core: an LSTM(32) over
-    16 windows of 36 steps took 0.2 ms on one thread or two, and 22 ms on two while another process
-    held one of the 2 cores (benchmarks/busy_core.py)."""
+    or work on a GPU, keeps the caller's threads. PyTorch's default is every core, and a small op on
+    two threads waits for a core another process holds (benchmarks/busy_core.py)."""
     if x.device.type == "cpu" and flops < SMALL_WORK_FLOPS:
         return thread_limit(threads_for(flops))  # 1, or the count set_num_threads gave
     return contextlib.nullcontext()

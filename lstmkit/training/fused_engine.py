@@ -101,9 +101,9 @@ class FusedEngine:
         return losses
 
     def validate(self, validation: Any) -> dict[str, float]:
-        """The validation logs, through the model's torch forward on the threads its work merits: a
-        small model on one (lstmkit.ops.threads; left to torch's default two, each validation batch of
-        a tutorial-sized LSTM took 80 ms instead of 0.3 ms while another process held a core)."""
+        """The validation logs, through the model's torch forward on the threads its work merits (a
+        small model on one: lstmkit.ops.threads), not on torch's default of every core, where each
+        batch waits for a core another process holds (benchmarks/busy_core.py)."""
         with thread_limit(threads_for(self.model.forward_flops(self.data.batch_size))):
             return evaluate_batches(self.model, self.model.loss_fn, *validation, self.data.batch_size, [])
 
